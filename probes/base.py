@@ -1,0 +1,93 @@
+"""The one interface every probe kind implements.
+
+A probe gets a target and a deadline and returns a :class:`ProbeResult`. A failed target is
+data (``success=False`` with a :class:`Failure` reason), never an exception; only set-up
+faults (no permission for a raw socket, a malformed address) raise :class:`ProbeSetupError`.
+This package never imports ``linkmon``: the daemon depends on the probes, not the reverse.
+"""
+
+from __future__ import annotations
+
+import enum
+import statistics
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Failure(enum.StrEnum):
+    """Why a probe failed: a fixed vocabulary, safe to use as a metric label."""
+
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+    DNS = "dns"
+    TLS = "tls"
+    HTTP_STATUS = "http_status"
+    BODY_MISMATCH = "body_mismatch"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    PROTOCOL = "protocol"
+    ERROR = "error"
+
+
+class ProbeSetupError(Exception):
+    """The probe cannot run at all here (permissions, bad address); the message names the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What one probe round measured.
+
+    ``duration`` is the figure exported as ``linkmon_probe_duration_seconds``: the mean echo
+    RTT for ICMP, the connect time for TCP, the whole request for HTTP.
+    """
+
+    kind: str
+    target: str
+    success: bool
+    duration: float | None = None
+    failure: Failure | None = None
+    detail: str = ""
+    packets_sent: int = 0
+    packets_received: int = 0
+    rtts: tuple[float, ...] = ()
+    phases: dict[str, float] = field(default_factory=dict)
+    http_status: int | None = None
+    tls_cert_expiry: float | None = None
+
+    @property
+    def loss(self) -> float | None:
+        """Share of echoes lost (0–1); ``None`` for probes that send no echoes."""
+        if self.packets_sent == 0:
+            return None
+        return 1.0 - self.packets_received / self.packets_sent
+
+    @property
+    def rtt_min(self) -> float | None:
+        return min(self.rtts) if self.rtts else None
+
+    @property
+    def rtt_max(self) -> float | None:
+        return max(self.rtts) if self.rtts else None
+
+    @property
+    def rtt_avg(self) -> float | None:
+        return statistics.fmean(self.rtts) if self.rtts else None
+
+    @property
+    def rtt_stddev(self) -> float | None:
+        return statistics.pstdev(self.rtts) if self.rtts else None
+
+    @property
+    def jitter(self) -> float | None:
+        """Mean absolute difference between consecutive RTTs (RFC 3550 style, unsmoothed)."""
+        if len(self.rtts) < 2:
+            return None
+        return statistics.fmean(abs(b - a) for a, b in zip(self.rtts, self.rtts[1:], strict=False))
+
+
+class Probe(Protocol):
+    """One probe kind. ``timeout`` is in seconds; the probe must return by then."""
+
+    kind: str
+
+    async def run(self, timeout: float) -> ProbeResult: ...
