@@ -1,0 +1,175 @@
+"""ICMP scale benchmark: linkmon's engine and ``fping -i 0`` on the same loopback targets.
+
+All of 127.0.0.0/8 answers on ``lo``, so N distinct targets need no set-up and send nothing off
+the host. Both tools send ``--count`` echoes to every target, ``--spacing`` apart per target,
+in the same run; we print CPU microseconds per echo (user + system, from rusage), replies lost,
+and linkmon's open file descriptors, RSS and ICMP sockets. Needs root (or CAP_NET_RAW) for fping
+and for linkmon's raw sockets.
+
+    .venv/bin/python bench/icmp_scale.py --targets 5000 --count 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import ipaddress
+import os
+import pstats
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+from probes import IcmpSpec, Prober
+
+FIRST_TARGET = ipaddress.IPv4Address("127.1.0.1")
+RUN_LIMIT_SECONDS = 120.0  # every run is bounded, whatever the options
+
+
+@dataclass
+class Run:
+    tool: str
+    echoes: int
+    lost: int
+    cpu_seconds: float
+    wall_seconds: float
+
+    @property
+    def us_per_echo(self) -> float:
+        return self.cpu_seconds * 1e6 / self.echoes
+
+
+def targets(n: int) -> list[str]:
+    """``n`` loopback addresses from 127.1.0.1 on, skipping .0 and .255 in the last octet."""
+    found: list[str] = []
+    address = int(FIRST_TARGET)
+    while len(found) < n:
+        if address & 0xFF not in (0, 255):
+            found.append(str(ipaddress.IPv4Address(address)))
+        address += 1
+    return found
+
+
+def cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run_linkmon(
+    prober: Prober, addresses: list[str], count: int, spacing: float, timeout: float
+) -> Run:
+    """One probe round per target, all at once, as the scheduler would start them."""
+    specs = [IcmpSpec(address, count=count, spacing=spacing) for address in addresses]
+    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    async with asyncio.timeout(RUN_LIMIT_SECONDS):
+        results = await asyncio.gather(*(prober.run(spec, timeout) for spec in specs))
+    wall = time.perf_counter() - started
+    used = cpu(resource.getrusage(resource.RUSAGE_SELF)) - cpu(before)
+    sent = sum(r.packets_sent for r in results)
+    lost = sum(r.packets_sent - r.packets_received for r in results)
+    return Run("linkmon", sent, lost, used, wall)
+
+
+def run_fping(fping: str, addresses: list[str], count: int, spacing: float, timeout: float) -> Run:
+    """``fping -C count -i 0 -p spacing``: its CPU is the child's rusage."""
+    with tempfile.NamedTemporaryFile("w", suffix=".targets") as listing:
+        listing.write("\n".join(addresses) + "\n")
+        listing.flush()
+        command = [
+            fping,
+            "-C", str(count), "-q", "-i", "0",
+            "-p", str(max(1, round(spacing * 1000))),
+            "-t", str(round(timeout * 1000)),
+            "-f", listing.name,
+        ]  # fmt: skip
+        before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_LIMIT_SECONDS)
+        wall = time.perf_counter() - started
+        used = cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - cpu(before)
+    lines = [line for line in done.stderr.splitlines() if " : " in line]
+    if len(lines) != len(addresses):
+        raise SystemExit(f"fping answered for {len(lines)} of {len(addresses)} targets:\n{done.stderr}")
+    lost = sum(len(re.findall(r"(?:^|\s)-(?=\s|$)", line.split(" : ", 1)[1])) for line in lines)
+    return Run("fping", len(addresses) * count, lost, used, wall)
+
+
+def process_footprint() -> tuple[int, int, int]:
+    """Open fds, sockets among them, RSS in KiB — of this process, now."""
+    fds = os.listdir("/proc/self/fd")
+    sockets = 0
+    for fd in fds:
+        try:
+            sockets += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            continue
+    with open("/proc/self/status") as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return len(fds), sockets, rss
+
+
+async def bench(options: argparse.Namespace) -> int:
+    fping = shutil.which("fping")
+    if fping is None:
+        raise SystemExit("fping is not installed (Debian package fping)")
+    addresses = targets(options.targets)
+    runs: list[Run] = []
+    async with Prober() as prober:
+        await prober.start([IcmpSpec(addresses[0])])
+        profile = cProfile.Profile() if options.profile else None
+        for _ in range(options.repeat):
+            if profile is not None:
+                profile.enable()
+            runs.append(
+                await run_linkmon(prober, addresses, options.count, options.spacing, options.timeout)
+            )
+            if profile is not None:
+                profile.disable()
+            runs.append(run_fping(fping, addresses, options.count, options.spacing, options.timeout))
+        fds, sockets, rss = process_footprint()
+        engines = prober.icmp_engines
+    print(f"{options.targets} loopback targets x {options.count} echoes, spacing "
+          f"{options.spacing * 1000:g} ms, timeout {options.timeout:g} s, {options.repeat} runs each")  # fmt: skip
+    print(f"{'run':>3} {'tool':<8} {'echoes':>7} {'lost':>6} {'cpu s':>7} {'wall s':>7} {'us/echo':>8}")
+    for number, run in enumerate(runs):
+        print(f"{number // 2 + 1:>3} {run.tool:<8} {run.echoes:>7} {run.lost:>6} "
+              f"{run.cpu_seconds:>7.3f} {run.wall_seconds:>7.3f} {run.us_per_echo:>8.2f}")  # fmt: skip
+    ours = statistics.median(r.us_per_echo for r in runs if r.tool == "linkmon")
+    theirs = statistics.median(r.us_per_echo for r in runs if r.tool == "fping")
+    print(f"median CPU per echo: linkmon {ours:.2f} us, fping {theirs:.2f} us, "
+          f"ratio linkmon/fping {ours / theirs:.2f} (goal <= 1.5)")  # fmt: skip
+    print(f"linkmon replies lost: {sum(r.lost for r in runs if r.tool == 'linkmon')}, "
+          f"fping replies lost: {sum(r.lost for r in runs if r.tool == 'fping')}")  # fmt: skip
+    modes = ", ".join(f"{'IPv4' if e.family == 2 else 'IPv6'} {e.mode}" for e in engines)
+    print(f"linkmon ICMP sockets: {len(engines)} ({modes}); open fds {fds} (sockets {sockets}); "
+          f"RSS {rss / 1024:.1f} MiB, peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")  # fmt: skip
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", type=int, default=5000, help="loopback targets (default 5000)")
+    parser.add_argument("--count", type=int, default=5, help="echoes per target (default 5)")
+    parser.add_argument("--spacing", type=float, default=0.1, help="seconds between a target's echoes")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds a round may take")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each tool (default 3)")
+    parser.add_argument("--profile", action="store_true", help="cProfile linkmon's runs")
+    options = parser.parse_args()
+    if not 1 <= options.targets <= 60000:
+        parser.error("--targets must be between 1 and 60000")
+    if not 1 <= options.count <= 100 or options.repeat < 1:
+        parser.error("--count must be between 1 and 100 and --repeat at least 1")
+    if options.spacing * (options.count - 1) >= options.timeout:
+        parser.error("--timeout must be longer than (count - 1) x spacing")
+    return asyncio.run(bench(options))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""The long-running process: wires config → scheduler → probes → state → metrics and alerts.
+
+Data flows one way: the scheduler hands each probe result to :class:`Daemon.result`, which
+feeds the state model; transitions go to metrics, storage and the alert outbox. Reload swaps
+the config and the scheduler's jobs without losing the state of links that did not change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pwd
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from probes import Prober, ProbeResult
+
+from . import __version__
+from .config import Config, ConfigError, Link, load_config
+from .metrics import Metrics
+from .monitor import Monitor
+from .scheduler import Job, Scheduler
+from .web import create_app
+from .webconfig import WebConfigError, load_web_config, security_middleware, tls_context
+
+log = logging.getLogger("linkmon")
+
+STOP_GRACE = 1.5
+
+
+class Daemon:
+    def __init__(self, config_path: Path, config: Config) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.metrics = Metrics(config.agent.name)
+        self.prober = Prober()
+        self.monitor = Monitor(config, self.metrics)
+        self.scheduler = Scheduler(self.prober.run, self)
+        self.started_at = time.time()
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._first_results: set[tuple[str, int]] = set()
+
+    # -- scheduler observer -------------------------------------------------------------
+
+    def result(self, job: Job, result: ProbeResult, at: float) -> None:
+        self._first_results.add(job.key)
+        self.monitor.observe(job.link, job.index, result, at)
+
+    def lag(self, seconds: float) -> None:
+        self.metrics.scheduler_lag.labels(self.metrics.agent).observe(seconds)
+
+    def skipped(self, rounds: int) -> None:
+        self.metrics.rounds_skipped.labels(self.metrics.agent).inc(rounds)
+
+    def probe_error(self, job: Job) -> None:
+        self.metrics.probe_errors.labels(self.metrics.agent, job.kind).inc()
+
+    # -- what the web side asks -----------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return len(self._first_results) >= len(self.scheduler.jobs)
+
+    @property
+    def reload_enabled(self) -> bool:
+        return self.config.server.enable_reload
+
+    def render_metrics(self) -> bytes:
+        return self.metrics.render()
+
+    def status(self) -> dict[str, Any]:
+        return self.monitor.status(version=__version__, started_at=self.started_at)
+
+    async def reload(self) -> tuple[bool, str]:
+        """Load the config file again; a bad file changes nothing but the reload metric."""
+        async with self._reload_lock:
+            try:
+                new = await asyncio.to_thread(load_config, self.config_path)
+            except ConfigError as exc:
+                self.metrics.config_loaded(False)
+                log.error("reload refused, still running the previous config: %s", exc)
+                return False, f"reload refused: {exc}"
+            if new.server != self.config.server or new.storage != self.config.storage:
+                log.warning("reload: server and storage settings take effect on restart only")
+            self.config = new
+            self.monitor.reconfigure(new)
+            self.scheduler.set_jobs(jobs_for(new))
+            self.metrics.config_loaded(True)
+            log.info("config reloaded: %d links, %d probes", len(new.links),
+                     len(self.scheduler.jobs))
+            return True, "config reloaded"
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def serve(self, listener: socket.socket, user: str | None) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+
+        await self.prober.start(families=address_families(self.config))
+        if user is not None:
+            drop_privileges(user)
+        web_config_path = self.config.server.web_config
+        app = create_app(self, security_middleware(web_config_path))
+        web_settings = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        web_settings.load()
+        web_settings.ssl = tls_context(web_config_path)
+        server = _EmbeddedServer(web_settings)
+        web = loop.create_task(server.serve(sockets=[listener]), name="web")
+        await self.monitor.start()
+        self.scheduler.set_jobs(jobs_for(self.config))
+        self.metrics.config_loaded(True)
+        log.info("linkmon %s started as agent %s: %d links, %d probes, listening on %s",
+                 __version__, self.config.agent.name, len(self.config.links),
+                 len(self.scheduler.jobs), self.config.server.listen)
+
+        stop = loop.create_task(self._stopping.wait())
+        done, _ = await asyncio.wait({web, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if web in done and web.exception() is not None:
+            log.error("web server failed: %s", web.exception())
+        log.info("stopping")
+        server.should_exit = True
+        await self.scheduler.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.monitor.stop(), STOP_GRACE)
+        await self.prober.close()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(web, 0.5)
+        stop.cancel()
+        return 0
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our loop: the daemon, not uvicorn, owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def jobs_for(config: Config) -> list[Job]:
+    return [
+        Job(link=link.id, index=i, kind=probe.kind, target=probe.target_label, spec=probe.spec(),
+            interval=probe.interval, timeout=probe.timeout)
+        for link in config.links for i, probe in enumerate(link.probes)
+    ]
+
+
+def address_families(config: Config) -> set[int]:
+    """Which ICMP sockets to open before privileges are dropped."""
+    families: set[int] = set()
+    for link in config.links:
+        for probe in link.probes:
+            if probe.kind == "icmp":
+                families.add(socket.AF_INET6 if ":" in probe.target_label else socket.AF_INET)
+    return families
+
+
+def open_listener(listen: str) -> socket.socket:
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"linkmon: cannot listen on {listen}: {exc.strerror}") from None
+    sock.listen(128)
+    sock.set_inheritable(False)
+    return sock
+
+
+def drop_privileges(user: str) -> None:
+    """Become ``user`` once the raw sockets and the listener are open."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise SystemExit(f"linkmon: --user {user}: no such user") from None
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    log.info("dropped privileges to %s (uid %d)", user, entry.pw_uid)
+
+
+async def run_daemon(config_path: Path, config: Config, user: str | None = None) -> int:
+    try:
+        load_web_config(config.server.web_config)
+    except WebConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    listener = open_listener(config.server.listen)
+    daemon = Daemon(config_path, config)
+    return await daemon.serve(listener, user)
+
+
+def link_labels(config: Config, link: Link) -> dict[str, str]:
+    return {
+        "agent": config.agent.name, "link": link.id, "from": link.from_site,
+        "to": link.to_site, "network": link.network,
+        "kabupaten": config.kabupaten_of(link.from_site) or "",
+    }
