@@ -20,6 +20,7 @@ import pstats
 import re
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -62,22 +63,34 @@ def cpu(usage: resource.struct_rusage) -> float:
 
 
 async def run_linkmon(
-    prober: Prober, addresses: list[str], count: int, spacing: float, timeout: float
+    prober: Prober, specs: list[IcmpSpec], timeout: float, *, task_per_probe: bool
 ) -> Run:
-    """One probe round per target, all at once, as the scheduler would start them."""
-    specs = [IcmpSpec(address, count=count, spacing=spacing) for address in addresses]
+    """One probe round per target, all at once.
+
+    ``Prober.run_many`` measures the engine: one task awaits every round. With
+    ``task_per_probe`` each round is a ``Prober.run`` in its own task, as a scheduler that
+    starts probes one by one would run them; the difference is asyncio's cost per task.
+    """
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     async with asyncio.timeout(RUN_LIMIT_SECONDS):
-        results = await asyncio.gather(*(prober.run(spec, timeout) for spec in specs))
+        if task_per_probe:
+            results = await asyncio.gather(*(prober.run(spec, timeout) for spec in specs))
+        else:
+            results = await prober.run_many(specs, timeout)
     wall = time.perf_counter() - started
     used = cpu(resource.getrusage(resource.RUSAGE_SELF)) - cpu(before)
     sent = sum(r.packets_sent for r in results)
     lost = sum(r.packets_sent - r.packets_received for r in results)
-    return Run("linkmon", sent, lost, used, wall)
+    return Run("linkmon/task" if task_per_probe else "linkmon", sent, lost, used, wall)
 
 
-def run_fping(fping: str, addresses: list[str], count: int, spacing: float, timeout: float) -> Run:
-    """``fping -C count -i 0 -p spacing``: its CPU is the child's rusage."""
+async def run_fping(
+    fping: str, addresses: list[str], count: int, spacing: float, timeout: float
+) -> Run:
+    """``fping -C count -i 0 -p spacing``: its CPU is the child's rusage.
+
+    Run as an asyncio subprocess so the event loop is never blocked, as in the daemon.
+    """
     with tempfile.NamedTemporaryFile("w", suffix=".targets") as listing:
         listing.write("\n".join(addresses) + "\n")
         listing.flush()
@@ -89,12 +102,21 @@ def run_fping(fping: str, addresses: list[str], count: int, spacing: float, time
             "-f", listing.name,
         ]  # fmt: skip
         before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_LIMIT_SECONDS)
+        child = await asyncio.create_subprocess_exec(
+            *command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            async with asyncio.timeout(RUN_LIMIT_SECONDS):
+                _, stderr = await child.communicate()
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
         wall = time.perf_counter() - started
         used = cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - cpu(before)
-    lines = [line for line in done.stderr.splitlines() if " : " in line]
+    lines = [line for line in stderr.decode().splitlines() if " : " in line]
     if len(lines) != len(addresses):
-        raise SystemExit(f"fping answered for {len(lines)} of {len(addresses)} targets:\n{done.stderr}")
+        raise SystemExit(f"fping answered for {len(lines)} of {len(addresses)} targets")
     lost = sum(len(re.findall(r"(?:^|\s)-(?=\s|$)", line.split(" : ", 1)[1])) for line in lines)
     return Run("fping", len(addresses) * count, lost, used, wall)
 
@@ -118,36 +140,61 @@ async def bench(options: argparse.Namespace) -> int:
     if fping is None:
         raise SystemExit("fping is not installed (Debian package fping)")
     addresses = targets(options.targets)
+    specs = [
+        IcmpSpec(address, count=options.count, spacing=options.spacing) for address in addresses
+    ]
     runs: list[Run] = []
-    async with Prober() as prober:
-        await prober.start([IcmpSpec(addresses[0])])
-        profile = cProfile.Profile() if options.profile else None
-        for _ in range(options.repeat):
-            if profile is not None:
-                profile.enable()
-            runs.append(
-                await run_linkmon(prober, addresses, options.count, options.spacing, options.timeout)
+    profile = cProfile.Profile() if options.profile else None
+    for _ in range(options.repeat):
+        # Each tool runs alone: an open raw socket makes the kernel copy every reply to it.
+        async with Prober() as prober:
+            await prober.start(specs[:1])
+            for task_per_probe in (False, True):
+                if profile is not None:
+                    profile.enable()
+                runs.append(
+                    await run_linkmon(prober, specs, options.timeout, task_per_probe=task_per_probe)
+                )
+                if profile is not None:
+                    profile.disable()
+            fds, sockets, rss = process_footprint()
+            modes = ", ".join(
+                f"{'IPv4' if e.family == socket.AF_INET else 'IPv6'} {e.mode}"
+                for e in prober.icmp_engines
             )
-            if profile is not None:
-                profile.disable()
-            runs.append(run_fping(fping, addresses, options.count, options.spacing, options.timeout))
-        fds, sockets, rss = process_footprint()
-        engines = prober.icmp_engines
-    print(f"{options.targets} loopback targets x {options.count} echoes, spacing "
-          f"{options.spacing * 1000:g} ms, timeout {options.timeout:g} s, {options.repeat} runs each")  # fmt: skip
-    print(f"{'run':>3} {'tool':<8} {'echoes':>7} {'lost':>6} {'cpu s':>7} {'wall s':>7} {'us/echo':>8}")
+            engines = len(prober.icmp_engines)
+        runs.append(
+            await run_fping(fping, addresses, options.count, options.spacing, options.timeout)
+        )
+    print(
+        f"{options.targets} loopback targets x {options.count} echoes, spacing "
+        f"{options.spacing * 1000:g} ms, timeout {options.timeout:g} s, {options.repeat} runs each"
+    )
+    print("run tool          echoes   lost   cpu s  wall s  us/echo")
     for number, run in enumerate(runs):
-        print(f"{number // 2 + 1:>3} {run.tool:<8} {run.echoes:>7} {run.lost:>6} "
-              f"{run.cpu_seconds:>7.3f} {run.wall_seconds:>7.3f} {run.us_per_echo:>8.2f}")  # fmt: skip
-    ours = statistics.median(r.us_per_echo for r in runs if r.tool == "linkmon")
-    theirs = statistics.median(r.us_per_echo for r in runs if r.tool == "fping")
-    print(f"median CPU per echo: linkmon {ours:.2f} us, fping {theirs:.2f} us, "
-          f"ratio linkmon/fping {ours / theirs:.2f} (goal <= 1.5)")  # fmt: skip
-    print(f"linkmon replies lost: {sum(r.lost for r in runs if r.tool == 'linkmon')}, "
-          f"fping replies lost: {sum(r.lost for r in runs if r.tool == 'fping')}")  # fmt: skip
-    modes = ", ".join(f"{'IPv4' if e.family == 2 else 'IPv6'} {e.mode}" for e in engines)
-    print(f"linkmon ICMP sockets: {len(engines)} ({modes}); open fds {fds} (sockets {sockets}); "
-          f"RSS {rss / 1024:.1f} MiB, peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")  # fmt: skip
+        print(
+            f"{number // 3 + 1:>3} {run.tool:<12} {run.echoes:>7} {run.lost:>6} "
+            f"{run.cpu_seconds:>7.3f} {run.wall_seconds:>7.3f} {run.us_per_echo:>8.2f}"
+        )
+    median = {
+        tool: statistics.median(r.us_per_echo for r in runs if r.tool == tool)
+        for tool in ("linkmon", "linkmon/task", "fping")
+    }
+    print(
+        f"median CPU per echo: fping {median['fping']:.2f} us; "
+        f"linkmon engine (run_many) {median['linkmon']:.2f} us, "
+        f"ratio {median['linkmon'] / median['fping']:.2f} (goal <= 1.5); "
+        f"a task per probe (run) {median['linkmon/task']:.2f} us, "
+        f"ratio {median['linkmon/task'] / median['fping']:.2f}"
+    )
+    for tool in ("linkmon", "linkmon/task", "fping"):
+        lost = sum(r.lost for r in runs if r.tool == tool)
+        print(f"{tool} replies lost: {lost} of {sum(r.echoes for r in runs if r.tool == tool)}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"linkmon ICMP sockets: {engines} ({modes}); open fds {fds} (sockets {sockets}); "
+        f"RSS {rss / 1024:.1f} MiB, peak {peak:.1f} MiB"
+    )
     if profile is not None:
         pstats.Stats(profile).sort_stats("tottime").print_stats(25)
     return 0
@@ -157,7 +204,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=5000, help="loopback targets (default 5000)")
     parser.add_argument("--count", type=int, default=5, help="echoes per target (default 5)")
-    parser.add_argument("--spacing", type=float, default=0.1, help="seconds between a target's echoes")
+    parser.add_argument("--spacing", type=float, default=0.1, help="seconds between echoes")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds a round may take")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each tool (default 3)")
     parser.add_argument("--profile", action="store_true", help="cProfile linkmon's runs")

@@ -137,8 +137,11 @@ class Metrics:
                  maintenance: bool, changed: bool) -> None:
         values = tuple(labels[name] for name in LINK_LABELS)
         self.link_up.labels(*values).set(1 if state in ("up", "degraded") else 0)
+        # Old state to 0 before the new one to 1: a scrape in between must never see two.
         for candidate in LINK_STATES:
-            self.link_state.labels(*values, candidate).set(1 if candidate == state else 0)
+            if candidate != state:
+                self.link_state.labels(*values, candidate).set(0)
+        self.link_state.labels(*values, state).set(1)
         self.link_since.labels(*values).set(since)
         self.link_flapping.labels(*values).set(1 if flapping else 0)
         self.link_maintenance.labels(*values).set(1 if maintenance else 0)

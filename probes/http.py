@@ -1,8 +1,9 @@
 """HTTP(S) probe: status, body, redirects and TLS certificate expiry of one URL.
 
-Building an SSL context costs about a millisecond of CPU and a shared keep-alive pool collapses
-under hundreds of concurrent probes, so :class:`HttpProber` builds its SSL contexts once, keeps
-one client per source address, opens a fresh connection for every probe (so connect and TLS
+Building an SSL context costs about a millisecond of CPU, and a shared connection pool collapses
+under hundreds of concurrent probes (httpcore scans every pooled connection for every request).
+So :class:`HttpProber` builds its SSL contexts once, keeps one httpx client per source address
+and TLS mode, sends every probe on a connection of its own without any pool (so connect and TLS
 time are measured every time) and bounds how many probes run at once.
 """
 
@@ -10,22 +11,32 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import re
 import ssl
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import certifi
+import httpcore
 import httpx
 from cryptography import x509
 
+from probes.addresses import check_source
 from probes.base import Failure, ProbeResult
 from probes.tcp import classify_connect_error
 
 DEFAULT_CONCURRENCY = 256
 USER_AGENT = "linkmon-probe"
+
+# What httpcore raises through our transport (httpx only maps the exceptions of its own).
+_HTTPCORE_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+)
 
 # httpcore trace events (without ".started"/".complete") and the phase each one measures
 _TRACED_PHASES = {
@@ -77,13 +88,7 @@ class HttpSpec:
         for name, value in self.headers:
             if not name or any(c in name for c in ":\r\n ") or any(c in value for c in "\r\n"):
                 raise ValueError(f"http header {name!r} is not a valid header")
-        if self.source is not None:
-            try:
-                ipaddress.ip_address(self.source)
-            except ValueError:
-                raise ValueError(
-                    f"http source must be an IP address, got {self.source!r}"
-                ) from None
+        check_source("http", self.source, url.host)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -123,6 +128,60 @@ class _Exchange:
         return "connection.start_tls" in self.started
 
 
+class _FreshConnection(httpx.AsyncBaseTransport):
+    """An httpx transport that sends each request on a new connection, closed with the response."""
+
+    def __init__(self, ssl_context: ssl.SSLContext, local_address: str | None) -> None:
+        self._ssl_context = ssl_context
+        self._local_address = local_address
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        connection = httpcore.AsyncHTTPConnection(
+            core_request.url.origin,
+            ssl_context=self._ssl_context,
+            local_address=self._local_address,
+        )
+        try:
+            response = await connection.handle_async_request(core_request)
+        except BaseException:
+            await connection.aclose()
+            raise
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ClosingBody(response, connection),
+            extensions=response.extensions,
+        )
+
+
+class _ClosingBody(httpx.AsyncByteStream):
+    """A response body that closes its connection when it is closed."""
+
+    def __init__(self, response: httpcore.Response, connection: httpcore.AsyncHTTPConnection):
+        self._response = response
+        self._connection = connection
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response.aiter_stream():
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._response.aclose()
+        finally:
+            await self._connection.aclose()
+
+
 class HttpProber:
     """Shared HTTP resources: SSL contexts built once, a client per source, a concurrency bound.
 
@@ -144,15 +203,8 @@ class HttpProber:
     def _client(self, verify: bool, source: str | None) -> httpx.AsyncClient:
         client = self._clients.get((verify, source))
         if client is None:
-            transport = httpx.AsyncHTTPTransport(
-                verify=self._verified if verify else self._unverified,
-                local_address=source,
-                # no keep-alive: every probe opens (and times) its own connection
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
-                retries=0,
-            )
             client = httpx.AsyncClient(
-                transport=transport,
+                transport=_FreshConnection(self._verified if verify else self._unverified, source),
                 trust_env=False,  # a proxy from the environment would probe the proxy, not the link
                 follow_redirects=False,
                 headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
@@ -175,12 +227,12 @@ class HttpProber:
             async with asyncio.timeout_at(deadline), self._slots:
                 began = time.perf_counter()
                 return await self._exchange(spec, exchange, deadline - loop.time(), began)
-        except (TimeoutError, httpx.TimeoutException):
+        except (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException):
             detail = f"no complete answer within {timeout:g}s"
             if began is None:
                 detail += " (all HTTP probe slots were busy)"
             return _result(spec, exchange, began, Failure.TIMEOUT, detail)
-        except (httpx.HTTPError, OSError) as exc:
+        except (httpx.HTTPError, *_HTTPCORE_ERRORS, OSError) as exc:
             failure, detail = _classify(exc, exchange)
             return _result(spec, exchange, began, failure, detail)
 
@@ -269,7 +321,14 @@ def _classify(exc: BaseException, exchange: _Exchange) -> tuple[Failure, str]:
         return known
     if exchange.in_tls_handshake:
         return Failure.TLS, f"TLS handshake failed: {exc or type(exc).__name__}"
-    if isinstance(exc, httpx.ProtocolError | httpx.DecodingError | httpx.UnsupportedProtocol):
+    protocol_errors = (
+        httpx.ProtocolError,
+        httpx.DecodingError,
+        httpx.UnsupportedProtocol,
+        httpcore.ProtocolError,
+        httpcore.UnsupportedProtocol,
+    )
+    if isinstance(exc, protocol_errors):
         return Failure.PROTOCOL, str(exc) or type(exc).__name__
     return Failure.ERROR, f"{type(exc).__name__}: {exc}"
 

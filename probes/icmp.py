@@ -14,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import errno
 import heapq
-import ipaddress
 import os
 import secrets
 import socket
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import count as counter
 from typing import Any, Literal
 
+from probes.addresses import check_source
 from probes.base import Failure, ProbeResult, ProbeSetupError
 
 IcmpMode = Literal["auto", "raw", "dgram"]
@@ -46,11 +46,11 @@ _SO_EE_ORIGIN_ICMP6 = 3
 _BUFFER_BYTES = 4 << 20  # a burst of thousands of replies must fit while we are still sending
 _RECV_BYTES = 192  # both IP headers and both ICMP headers of an error fit; payloads are not needed
 _ANC_BYTES = 128  # a timestamp, or an extended error with the offender's address
-_DRAIN_EVERY = 64  # sends between two receive drains inside a burst
-_BATCH_SLACK = 0.001  # echoes due within this many seconds go out in the same batch
+_DRAIN_EVERY = 16  # sends between two receive drains inside a burst
+_TICKS_PER_SECOND = 1000  # the send/deadline wheel turns in milliseconds
 
 _KEY = struct.Struct("!I")  # identifier and sequence read as one 32-bit key
-_HEADER_TAIL = struct.Struct("!HI")  # checksum, then identifier+sequence
+_PACK_TAIL = struct.Struct("!HI").pack_into  # checksum, then identifier+sequence
 _TIMESPEC = struct.Struct("@qq")
 _EXTENDED_ERR = struct.Struct("@IBBBB")  # struct sock_extended_err up to ee_pad
 
@@ -79,13 +79,7 @@ class IcmpSpec:
             raise ValueError(
                 f"icmp size must be between {MIN_SIZE} and {MAX_SIZE} bytes, got {self.size}"
             )
-        if self.source is not None:
-            try:
-                ipaddress.ip_address(self.source)
-            except ValueError:
-                raise ValueError(
-                    f"icmp source must be an IP address, got {self.source!r}"
-                ) from None
+        check_source("icmp", self.source, self.address)
         if self.interface is not None and not _valid_interface(self.interface):
             raise ValueError(
                 f"icmp interface must be a network interface name, got {self.interface!r}"
@@ -170,7 +164,11 @@ def setup_hint() -> str:
 
 
 class _Round:
-    """One probe round: ``count`` echoes to one target, answered or not by the deadline."""
+    """One probe round: ``count`` echoes to one target, answered or not by the deadline.
+
+    The round holds the keys ``base`` .. ``base + count - 1`` (modulo the key space) from its
+    start to its release, so echo ``i`` has key ``base + i``.
+    """
 
     __slots__ = (
         "host",
@@ -179,10 +177,10 @@ class _Round:
         "spacing",
         "start",
         "deadline",
+        "base",
         "sent",
         "sent_ns",
         "rtt_ns",
-        "keys",
         "received",
         "errors",
         "failure",
@@ -209,10 +207,10 @@ class _Round:
         self.spacing = spacing
         self.start = start
         self.deadline = deadline
+        self.base = 0
         self.sent = 0
         self.sent_ns = [0] * count
         self.rtt_ns = [-1] * count  # -1 until the reply comes
-        self.keys = [-1] * count
         self.received = 0
         self.errors = 0  # echoes that will never be answered (ICMP error, send failure)
         self.failure: Failure | None = None
@@ -228,9 +226,10 @@ class IcmpEngine:
     ``mode`` ``"auto"`` takes a raw socket when permitted (CAP_NET_RAW), else an ICMP datagram
     socket (``net.ipv4.ping_group_range``). With a raw socket the key of an echo is the 32-bit
     identifier+sequence (the identifier advances when the sequence wraps); with a datagram
-    socket the kernel owns the identifier, so the key is the 16-bit sequence. Keys still in
-    flight are skipped when the space wraps. The payload starts with a random per-engine token,
-    checked on every reply, so other processes' echoes are never taken for ours.
+    socket the kernel owns the identifier, so the key is the 16-bit sequence. Once the key
+    space has wrapped, blocks still held by open rounds are skipped. The payload starts with a
+    random per-engine token, checked on every reply, so other processes' echoes are never
+    taken for ours.
     """
 
     def __init__(
@@ -254,14 +253,16 @@ class IcmpEngine:
         self._raw4 = False
         self._key_mask = 0xFFFF
         self._next_key = 0
-        self._in_flight: dict[int, tuple[_Round, int]] = {}
-        self._rounds: set[_Round] = set()
+        self._issued = 0  # keys handed out so far; past the key space size, check for reuse
+        self._in_flight: dict[int, _Round] = {}  # key -> round, for every key of an open round
         self._token = secrets.token_bytes(8)
         self._packets: dict[int, tuple[bytearray, int]] = {}  # size -> (packet buffer, payload sum)
-        self._due: list[tuple[float, int, _Round]] = []  # heap of next echoes to send
-        self._tiebreak = counter()
+        # The wheel: tick -> rounds to visit then (send the next echo, or end at the deadline).
+        # Every open round has exactly one pending visit; a heap orders the ticks in use.
+        self._wheel: dict[int, list[_Round]] = {}
+        self._ticks: list[int] = []
         self._pump_handle: asyncio.TimerHandle | None = None
-        self._pump_at = 0.0
+        self._pump_tick = 0
         self._unread = 0
 
     @property
@@ -383,31 +384,79 @@ class IcmpEngine:
         if self._pump_handle is not None:
             self._pump_handle.cancel()
             self._pump_handle = None
-        self._due.clear()
-        for rnd in list(self._rounds):
-            self._complete(rnd)
+        for rounds in self._wheel.values():
+            for rnd in rounds:
+                self._complete(rnd)
+        self._wheel.clear()
+        self._ticks.clear()
         self._in_flight.clear()
 
     async def ping(self, spec: IcmpSpec, sockaddr: tuple[Any, ...], timeout: float) -> ProbeResult:
         """Run one round of ``spec`` to the resolved ``sockaddr``; returns by ``timeout``."""
+        rnd = self._start(spec, sockaddr, timeout)
+        try:
+            await rnd.future
+        finally:
+            self._release(rnd)
+        return _result(spec.address, rnd, timeout)
+
+    async def ping_many(
+        self, jobs: Sequence[tuple[IcmpSpec, tuple[Any, ...]]], timeout: float
+    ) -> list[ProbeResult]:
+        """One round for each (spec, sockaddr), all at once, results in order.
+
+        Cheaper than a task per round: one task awaits the rounds' futures one after another.
+        """
+        rounds = [self._start(spec, sockaddr, timeout) for spec, sockaddr in jobs]
+        try:
+            for rnd in rounds:
+                await rnd.future
+        finally:
+            for rnd in rounds:
+                self._release(rnd)
+        return [
+            _result(spec.address, rnd, timeout) for (spec, _), rnd in zip(jobs, rounds, strict=True)
+        ]
+
+    def _start(self, spec: IcmpSpec, sockaddr: tuple[Any, ...], timeout: float) -> _Round:
+        """Reserve the keys of a new round, send its first echo and book its next visit."""
         loop = self._loop
         if loop is None or self._sock is None:
             raise ProbeSetupError("the ICMP engine is not open")
-        future: asyncio.Future[None] = loop.create_future()
         now = loop.time()
+        count = spec.count
+        packet = self._packet(spec.size)
         rnd = _Round(
-            sockaddr, spec.count, spec.spacing, now, now + timeout, future, self._packet(spec.size)
+            sockaddr, count, spec.spacing, now, now + timeout, loop.create_future(), packet
         )
-        self._rounds.add(rnd)
-        timer = loop.call_at(rnd.deadline, self._complete, rnd)
-        try:
-            self._send_due(rnd, now + _BATCH_SLACK)
-            self._arm()
-            await future
-        finally:
-            timer.cancel()
-            self._release(rnd)
-        return _result(spec.address, rnd, timeout)
+        mask = self._key_mask
+        base = self._next_key
+        if self._issued > mask - count:  # the key space has wrapped: skip blocks in flight
+            base = self._free_block(base, count)
+            if base < 0:  # needs 65,536 echoes in flight on a datagram socket
+                self._echo_failed(rnd, Failure.ERROR, "too many echoes in flight on one socket")
+                self._complete(rnd)
+                return rnd
+        rnd.base = base
+        keys = (
+            range(base, base + count)
+            if base + count <= mask
+            else [(base + i) & mask for i in range(count)]
+        )
+        self._in_flight.update(dict.fromkeys(keys, rnd))
+        self._next_key = (base + count) & mask
+        self._issued += count
+        self._visit(rnd, now)
+        return rnd
+
+    def _free_block(self, base: int, count: int) -> int:
+        """The first block of ``count`` keys from ``base`` on that no open round holds, or -1."""
+        mask, in_flight = self._key_mask, self._in_flight
+        for _ in range((mask + 1) // count):
+            if all((base + i) & mask not in in_flight for i in range(count)):
+                return base
+            base = (base + count) & mask
+        return -1
 
     def _packet(self, size: int) -> tuple[bytearray, int]:
         """The echo request buffer for ``size`` payload bytes and its constant checksum part."""
@@ -424,72 +473,77 @@ class IcmpEngine:
             self._packets[size] = found
         return found
 
-    def _send_due(self, rnd: _Round, limit: float) -> None:
-        """Send every echo of ``rnd`` due by ``limit``, then queue the next one."""
-        while rnd.sent < rnd.count and not rnd.closed:
-            due = rnd.start + rnd.sent * rnd.spacing
-            if due > limit:
-                if due < rnd.deadline:
-                    heapq.heappush(self._due, (due, next(self._tiebreak), rnd))
-                return
-            self._send(rnd)
-
-    def _send(self, rnd: _Round) -> None:
-        sock = self._sock
-        assert sock is not None
-        in_flight = self._in_flight
-        mask = self._key_mask
-        idx = rnd.sent
-        rnd.sent = idx + 1
-        if len(in_flight) > mask:  # every key in flight: needs > 65,535 unanswered echoes
-            self._echo_failed(rnd, Failure.ERROR, "too many echoes in flight on one socket")
+    def _visit(self, rnd: _Round, now: float) -> None:
+        """Send the echoes of ``rnd`` due by ``now`` and book its next visit, or end it."""
+        if rnd.closed:
             return
-        key = self._next_key
-        while key in in_flight:
-            key = (key + 1) & mask
-        self._next_key = (key + 1) & mask
-        packet = rnd.packet
-        if self._raw4:
-            total = rnd.payload_sum + (key >> 16) + (key & 0xFFFF)
-            total = (total & 0xFFFF) + (total >> 16)
-            total = (total & 0xFFFF) + (total >> 16)
-            _HEADER_TAIL.pack_into(packet, 2, ~total & 0xFFFF, key)
-        else:
-            _HEADER_TAIL.pack_into(packet, 2, 0, key)  # the kernel fills in the checksum
-        in_flight[key] = (rnd, idx)
-        rnd.keys[idx] = key
-        rnd.sent_ns[idx] = time.time_ns()
-        try:
-            sock.sendto(packet, rnd.sockaddr)
-        except OSError as exc:
-            del in_flight[key]
-            self._echo_failed(rnd, _send_failure(exc), f"cannot send to {rnd.host}: {exc.strerror}")
-        self._unread += 1
-        if self._unread >= _DRAIN_EVERY:
-            self._on_readable()  # on loopback the replies pile up while we are still sending
-
-    def _arm(self) -> None:
-        """Make sure the send pump wakes up for the earliest queued echo."""
-        if not self._due or self._loop is None:
+        if now >= rnd.deadline:
+            self._complete(rnd)
             return
-        due = self._due[0][0]
+        sent, count, spacing, start = rnd.sent, rnd.count, rnd.spacing, rnd.start
+        if sent < count and start + sent * spacing <= now:
+            sock = self._sock
+            assert sock is not None
+            packet, sockaddr, sent_ns = rnd.packet, rnd.sockaddr, rnd.sent_ns
+            mask, raw4, pack_into, time_ns = self._key_mask, self._raw4, _PACK_TAIL, time.time_ns
+            while True:
+                key = (rnd.base + sent) & mask
+                if raw4:
+                    total = rnd.payload_sum + (key >> 16) + (key & 0xFFFF)
+                    total = (total & 0xFFFF) + (total >> 16)
+                    total = (total & 0xFFFF) + (total >> 16)
+                    pack_into(packet, 2, ~total & 0xFFFF, key)
+                else:
+                    pack_into(packet, 2, 0, key)  # the kernel fills in the checksum
+                rnd.sent = sent + 1
+                sent_ns[sent] = time_ns()
+                try:
+                    sock.sendto(packet, sockaddr)
+                except OSError as exc:
+                    del self._in_flight[key]
+                    reason = f"cannot send to {rnd.host}: {exc.strerror}"
+                    self._echo_failed(rnd, _send_failure(exc), reason)
+                sent += 1
+                self._unread += 1
+                if self._unread >= _DRAIN_EVERY:
+                    self._on_readable()  # on loopback replies pile up while we are still sending
+                if rnd.closed:
+                    return
+                if sent >= count or start + sent * spacing > now:
+                    break
+        later = start + sent * spacing if sent < count else rnd.deadline
+        if later > rnd.deadline:
+            later = rnd.deadline
+        tick = int(later * _TICKS_PER_SECOND) + 1  # never early
+        rounds = self._wheel.get(tick)
+        if rounds is not None:
+            rounds.append(rnd)
+            return
+        self._wheel[tick] = [rnd]
+        heapq.heappush(self._ticks, tick)
+        if self._pump_handle is None or tick < self._pump_tick:
+            self._arm(tick)
+
+    def _arm(self, tick: int) -> None:
+        assert self._loop is not None
         if self._pump_handle is not None:
-            if self._pump_at <= due:
-                return
             self._pump_handle.cancel()
-        self._pump_at = due
-        self._pump_handle = self._loop.call_at(due, self._pump)
+        self._pump_tick = tick
+        self._pump_handle = self._loop.call_at(tick / _TICKS_PER_SECOND, self._pump)
 
     def _pump(self) -> None:
-        """Send every queued echo that is due, in one batch."""
+        """Visit the rounds of every tick that has come (or comes within a tick), in one batch."""
         self._pump_handle = None
         assert self._loop is not None
-        limit = self._loop.time() + _BATCH_SLACK
-        due = self._due
-        while due and due[0][0] <= limit:
-            rnd = heapq.heappop(due)[2]
-            self._send_due(rnd, limit)
-        self._arm()
+        horizon = self._loop.time() * _TICKS_PER_SECOND + 1
+        ticks, wheel, visit = self._ticks, self._wheel, self._visit
+        while ticks and ticks[0] <= horizon:
+            tick = heapq.heappop(ticks)
+            now = tick / _TICKS_PER_SECOND
+            for rnd in wheel.pop(tick):
+                visit(rnd, now)
+        if ticks:
+            self._arm(ticks[0])
 
     def _on_readable(self) -> None:
         """Drain the socket: match each reply to its echo, stamp it with the kernel's time."""
@@ -501,7 +555,12 @@ class IcmpEngine:
         in_flight = self._in_flight
         token = self._token
         echo_reply = self._family.echo_reply
-        raw, raw4 = self._raw, self._raw4
+        raw, raw4, mask = self._raw, self._raw4, self._key_mask
+        unpack_key, unpack_timespec, timestamp = (
+            _KEY.unpack_from,
+            _TIMESPEC.unpack_from,
+            _SO_TIMESTAMPNS,
+        )
         while True:
             try:
                 data, ancdata, _flags, address = recvmsg(_RECV_BYTES, _ANC_BYTES)
@@ -511,9 +570,8 @@ class IcmpEngine:
                 # A datagram socket reports an ICMP error once this way; details are queued.
                 self._read_error_queue()
                 continue
+            # The kernel hands over whole ICMP headers; startswith and unpack bound the rest.
             offset = (data[0] & 0x0F) << 2 if raw4 else 0
-            if len(data) < offset + 16:
-                continue
             if data[offset] != echo_reply:
                 if raw:
                     self._on_raw_error(data, offset, address[0])
@@ -521,18 +579,18 @@ class IcmpEngine:
             if not data.startswith(token, offset + 8):
                 continue
             if raw:
-                key = _KEY.unpack_from(data, offset + 4)[0]
+                key = unpack_key(data, offset + 4)[0]
             else:
                 key = data[offset + 6] << 8 | data[offset + 7]
-            entry = in_flight.get(key)
-            if entry is None:
+            rnd = in_flight.pop(key, None)
+            if rnd is None:
                 continue  # late (round over) or duplicate
-            rnd, idx = entry
-            if address[0] != rnd.host:
+            idx = (key - rnd.base) & mask
+            if idx >= rnd.sent or address[0] != rnd.host:
+                in_flight[key] = rnd  # not the reply to an echo of ours
                 continue
-            del in_flight[key]
-            if ancdata and ancdata[0][1] == _SO_TIMESTAMPNS:
-                seconds, nanoseconds = _TIMESPEC.unpack_from(ancdata[0][2])
+            if ancdata and ancdata[0][1] == timestamp:
+                seconds, nanoseconds = unpack_timespec(ancdata[0][2])
                 rtt = seconds * 1_000_000_000 + nanoseconds - rnd.sent_ns[idx]
             else:
                 rtt = time.time_ns() - rnd.sent_ns[idx]
@@ -587,10 +645,9 @@ class IcmpEngine:
                 self._on_echo_error(key, address[0], fam.describe(icmp_type, code), sender)
 
     def _on_echo_error(self, key: int, destination: str, what: str, sender: str) -> None:
-        entry = self._in_flight.get(key)
-        if entry is None:
+        rnd = self._in_flight.get(key)
+        if rnd is None or (key - rnd.base) & self._key_mask >= rnd.sent:
             return
-        rnd, _idx = entry
         if destination.partition("%")[0] != rnd.host.partition("%")[0]:
             return
         del self._in_flight[key]
@@ -613,18 +670,18 @@ class IcmpEngine:
     def _release(self, rnd: _Round) -> None:
         """Forget a finished round: its unanswered keys become free again."""
         rnd.closed = True
-        self._rounds.discard(rnd)
-        if rnd.received + rnd.errors < rnd.sent:
-            in_flight = self._in_flight
-            for key in rnd.keys[: rnd.sent]:
-                entry = in_flight.get(key)
-                if entry is not None and entry[0] is rnd:
+        if rnd.received + rnd.errors < rnd.count:
+            in_flight, mask = self._in_flight, self._key_mask
+            for i in range(rnd.count):
+                key = (rnd.base + i) & mask
+                if in_flight.get(key) is rnd:
                     del in_flight[key]
 
 
 def _result(target: str, rnd: _Round, timeout: float) -> ProbeResult:
-    rtts = tuple([rtt / 1e9 for rtt in rnd.rtt_ns[: rnd.sent] if rtt >= 0])
     sent = rnd.sent
+    measured = rnd.rtt_ns if sent == rnd.count else rnd.rtt_ns[:sent]
+    rtts = tuple([rtt / 1e9 for rtt in measured if rtt >= 0])
     received = len(rtts)
     if received:
         lost = sent - received

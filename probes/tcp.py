@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
+import os
 import socket
 import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from probes.addresses import check_source, family_of
 from probes.base import Failure, ProbeResult, ProbeSetupError
 
 UNREACHABLE_ERRNOS = frozenset(
@@ -36,11 +37,7 @@ class TcpSpec:
             raise ValueError(f"tcp host must be an IP address or host name, got {self.host!r}")
         if isinstance(self.port, bool) or not 1 <= self.port <= 65535:
             raise ValueError(f"tcp port must be between 1 and 65535, got {self.port!r}")
-        if self.source is not None:
-            try:
-                ipaddress.ip_address(self.source)
-            except ValueError:
-                raise ValueError(f"tcp source must be an IP address, got {self.source!r}") from None
+        check_source("tcp", self.source, self.host)
 
     @property
     def target(self) -> str:
@@ -71,8 +68,13 @@ def classify_connect_error(exc: BaseException) -> tuple[Failure, str] | None:
         if isinstance(cause, ConnectionRefusedError):
             return Failure.REFUSED, "connection refused"
         if isinstance(cause, OSError) and cause.errno in UNREACHABLE_ERRNOS:
-            return Failure.UNREACHABLE, cause.strerror or "unreachable"
+            return Failure.UNREACHABLE, os.strerror(cause.errno)
     return None
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """The system's words for an error (asyncio replaces strerror with its own message)."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 async def probe_tcp(spec: TcpSpec, timeout: float) -> ProbeResult:
@@ -84,7 +86,7 @@ async def probe_tcp(spec: TcpSpec, timeout: float) -> ProbeResult:
     try:
         async with asyncio.timeout_at(started + timeout):
             infos = await loop.getaddrinfo(
-                spec.host, spec.port, family=_family_of(spec.source), type=socket.SOCK_STREAM
+                spec.host, spec.port, family=family_of(spec.source), type=socket.SOCK_STREAM
             )
             phases["resolve"] = loop.time() - started
             family, _type, _proto, _name, sockaddr = infos[0]
@@ -98,7 +100,7 @@ async def probe_tcp(spec: TcpSpec, timeout: float) -> ProbeResult:
     except TimeoutError:
         return _failed(spec, Failure.TIMEOUT, f"no answer within {timeout:g}s", phases)
     except OSError as exc:
-        failure, detail = classify_connect_error(exc) or (Failure.ERROR, exc.strerror or str(exc))
+        failure, detail = classify_connect_error(exc) or (Failure.ERROR, _describe_os_error(exc))
         return _failed(spec, failure, detail, phases)
     finally:
         if sock is not None:
@@ -107,12 +109,6 @@ async def probe_tcp(spec: TcpSpec, timeout: float) -> ProbeResult:
     return ProbeResult(
         kind="tcp", target=spec.target, success=True, duration=connect, phases=phases
     )
-
-
-def _family_of(source: str | None) -> int:
-    if source is None:
-        return socket.AF_UNSPEC
-    return socket.AF_INET6 if ipaddress.ip_address(source).version == 6 else socket.AF_INET
 
 
 def _bind(sock: socket.socket, source: str) -> None:

@@ -148,12 +148,13 @@ def webhook_payload(alert: Alert, *, receiver: str, external_url: str = "") -> d
     """Alertmanager webhook message (version "4") carrying one alert.
 
     One alert per message keeps per-link ordering simple and a retry idempotent; the group
-    labels are the alert name and its subject, as an Alertmanager route grouping by
-    ``alertname`` and ``link`` would produce.
+    labels are the alert name and what it is about (link, else site, else kabupaten), as an
+    Alertmanager route grouping by those would produce.
     """
-    subject = {k: alert.labels[k] for k in ("alertname", "link", "site") if k in alert.labels}
-    if "link" in subject:
-        subject.pop("site")
+    subject = {"alertname": alert.name}
+    about = next((k for k in ("link", "site", "kabupaten") if k in alert.labels), None)
+    if about is not None:
+        subject[about] = alert.labels[about]
     group_key = "{}:{" + ", ".join(f"{k}={_go_quote(v)}" for k, v in subject.items()) + "}"
     return {
         "version": WEBHOOK_VERSION,

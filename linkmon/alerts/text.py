@@ -26,7 +26,7 @@ _UNITS = {"id": ("hari", "j", "m", "dtk"), "en": ("d", "h", "m", "s")}
 _CAUSES = {
     "id": {
         "path_down": "jalur putus (tidak ada balasan ping)",
-        "icmp_lost": "ping tidak dibalas, layanan masih menjawab",
+        "icmp_lost": "sebagian target ping tidak menjawab",
         "service_refused": "jalur hidup, tetapi layanan menolak koneksi (TCP ditolak)",
         "service_blocked": "jalur hidup, tetapi layanan tidak menjawab (diblokir?)",
         "http_status": "layanan menjawab dengan status HTTP yang salah",
@@ -42,7 +42,7 @@ _CAUSES = {
     },
     "en": {
         "path_down": "path down (no ping replies)",
-        "icmp_lost": "no ping replies, but the service still answers",
+        "icmp_lost": "some ping targets do not answer",
         "service_refused": "path up, but the service refuses connections (TCP refused)",
         "service_blocked": "path up, but the service does not answer (blocked?)",
         "http_status": "the service answers with a wrong HTTP status",

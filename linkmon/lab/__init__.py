@@ -8,7 +8,9 @@
     lab.restore("kec-krayan--kab")
 """
 
-from linkmon.lab.lab import Lab, PingResult
+from linkmon.lab.lab import SHIPPED_LAB, Lab, PingResult
 from linkmon.lab.topology import LabError, Topology, TopologyError, load_topology
 
-__all__ = ["Lab", "LabError", "PingResult", "Topology", "TopologyError", "load_topology"]
+__all__ = [
+    "SHIPPED_LAB", "Lab", "LabError", "PingResult", "Topology", "TopologyError", "load_topology",
+]

@@ -24,6 +24,7 @@ import random
 import select
 import socket
 import struct
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -36,6 +37,8 @@ _IFF_NO_PI = 0x1000
 _PR_SET_TIMERSLACK = 29
 _MAX_PENDING = 10_000
 """Frames held at once before new ones are dropped (netem's default limit is 1000)."""
+_PRIORITY = 10
+"""SCHED_FIFO priority: above every ordinary process, below the kernel's own threads (50)."""
 _BURST = 64
 """Frames read from one TAP per wake-up, so a flood on one side cannot starve the other."""
 
@@ -127,16 +130,16 @@ class Bridge:
                 conn.sendall(json.dumps(reply).encode())
 
     def apply(self, request: dict[str, Any]) -> None:
-        """Apply ``{"forward": {"delay": s, "jitter": s}, "reverse": {...}}`` (any part)."""
+        """Apply ``{"forward": {"delay": s, "jitter": s}, "reverse": {...}}`` (any part), all
+        or nothing."""
+        changes = []
         for name, direction in (("forward", self.forward), ("reverse", self.reverse)):
             for key, value in request.get(name, {}).items():
-                if key not in ("delay", "jitter") or float(value) < 0:
-                    raise ValueError(f"{name}.{key}={value!r}: want delay/jitter >= 0 seconds")
-                setattr(direction, key, float(value))
-        if request.get("reset_counters"):
-            for direction in (self.forward, self.reverse):
-                direction.frames = direction.dropped = 0
-                direction.late_total = direction.late_max = 0.0
+                if key not in ("delay", "jitter") or not 0 <= float(value) < 3600:
+                    raise ValueError(f"{name}.{key}={value!r}: want delay/jitter in seconds")
+                changes.append((direction, key, float(value)))
+        for direction, key, value in changes:
+            setattr(direction, key, value)
 
 
 def open_tap(device: str) -> int:
@@ -159,8 +162,16 @@ def main(argv: list[str] | None = None) -> None:
     from_ns, from_dev = args.from_end.split(":", 1)
     to_ns, to_dev = args.to_end.split(":", 1)
 
-    # Wake-ups exactly when a frame is due, not up to 50 µs later (the default timer slack).
+    # Wake-ups exactly when a frame is due, not up to 50 µs later (the default timer slack),
+    # and ahead of ordinary processes: on a busy 2-core machine a normal-priority bridge
+    # delayed 1 % of frames by 3-30 ms; at real-time priority p99 stays within 0.5 ms. Work
+    # per wake-up is bounded (_BURST frames), and the kernel caps real-time tasks at 95 %.
     ctypes.CDLL(None).prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(_PRIORITY))
+    except PermissionError:
+        print("bridge: no real-time priority (needs CAP_SYS_NICE); delays may wobble",
+              file=sys.stderr)
     enter(to_ns)
     tap_to = open_tap(to_dev)
     enter(from_ns)  # and stay: `lab down` finds the bridge among the from site's processes

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from linkmon.durations import parse_duration
-from linkmon.lab.lab import DEFAULT_PREFIX, Lab
+from linkmon.durations import format_duration, parse_duration
+from linkmon.lab.demo import LAB_CONFIG, run_demo
+from linkmon.lab.lab import DEFAULT_PREFIX, SHIPPED_LAB, Lab
 from linkmon.lab.topology import DIRECTIONS, LabError
 
 app = typer.Typer(
@@ -27,7 +26,6 @@ app = typer.Typer(
 PrefixOption = Annotated[str, typer.Option(
     "--prefix", "-p", envvar="LINKMON_LAB_PREFIX",
     help="Names everything the lab makes (namespaces PREFIX-<site>); one lab per prefix.")]
-SHIPPED_LAB = Path(__file__).with_name("nunukan.yml")
 ACTIONS = ("cut", "blackhole", "loss", "delay", "flap", "refuse", "restore")
 
 
@@ -67,8 +65,11 @@ def down(prefix: PrefixOption = DEFAULT_PREFIX) -> None:
     """Remove every namespace, process and file of the lab; safe to repeat, also after a crash."""
     with _lab_errors():
         removed = Lab.teardown(prefix)
-    typer.echo(f"lab {prefix!r} is down" + (f" (removed {len(removed)} namespaces and processes)"
-                                             if removed else " (nothing was left)"))
+    namespaces = sum(1 for thing in removed if thing.startswith("namespace"))
+    processes = len(removed) - namespaces
+    typer.echo(f"lab {prefix!r} is down" + (
+        f" (removed {namespaces} namespaces, stopped {processes} processes)"
+        if removed else " (nothing was left)"))
 
 
 @app.command()
@@ -76,7 +77,7 @@ def fault(
     target: Annotated[str, typer.Argument(help="Link id (or site id for refuse/restore).")],
     action: Annotated[str, typer.Argument(help=" | ".join(ACTIONS))],
     value: Annotated[str | None, typer.Argument(
-        help="loss: percent (10 or 10%); delay: one-way duration (40ms); flap: period (2s).")] = None,
+        help="loss: percent (10 or 10%); delay: one-way (40ms); flap: period (2s).")] = None,
     jitter: Annotated[str, typer.Option(help="delay: ± this much, uniform (5ms).")] = "0ms",
     direction: Annotated[str, typer.Option(
         help="delay/loss: both, forward (from -> to) or reverse.")] = "both",
@@ -125,34 +126,58 @@ def status(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    console = Console(highlight=False)
-    console.print(f"lab {report['prefix']!r} ({report['status']}) from {report['lab_file']}")
-    sites = Table("site", "namespace", "address", "services", "faults", box=None)
+    typer.echo(f"lab {report['prefix']!r} ({report['status']}) from {report['lab_file']}")
+    typer.echo("sites:")
+    width = max(len(site["id"]) for site in report["sites"])
+    ns_width = max(len(site["netns"]) for site in report["sites"])
     for site in report["sites"]:
-        sites.add_row(site["id"], site["netns"], site["address"],
-                      ",".join(map(str, site["services"])) or "-", _faults(site["faults"]))
-    console.print(sites)
-    links = Table("link", "kind", "from end", "to end", "faults", "bridge (fwd/rev)", box=None)
+        services = ",".join(map(str, site["services"]))
+        typer.echo(f"  {site['id']:<{width}}  {site['address']:<14} {site['netns']:<{ns_width}}"
+                   + (f"  services {services}" if services else "")
+                   + (f"  FAULT: {describe_faults(site['faults'])}" if site["faults"] else ""))
+    typer.echo("links:")
+    width = max(len(link["id"]) for link in report["links"])
     for link in report["links"]:
-        ends = [f"{e['site']} {e['address']} ({e['device']})" for e in link["ends"]]
-        links.add_row(link["id"], f"{link['kind']}/{link['network']}", *ends,
-                      _faults(link["faults"]), _bridge(link.get("bridge")))
-    console.print(links)
+        a, b = (f"{e['site']} {e['address'].split('/')[0]}" for e in link["ends"])
+        line = f"  {link['id']:<{width}}  {link['network']:<8} {a} -> {b}  [{link['kind']}]"
+        if "bridge" in link:
+            fwd, rev = link["bridge"]["forward"], link["bridge"]["reverse"]
+            line += f" frames {fwd['frames']}/{rev['frames']}"
+            line += f", lost {fwd['dropped']}/{rev['dropped']}"
+        typer.echo(line + (f"  FAULT: {describe_faults(link['faults'])}" if link["faults"] else ""))
     dead = [p for p in report["processes"] if not p["alive"]]
-    console.print(f"{len(report['processes']) - len(dead)} lab processes running"
-                  + "".join(f"\n  DEAD: {p['role']} {p['name']} (log {p['log']})" for p in dead))
+    typer.echo(f"{len(report['processes']) - len(dead)} lab processes running"
+               + "".join(f"\n  DEAD: {p['role']} {p['name']} (log {p['log']})" for p in dead))
 
 
-def _faults(faults: dict[str, Any]) -> str:
-    return ", ".join(k if v is True else f"{k} {v}" for k, v in faults.items()) or "-"
+def describe_faults(faults: dict[str, Any]) -> str:
+    """``loss 10% both, delay 40ms±5ms forward`` from a fault record of the state file."""
+    words = []
+    for kind, value in faults.items():
+        if kind == "loss":
+            words.append(f"loss {value['ratio'] * 100:g}% {value['direction']}")
+        elif kind == "delay":
+            words += [f"delay {format_duration(v['delay'])}±{format_duration(v['jitter'])} {side}"
+                      for side, v in value.items()]
+        elif kind == "flap":
+            words.append(f"flap every {format_duration(value['period'])}")
+        else:
+            words.append(kind)
+    return ", ".join(words)
 
 
-def _bridge(stats: dict[str, Any] | None) -> str:
-    if stats is None:
-        return "-"
-    return " / ".join(
-        f"{d['frames']} frames, {d['dropped']} lost, late avg {d['late_avg'] * 1e6:.0f} µs"
-        for d in (stats["forward"], stats["reverse"]))
+@app.command()
+def demo(
+    prefix: PrefixOption = DEFAULT_PREFIX,
+    port: Annotated[int, typer.Option(help="Host port where linkmon's pages appear.")] = 9840,
+    config: Annotated[Path, typer.Option("--config", "-c", help="linkmon config for the lab.")]
+    = LAB_CONFIG,
+    once: Annotated[bool, typer.Option(help="Stop after the scenario instead of waiting.")]
+    = False,
+) -> None:
+    """Build the lab, run linkmon in it and play an outage scenario; Ctrl-C ends it all."""
+    with _lab_errors():
+        run_demo(prefix, port, config, once)
 
 
 @app.command("exec", context_settings={"ignore_unknown_options": True})

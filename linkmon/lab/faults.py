@@ -48,19 +48,15 @@ def ingress_script(table: str, chain: str, device: str, blackhole: bool, loss: f
     """nft transaction that (re)writes one device's ingress chain; empty rules remove it."""
     hook = f"{{ type filter hook ingress device \"{device}\" priority 0; }}"
     lines = [f"add table netdev {table}", f"add chain netdev {table} {chain} {hook}"]
-    if blackhole:
-        lines.append(f"add rule netdev {table} {chain} meta protocol != arp drop")
+    if blackhole or loss >= 1.0:
+        rule = "meta protocol != arp drop"
     elif loss > 0:
         threshold = round(loss * _RANDOM_SCALE)
-        lines.append(
-            f"add rule netdev {table} {chain} meta protocol != arp "
-            f"numgen random mod {_RANDOM_SCALE} < {threshold} drop"
-        )
+        rule = f"meta protocol != arp numgen random mod {_RANDOM_SCALE} < {threshold} drop"
     else:
-        lines.append(f"delete chain netdev {table} {chain}")
-        return "\n".join(lines) + "\n"
-    lines.insert(2, f"flush chain netdev {table} {chain}")
-    return "\n".join(lines) + "\n"
+        return "\n".join([*lines, f"delete chain netdev {table} {chain}"]) + "\n"
+    return "\n".join([*lines, f"flush chain netdev {table} {chain}",
+                      f"add rule netdev {table} {chain} {rule}"]) + "\n"
 
 
 def refuse_script(table: str, ports: tuple[int, ...], refuse: bool) -> str:

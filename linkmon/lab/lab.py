@@ -33,6 +33,8 @@ from linkmon.lab import faults, netns
 from linkmon.lab.topology import LabError, Link, Site, Topology, load_topology, parse_topology
 
 STATE_ROOT = Path("/run/linkmon-lab")
+SHIPPED_LAB = Path(__file__).with_name("nunukan.yml")
+"""Kabupaten Nunukan: DC, DRC, the kabupaten hub and five kecamatan behind it."""
 DEFAULT_PREFIX = "lm"
 _PREFIX = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 _READY_TIMEOUT = 20.0
@@ -78,6 +80,11 @@ class PingResult:
         return statistics.median(self.rtts)
 
 
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("the lab builds and removes network namespaces: run it as root")
+
+
 def check_prefix(prefix: str) -> str:
     if not _PREFIX.match(prefix):
         raise LabError(f"lab prefix {prefix!r} must be 1-8 lowercase letters/digits, letter first")
@@ -101,6 +108,7 @@ class Lab:
     ) -> Lab:
         """Build the lab; on any failure everything built so far is removed again."""
         topology = load_topology(lab_file)
+        _need_root()
         state_dir = Path(state_root) / check_prefix(prefix)
         if (state_dir / "state.json").exists() or netns.namespaces(prefix):
             raise LabError(
@@ -142,6 +150,7 @@ class Lab:
         namespace name already be gone, by the exact command line the state file recorded.
         """
         state_dir = Path(state_root) / check_prefix(prefix)
+        _need_root()
         names = netns.namespaces(prefix)
         pids = {pid for name in names for pid in netns.namespace_pids(name)}
         with contextlib.suppress(OSError, ValueError, KeyError):
@@ -230,23 +239,26 @@ class Lab:
         return self.state_dir / "ca.pem"
 
     def _spawn(
-        self, role: str, name: str, site: str, module: str, args: list[str]
+        self, role: str, name: str, site: str | None, module: str, args: list[str]
     ) -> tuple[Process, subprocess.Popen[bytes]]:
         """Start ``python -m module`` in a site's namespace, detached, logging to the state dir.
 
-        The caller records the process in the state (under the lock it already holds).
+        ``site`` None starts it on the host: for a process that moves into a namespace
+        itself. The caller records the process in the state (under the lock it holds).
         """
         argv = [sys.executable, "-m", module, *args]
         log = self.state_dir / f"{role}-{name}.log"
         env = dict(os.environ)
         package_root = str(Path(linkmon.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        where = ["ip", "netns", "exec", self.netns(site)] if site else []
         with open(log, "ab") as log_file:
             popen = subprocess.Popen(
-                ["ip", "netns", "exec", self.netns(site), *argv], stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=log_file, env=env, start_new_session=True,
+                [*where, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=log_file, env=env, start_new_session=True,
             )
-        return Process(role, name, popen.pid, self.netns(site), argv, str(log)), popen
+        netns_name = self.netns(site) if site else "host"
+        return Process(role, name, popen.pid, netns_name, argv, str(log)), popen
 
     def _await_ready(self, started: Sequence[tuple[Process, subprocess.Popen[bytes]]]) -> None:
         """Wait until every started process prints ``ready`` (its sockets are open)."""
@@ -260,6 +272,19 @@ class Lab:
             if line.strip() != b"ready":
                 tail = Path(process.log).read_text(errors="replace")[-2000:]
                 raise LabError(f"{process.role} for {process.name} did not start:\n{tail}")
+
+    def forward(self, site: str, port: int, host_port: int, host: str = "127.0.0.1") -> None:
+        """Make ``127.0.0.1:port`` inside a site reachable on the host at ``host:host_port``.
+
+        See :mod:`linkmon.lab.forward`; the demo uses it to show linkmon's pages.
+        """
+        args = ["--listen", f"{host}:{host_port}", "--netns", self.netns(site),
+                "--to", f"127.0.0.1:{port}"]
+        with self._state() as state:
+            process, popen = self._spawn("forward", f"{site}-{port}", None,
+                                         "linkmon.lab.forward", args)
+            state["processes"].append(asdict(process))
+        self._await_ready([(process, popen)])
 
     # ---- looking around -----------------------------------------------------------------
 
@@ -294,8 +319,8 @@ class Lab:
             argv += ["-t", str(ttl)]
         done = self.exec(site, [*argv, target], timeout=count * interval + wait + 30)
         summary = re.search(r"(\d+) packets transmitted, (\d+) received", done.stdout)
-        if summary is None:
-            raise LabError(f"ping from {site} to {target} failed: {done.stderr or done.stdout}")
+        if summary is None:  # nothing sent: "ping: connect: Network is unreachable" (a cut)
+            return PingResult(0, 0, (), (done.stderr.strip() or done.stdout.strip(),))
         rtts = tuple(float(ms) / 1000 for ms in re.findall(r" time=([\d.]+) ms", done.stdout))
         errors = tuple(line for line in done.stdout.splitlines() if line.startswith("From "))
         return PingResult(int(summary[1]), int(summary[2]), rtts, errors)

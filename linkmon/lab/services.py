@@ -31,7 +31,7 @@ def _response(status: str, body: bytes, content_type: str, head_only: bool) -> b
 
 
 def http_handler(site: str) -> Handler:
-    health = json.dumps({"status": "ok", "site": site}).encode() + b"\n"
+    health = json.dumps({"status": "ok", "site": site}, separators=(",", ":")).encode() + b"\n"
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -178,6 +178,8 @@ class _Checker:
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        # Site ids named in the file, valid or not: a bad site gives one error, not one per link.
+        self.declared: set[str] = set()
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{path}: {message}")
@@ -259,9 +261,10 @@ class _Checker:
             if not _SITE_ID.match(site_id):
                 self.error(f"{path}.id", f"{site_id!r} must be lowercase letters, digits and '-'")
                 continue
-            if any(s.id == site_id for s in sites):
+            if site_id in self.declared:
                 self.error(f"{path}.id", f"duplicate site id {site_id!r}")
                 continue
+            self.declared.add(site_id)
             address = self.address(item["address"], f"{path}.address")
             services = None
             if item.get("services") is not None:
@@ -285,13 +288,14 @@ class _Checker:
             if not self.mapping(item, path, keys, {"network", "bridge", "subnet"}):
                 continue
             link_id = str(item["id"])
-            if any(k.id == link_id for k in links) or link_id in sites:
+            if any(k.id == link_id for k in links) or link_id in self.declared:
                 self.error(f"{path}.id", f"duplicate id {link_id!r} (links and sites share ids)")
                 continue
             ends = [str(item["from"]), str(item["to"])]
             bad = [(key, e) for key, e in zip(("from", "to"), ends, strict=True) if e not in sites]
             for key, end in bad:
-                self.error(f"{path}.{key}", f"unknown site {end!r}")
+                if end not in self.declared:
+                    self.error(f"{path}.{key}", f"unknown site {end!r}")
             if ends[0] == ends[1]:
                 self.error(path, f"a link joins two different sites, both ends are {ends[0]!r}")
             bridge = item.get("bridge", True)

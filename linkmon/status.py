@@ -1,0 +1,715 @@
+"""`linkmon status`: what is down, since when, why, and which offices can still serve online.
+
+A client of the daemon's ``GET /api/v1/status``: it never reads the config or the database, so
+it answers the same question from any machine that can reach the agent. Durations count up to
+the document's ``generated_at`` (the daemon's clock), which keeps them right on a machine with
+a wrong clock and makes a given document always render the same text.
+
+Exit codes follow the Nagios plugin convention, so Nagios/Zabbix can call it as a check:
+0 all up, 1 degraded, 2 down, 3 unknown or the daemon could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from .alerts import text
+
+DEFAULT_URL = "http://127.0.0.1:9840"
+STATUS_PATH = "/api/v1/status"
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+EXIT_CODES = {"up": OK, "degraded": WARNING, "down": CRITICAL, "unknown": UNKNOWN}
+NAGIOS_WORDS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+
+LINK_STATES = ("up", "degraded", "down", "unknown", "unreachable")
+TERMINAL_KINDS = frozenset({"pusat", "drc"})
+SERVING = frozenset({"available", "degraded"})
+# Lower rank = further from pusat; a link is shown under its lower end.
+_RANK = {"kecamatan": 0, "kabupaten": 1, "kota": 1, "provinsi": 2, "pusat": 3, "drc": 3}
+_TOP_KEYS = ("agent", "generated_at", "summary", "sites", "links", "outages", "maintenance")
+
+_STYLE = {
+    "up": "green", "degraded": "bold yellow", "down": "bold red", "unreachable": "bold magenta",
+    "unknown": "bright_black", "available": "green", "unavailable": "bold red",
+    "maintenance": "bold blue", "flapping": "yellow",
+}
+
+_WORDS: dict[str, dict[str, str]] = {
+    "id": {
+        "state.up": "NAIK", "state.degraded": "TERGANGGU", "state.down": "TURUN",
+        "state.unknown": "TAK DIKETAHUI", "state.unreachable": "TAK TERJANGKAU",
+        "since": "{state} sejak {when} ({duration})",
+        "service.available": "LAYANAN ONLINE", "service.degraded": "LAYANAN TERBATAS",
+        "service.unavailable": "LAYANAN TERHENTI", "service.unknown": "LAYANAN TAK DIKETAHUI",
+        "reason.drc": "hanya melalui DRC", "reason.backup": "melalui jalur cadangan",
+        "reason.no_data": "belum ada data", "reason.not_monitored": "tidak dipantau",
+        "upstream": "link di atasnya turun: {links}",
+        "maintenance": "pemeliharaan sampai {until}: {reason}",
+        "flapping": "naik-turun berulang kali",
+        "title": "linkmon {agent} · {date}",
+        "overall": "Status: {state}",
+        "links": "Link: {counts} (total {total})",
+        "offices": "Kantor dapat melayani online: {online} dari {total}",
+        "pusat": "Pusat",
+        "outages": "Gangguan terbuka ({n})",
+        "no_outages": "Tidak ada gangguan terbuka.",
+        "alerted": "peringatan terkirim", "in_maintenance": "pemeliharaan",
+        "windows": "Pemeliharaan ({n})",
+        "group.unavailable": "Terhenti", "group.degraded": "Terbatas",
+        "group.unknown": "Tak diketahui", "group.available": "Online",
+        "nagios.links": "{n} dari {total} link {state}",
+        "nagios.offices": "{online}/{total} kantor online",
+        "nagios.ok": "semua {total} link naik",
+        "nagios.maintenance": "{n} dalam pemeliharaan",
+    },
+    "en": {
+        "state.up": "UP", "state.degraded": "DEGRADED", "state.down": "DOWN",
+        "state.unknown": "UNKNOWN", "state.unreachable": "UNREACHABLE",
+        "since": "{state} since {when} ({duration})",
+        "service.available": "SERVING ONLINE", "service.degraded": "SERVING, LIMITED",
+        "service.unavailable": "CANNOT SERVE", "service.unknown": "SERVICE UNKNOWN",
+        "reason.drc": "via the DRC only", "reason.backup": "via a backup path",
+        "reason.no_data": "no data yet", "reason.not_monitored": "not monitored",
+        "upstream": "upstream link down: {links}",
+        "maintenance": "maintenance until {until}: {reason}",
+        "flapping": "flapping (going up and down repeatedly)",
+        "title": "linkmon {agent} · {date}",
+        "overall": "Status: {state}",
+        "links": "Links: {counts} (total {total})",
+        "offices": "Offices able to serve online: {online} of {total}",
+        "pusat": "Pusat",
+        "outages": "Open outages ({n})",
+        "no_outages": "No open outages.",
+        "alerted": "alert sent", "in_maintenance": "maintenance",
+        "windows": "Maintenance ({n})",
+        "group.unavailable": "Cannot serve", "group.degraded": "Limited",
+        "group.unknown": "Unknown", "group.available": "Online",
+        "nagios.links": "{n} of {total} links {state}",
+        "nagios.offices": "{online}/{total} offices online",
+        "nagios.ok": "all {total} links up",
+        "nagios.maintenance": "{n} in maintenance",
+    },
+}
+
+Status = dict[str, Any]
+
+
+class StatusUnavailable(Exception):
+    """The daemon could not be read: names the URL (without credentials) and what went wrong."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot read linkmon status from {redact(url)}: {reason}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching
+
+
+def status_url(url: str) -> str:
+    """The status endpoint for a daemon's base URL (the full endpoint URL is accepted too)."""
+    trimmed = url.rstrip("/")
+    return trimmed if trimmed.endswith(STATUS_PATH) else trimmed + STATUS_PATH
+
+
+def redact(url: str) -> str:
+    """The URL without a password, so error messages never show a secret."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def fetch_status(url: str, timeout: float = 5.0, ca_file: Path | None = None) -> Status:
+    """GET the status document; any failure becomes :class:`StatusUnavailable`.
+
+    Credentials in the URL (``https://noc:secret@host:9840``) are sent as HTTP basic auth.
+    Proxy variables are ignored: the daemon is on the NOC's own network.
+    """
+    endpoint = status_url(url)
+    verify: ssl.SSLContext | bool = True
+    if ca_file is not None:
+        try:
+            verify = ssl.create_default_context(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise StatusUnavailable(endpoint, f"cannot load CA file {ca_file}: {exc}") from None
+    try:
+        with httpx.Client(timeout=timeout, verify=verify, trust_env=False) as client:
+            response = client.get(endpoint, headers={"Accept": "application/json"})
+    except httpx.TimeoutException:
+        raise StatusUnavailable(endpoint, f"no answer within {timeout:g} s") from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise StatusUnavailable(endpoint, f"{type(exc).__name__}: {exc}") from None
+    if response.status_code != 200:
+        hint = (" (give credentials in the URL: https://user:password@host:port)"
+                if response.status_code == 401 else "")
+        body = " ".join(response.text.split())[:200]
+        raise StatusUnavailable(
+            endpoint, f"HTTP {response.status_code} {response.reason_phrase}{hint}"
+                      + (f": {body}" if body else ""))
+    try:
+        doc = response.json()
+    except ValueError as exc:
+        raise StatusUnavailable(endpoint, f"the answer is not JSON ({exc})") from None
+    missing = [key for key in _TOP_KEYS if not isinstance(doc, dict) or key not in doc]
+    if missing:
+        raise StatusUnavailable(
+            endpoint, f"the answer is not a linkmon status document (missing {', '.join(missing)})")
+    return doc  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging
+
+
+def office_end(link: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
+    """The end of a link nearer the kecamatan: the office whose link it is.
+
+    An uplink belongs to its kabupaten, a kecamatan link to the kecamatan, whichever end
+    probes it. ``kinds`` maps site id to kind; an end not in it is never chosen.
+    """
+    ends: list[str] = [end for end in (link["from"], link["to"]) if end in kinds]
+    return min(ends or [str(link["from"])], key=lambda end: _RANK.get(kinds.get(end, ""), 0))
+
+
+# Worst first; an office that cannot serve weighs like a link that is down.
+_SEVERITY = ("down", "unknown", "degraded", "up")
+_LINK_WEIGHT = {"down": "down", "unreachable": "down", "unknown": "unknown",
+                "degraded": "degraded", "up": "up"}
+_SERVICE_WEIGHT = {"unavailable": "down", "unknown": "unknown", "degraded": "degraded",
+                   "available": "up"}
+
+
+def summarize(sites: Sequence[Mapping[str, Any]], links: Sequence[Mapping[str, Any]],
+              windows: Sequence[Mapping[str, Any]] = ()) -> Status:
+    """The ``summary`` object for these sites, links and maintenance windows.
+
+    The state is the worst of every link and every office's service: down (a link down or
+    unreachable, an office that cannot serve) over unknown over degraded (e.g. serving via
+    the DRC only) over up. Planned work must not page the Nagios on-call: links in
+    maintenance, and offices in a window or with one of their own links in one, are counted
+    but do not set the state: all of it in maintenance is up. No links at all is unknown.
+    """
+    counts = {state: 0 for state in LINK_STATES}
+    for link in links:
+        counts[link["state"]] += 1
+    kinds = {site["id"]: site["kind"] for site in sites}
+    resting = {site for window in windows for site in window["sites"]}
+    resting |= {office_end(link, kinds) for link in links if link["maintenance"] is not None}
+    weights = {_LINK_WEIGHT[link["state"]] for link in links if link["maintenance"] is None}
+    offices = [site for site in sites if site["kind"] not in TERMINAL_KINDS]
+    weights |= {_SERVICE_WEIGHT[site["service"]["state"]] for site in offices
+                if site["service"] is not None and site["id"] not in resting}
+    state = next((s for s in _SEVERITY if s in weights), "up" if links else "unknown")
+    online = sum(1 for site in offices
+                 if site["service"] is not None and site["service"]["state"] in SERVING)
+    return {"state": state, "links": counts, "offices_online": online,
+            "offices_total": len(offices)}
+
+
+def exit_code(doc: Status) -> int:
+    return EXIT_CODES.get(doc["summary"]["state"], UNKNOWN)
+
+
+def select_site(doc: Status, site_id: str) -> Status:
+    """The document narrowed to one site, the sites below it and every link touching them.
+
+    Outages, maintenance and the summary are narrowed the same way, so the exit code answers
+    "is this office (or kabupaten) all right" — one Nagios service per office.
+    """
+    known = {site["id"] for site in doc["sites"]}
+    if site_id not in known:
+        raise KeyError(f"no site {site_id!r} in the status of agent {doc['agent']['name']} "
+                       f"(sites: {', '.join(sorted(known))})")
+    children: dict[str, list[str]] = {}
+    for site in doc["sites"]:
+        if site["parent"] is not None:
+            children.setdefault(site["parent"], []).append(site["id"])
+    chosen: set[str] = set()
+    todo = [site_id]
+    while todo:
+        here = todo.pop()
+        if here not in chosen:
+            chosen.add(here)
+            todo.extend(children.get(here, ()))
+    sites = [site for site in doc["sites"] if site["id"] in chosen]
+    links = [link for link in doc["links"] if {link["from"], link["to"]} & chosen]
+    link_ids = {link["id"] for link in links}
+    windows = [w for w in doc["maintenance"]
+               if set(w["links"]) & link_ids or set(w["sites"]) & chosen]
+    return {
+        **doc,
+        "summary": summarize(sites, links, windows),
+        "sites": sites,
+        "links": links,
+        "outages": [o for o in doc["outages"] if o["link"] in link_ids],
+        "maintenance": windows,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def timestamp(value: str) -> float:
+    """Seconds since the epoch from the API's ISO 8601 UTC text."""
+    return datetime.fromisoformat(value).timestamp()
+
+
+@dataclass(frozen=True)
+class _View:
+    """One document seen in one language, with the lookups every line needs."""
+
+    doc: Status
+    language: str
+    now: float
+
+    @property
+    def words(self) -> dict[str, str]:
+        return _WORDS[self.language]
+
+    @cached_property
+    def sites(self) -> dict[str, Mapping[str, Any]]:
+        return {site["id"]: site for site in self.doc["sites"]}
+
+    def site(self, site_id: str) -> Mapping[str, Any] | None:
+        return self.sites.get(site_id)
+
+    def timezone(self, site_id: str) -> str:
+        site = self.site(site_id)
+        return str(site["timezone"] if site else self.doc["agent"]["timezone"])
+
+    def when(self, ts: float, timezone: str) -> str:
+        """``08:12 WITA`` today, with the date in front when it was another day."""
+        zone = ZoneInfo(timezone)
+        if datetime.fromtimestamp(ts, zone).date() == datetime.fromtimestamp(self.now, zone).date():
+            return text.clock(ts, timezone)
+        return text.date(ts, timezone, self.language)
+
+    def state_word(self, state: str) -> str:
+        return self.words.get(f"state.{state}", state.upper())
+
+    def since(self, link: Mapping[str, Any]) -> str:
+        """``turun sejak 08:12 WITA (3 j 5 m)``, in the local time of the link's office."""
+        ts = timestamp(link["since"])
+        return self.words["since"].format(
+            state=self.state_word(link["state"]).lower(),
+            when=self.when(ts, self.timezone(link["from"])),
+            duration=text.duration(self.now - ts, self.language))
+
+    def cause(self, cause: str | None) -> str:
+        if not cause:
+            return ""
+        if cause.startswith("upstream:"):
+            return self.words["upstream"].format(links=cause.removeprefix("upstream:"))
+        return text.cause_text(cause, self.language)
+
+    def service(self, service: Mapping[str, Any]) -> tuple[str, str]:
+        """The office's service label and why, in words."""
+        label = self.words.get(f"service.{service['state']}", service["state"].upper())
+        reason = service["reason"]
+        why = self.words.get(f"reason.{reason}") or (self.cause(reason) if reason else "")
+        return label, why
+
+
+def _rtt(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def _loss(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.0%}".replace("%", " %")
+
+
+def _link_notes(view: _View, link: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The words under a link, with their style: since when and why, maintenance, flapping."""
+    notes: list[tuple[str, str]] = []
+    if link["state"] != "up":
+        parts = [view.since(link), view.cause(link["cause"]), link["detail"]]
+        notes.append((" · ".join(p for p in parts if p), ""))
+    if link["maintenance"] is not None:
+        until = timestamp(link["maintenance"]["until"])
+        notes.append((view.words["maintenance"].format(
+            until=view.when(until, view.timezone(link["from"])),
+            reason=link["maintenance"]["reason"]), _STYLE["maintenance"]))
+    if link["flapping"]:
+        notes.append((view.words["flapping"], _STYLE["flapping"]))
+    return notes
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One line of the tree: a heading, a site or a link, and the guide drawn before it."""
+
+    guide: str
+    under: str = ""
+    heading: str = ""
+    site: Mapping[str, Any] | None = None
+    link: Mapping[str, Any] | None = None
+
+
+def _walk(view: _View) -> Iterator[_Line]:
+    """Pusat and DRC first, then each top site with its links before the offices below it.
+
+    A link hangs under its end nearer the kecamatan (an uplink under its kabupaten, a
+    kecamatan link under the kecamatan), whichever end probes it.
+    """
+    sites = view.doc["sites"]
+    ids = {s["id"] for s in sites}
+    children: dict[str | None, list[Mapping[str, Any]]] = {}
+    for site in sites:
+        children.setdefault(site["parent"] if site["parent"] in ids else None, []).append(site)
+    kinds = {site["id"]: site["kind"] for site in sites}
+    links_of: dict[str, list[Mapping[str, Any]]] = {}
+    for link in view.doc["links"]:
+        links_of.setdefault(office_end(link, kinds), []).append(link)
+
+    def below(site: Mapping[str, Any], indent: str) -> Iterator[_Line]:
+        entries = [_Line("", link=link) for link in links_of.get(site["id"], [])]
+        entries += [_Line("", site=child) for child in children.get(site["id"], [])]
+        for n, entry in enumerate(entries):
+            last = n == len(entries) - 1
+            deeper = indent + ("   " if last else "│  ")
+            yield _Line(indent + ("└─ " if last else "├─ "), deeper, site=entry.site,
+                        link=entry.link)
+            if entry.site is not None:
+                yield from below(entry.site, deeper)
+
+    roots = children.get(None, [])
+    terminals = [s for s in roots if s["kind"] in TERMINAL_KINDS]
+    if terminals:
+        yield _Line("", heading=view.words["pusat"])
+        for n, site in enumerate(terminals):
+            last = n == len(terminals) - 1
+            yield _Line("└─ " if last else "├─ ", site=site)
+            yield from below(site, "   " if last else "│  ")
+    for n, site in enumerate(s for s in roots if s["kind"] not in TERMINAL_KINDS):
+        if n or terminals:
+            yield _Line("", heading="")
+        yield _Line("", site=site)
+        yield from below(site, "")
+
+
+def _site_text(view: _View, site: Mapping[str, Any]) -> Text:
+    line = Text(f"{site['name']} ({site['id']})", style="bold")
+    if site["service"] is not None:
+        label, why = view.service(site["service"])
+        line.append(" · ")
+        line.append(label, style=_STYLE.get(site["service"]["state"], ""))
+        if why:
+            line.append(f" · {why}")
+    return line
+
+
+def _append_tree(out: Text, view: _View) -> None:
+    lines = list(_walk(view))
+    links = [(line.guide, line.link) for line in lines if line.link is not None]
+    id_width = max((len(guide) + len(link["id"]) for guide, link in links), default=0)
+    net_width = max((len(link["network"]) for _, link in links), default=0)
+    state_width = max((len(view.state_word(link["state"])) for _, link in links), default=0)
+    for line in lines:
+        out.append(line.guide, style="bright_black")
+        if line.link is not None:
+            link = line.link
+            out.append(link["id"].ljust(id_width - len(line.guide)))
+            out.append(f"  {link['network']:<{net_width}}  ")
+            out.append(view.state_word(link["state"]).ljust(state_width),
+                       style=_STYLE.get(link["state"], ""))
+            out.append(f"  {_rtt(link['rtt_seconds']):>9}  {_loss(link['loss']):>5}".rstrip())
+            out.append("\n")
+            for note, style in _link_notes(view, link):
+                out.append(line.under + "   ", style="bright_black")
+                out.append(note + "\n", style=style)
+        elif line.site is not None:
+            out.append_text(_site_text(view, line.site))
+            out.append("\n")
+        else:
+            out.append(line.heading + "\n", style="bold")
+
+
+def _append_outages(out: Text, view: _View) -> None:
+    outages = sorted(view.doc["outages"], key=lambda o: o["since"])
+    out.append("\n" + view.words["outages"].format(n=len(outages)) + "\n", style="bold")
+    if not outages:
+        out.append("  " + view.words["no_outages"] + "\n")
+        return
+    links = {link["id"]: link for link in view.doc["links"]}
+    width = max(len(view.state_word(o["state"])) for o in outages)
+    id_width = max(len(o["link"]) for o in outages)
+    for outage in outages:
+        link = links.get(outage["link"])
+        ts = timestamp(outage["since"])
+        zone = view.timezone(link["from"]) if link else view.doc["agent"]["timezone"]
+        out.append("  ")
+        out.append(view.state_word(outage["state"]).ljust(width),
+                   style=_STYLE.get(outage["state"], ""))
+        out.append(f"  {outage['link']:<{id_width}}  " + view.words["since"].format(
+            state="", when=view.when(ts, zone),
+            duration=text.duration(view.now - ts, view.language)).strip())
+        extras = [view.cause(outage["cause"])]
+        if link is not None and link["maintenance"] is not None:
+            extras.append(view.words["in_maintenance"])
+        if outage["alerted"]:
+            extras.append(view.words["alerted"])
+        out.append("".join(f" · {e}" for e in extras if e) + "\n")
+
+
+def _append_offices(out: Text, view: _View) -> None:
+    """Which offices can serve citizens online now, worst first, names wrapped to be read."""
+    summary = view.doc["summary"]
+    out.append("\n" + view.words["offices"].format(
+        online=summary["offices_online"], total=summary["offices_total"]) + "\n", style="bold")
+    offices = [s for s in view.doc["sites"] if s["service"] is not None]
+    for state in ("unavailable", "degraded", "unknown", "available"):
+        group = [s for s in offices if s["service"]["state"] == state]
+        if not group:
+            continue
+        names = []
+        for site in group:
+            _, why = view.service(site["service"])
+            names.append(f"{site['name']} ({why})" if why and state == "degraded" else site["name"])
+        head = f"  {view.words['group.' + state]} ({len(group)}):"
+        out.append(head, style=_STYLE.get(state, ""))
+        out.append(" " + _wrap_names(names, len(head) + 1) + "\n")
+
+
+def _wrap_names(names: Sequence[str], indent: int, width: int = 100) -> str:
+    """Names joined by commas, lines broken between names only, never inside one."""
+    lines: list[str] = []
+    line = ""
+    for n, name in enumerate(names):
+        item = name + ("," if n < len(names) - 1 else "")
+        if line and indent + len(line) + 1 + len(item) > width:
+            lines.append(line)
+            line = item
+        else:
+            line = f"{line} {item}" if line else item
+    lines.append(line)
+    return ("\n" + " " * indent).join(lines)
+
+
+def _append_windows(out: Text, view: _View) -> None:
+    windows = view.doc["maintenance"]
+    if not windows:
+        return
+    out.append("\n" + view.words["windows"].format(n=len(windows)) + "\n", style="bold")
+    links = {link["id"]: link for link in view.doc["links"]}
+    for window in windows:
+        first = window["links"][0] if window["links"] else None
+        zone = (view.timezone(links[first]["from"]) if first in links
+                else view.timezone(window["sites"][0]) if window["sites"]
+                else view.doc["agent"]["timezone"])
+        start, end = timestamp(window["start"]), timestamp(window["end"])
+        covered = ", ".join([*window["links"], *window["sites"]])
+        out.append(f"  {view.when(start, zone)} – {view.when(end, zone)} · {covered} · "
+                   f"{window['reason']}\n", style=_STYLE["maintenance"])
+
+
+def render(doc: Status, language: str, now: float | None = None) -> Text:
+    """Everything a NOC officer asks, as text: header, tree, outages, offices, maintenance.
+
+    ``now`` defaults to the document's ``generated_at``.
+    """
+    view = _View(doc, language, timestamp(doc["generated_at"]) if now is None else now)
+    words, agent, summary = view.words, doc["agent"], doc["summary"]
+    out = Text()
+    out.append(words["title"].format(
+        agent=agent["name"], date=text.date(view.now, agent["timezone"], language)) + "\n",
+        style="bold")
+    out.append(words["overall"].format(state=""))
+    out.append(view.state_word(summary["state"]), style=_STYLE.get(summary["state"], ""))
+    counts = " · ".join(f"{n} {view.state_word(state).lower()}"
+                        for state, n in summary["links"].items() if n)
+    out.append("\n" + words["links"].format(counts=counts or "0",
+                                            total=sum(summary["links"].values())) + "\n")
+    out.append(words["offices"].format(online=summary["offices_online"],
+                                       total=summary["offices_total"]) + "\n\n")
+    _append_tree(out, view)
+    _append_outages(out, view)
+    _append_offices(out, view)
+    _append_windows(out, view)
+    out.rstrip()
+    return out
+
+
+def nagios_line(doc: Status, language: str) -> str:
+    """``LINKMON CRITICAL: text | 'links_up'=14;;;0;24 ...``: one line, as Nagios plugins print."""
+    view = _View(doc, language, timestamp(doc["generated_at"]))
+    summary = doc["summary"]
+    counts, total = summary["links"], sum(summary["links"].values())
+    parts: list[str] = []
+    for state in ("down", "unreachable", "degraded", "unknown"):
+        names = [link["id"] for link in doc["links"]
+                 if link["state"] == state and link["maintenance"] is None]
+        if names:
+            shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+            parts.append(view.words["nagios.links"].format(
+                n=len(names), total=total, state=view.state_word(state).lower()) + f" ({shown})")
+    in_maintenance = sum(1 for link in doc["links"] if link["maintenance"] is not None)
+    if in_maintenance:
+        parts.append(view.words["nagios.maintenance"].format(n=in_maintenance))
+    if not parts:
+        parts.append(view.words["nagios.ok"].format(total=total))
+    parts.append(view.words["nagios.offices"].format(
+        online=summary["offices_online"], total=summary["offices_total"]))
+    perf = [f"'links_{state}'={counts[state]};;;0;{total}" for state in LINK_STATES]
+    perf.append(f"'offices_online'={summary['offices_online']};;;0;{summary['offices_total']}")
+    message = "; ".join(parts).replace("|", "/")
+    return f"LINKMON {NAGIOS_WORDS[exit_code(doc)]}: {message} | {' '.join(perf)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+def _console(stream: Any) -> Console:
+    """Colour on a terminal; not a single escape code in a pipe or with NO_COLOR set."""
+    plain = bool(os.environ.get("NO_COLOR")) or not stream.isatty()
+    return Console(file=stream, color_system=None if plain else "auto", highlight=False,
+                   markup=False, emoji=False, soft_wrap=True)
+
+
+@dataclass(frozen=True)
+class _Request:
+    url: str
+    site: str | None
+    timeout: float
+    ca_file: Path | None
+
+
+def _read(request: _Request) -> Status:
+    doc = fetch_status(request.url, request.timeout, request.ca_file)
+    return select_site(doc, request.site) if request.site is not None else doc
+
+
+def _language(lang: str | None, doc: Status | None) -> str:
+    if lang is not None:
+        return lang
+    found = doc["agent"]["language"] if doc is not None else "id"
+    return found if found in _WORDS else "id"
+
+
+def _once(request: _Request, mode: str, lang: str | None) -> int:
+    try:
+        doc = _read(request)
+        language = _language(lang, doc)
+        if mode == "json":
+            sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        elif mode == "nagios":
+            sys.stdout.write(nagios_line(doc, language) + "\n")
+        else:
+            _console(sys.stdout).print(render(doc, language))
+        return exit_code(doc)
+    except StatusUnavailable as exc:
+        return _fail(str(exc), mode)
+    except KeyError as exc:
+        return _fail(str(exc.args[0]), mode)
+    except (TypeError, ValueError, AttributeError) as exc:
+        return _fail(f"the status from {redact(status_url(request.url))} "
+                     f"does not have the expected shape ({type(exc).__name__}: {exc})", mode)
+
+
+def _fail(message: str, mode: str) -> int:
+    """Nagios reads a plugin's first stdout line; people and scripts read stderr."""
+    if mode == "nagios":
+        sys.stdout.write(f"LINKMON UNKNOWN: {message.replace('|', '/')}\n")
+    else:
+        sys.stderr.write(f"linkmon status: {message}\n")
+    return UNKNOWN
+
+
+def _watch(request: _Request, lang: str | None, interval: float) -> int:
+    """Redraw every ``interval`` seconds until Ctrl-C; an unreachable daemon is shown, not fatal.
+
+    Returns the exit code of the last picture shown.
+    """
+    console = _console(sys.stdout)
+    code = UNKNOWN
+    try:
+        while True:
+            try:
+                doc = _read(request)
+                frame, code = render(doc, _language(lang, doc)), exit_code(doc)
+            except (StatusUnavailable, KeyError) as exc:
+                stamp = time.strftime("%H:%M:%S")
+                frame, code = Text(f"{stamp} {exc.args[0] if isinstance(exc, KeyError) else exc}",
+                                   style="bold red"), UNKNOWN
+            if console.is_terminal:
+                console.clear()
+            console.print(frame)
+            if not console.is_terminal:
+                console.print()
+            sys.stdout.flush()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return code
+
+
+def run_status(url: str = DEFAULT_URL, as_json: bool = False, site: str | None = None,
+               watch: bool = False, nagios: bool = False, interval: float = 2.0,
+               lang: str | None = None, timeout: float = 5.0,
+               ca_file: Path | None = None) -> int:
+    """`linkmon status` without the command line around it; returns the exit code."""
+    if lang is not None and lang not in _WORDS:
+        return _fail(f"--lang must be one of {', '.join(_WORDS)}, not {lang!r}",
+                     "nagios" if nagios else "text")
+    if sum((as_json, nagios, watch)) > 1:
+        return _fail("--json, --nagios and --watch exclude each other", "text")
+    if interval < 0.2 or timeout <= 0:
+        return _fail("--interval must be at least 0.2 s and --timeout above 0",
+                     "text")
+    request = _Request(url, site, timeout, ca_file)
+    if watch:
+        return _watch(request, lang, interval)
+    return _once(request, "json" if as_json else "nagios" if nagios else "text", lang)
+
+
+def status_command(
+    url: Annotated[str, typer.Option(help="Base URL of the linkmon daemon.")] = DEFAULT_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status JSON.")] = False,
+    site: Annotated[str | None, typer.Option(
+        help="Only this site, the offices below it and their links.")] = None,
+    watch: Annotated[bool, typer.Option(help="Redraw every --interval until Ctrl-C.")] = False,
+    nagios: Annotated[bool, typer.Option(
+        help="One Nagios plugin line with perfdata.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between redraws.")] = 2.0,
+    lang: Annotated[str | None, typer.Option(
+        help="id or en; default: the agent's language.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the daemon.")] = 5.0,
+    ca_file: Annotated[Path | None, typer.Option(
+        "--ca-file", help="CA certificate to trust for an https URL.")] = None,
+) -> None:
+    """What is down, since when, why, and which offices can serve online now.
+
+    Exit code: 0 all up, 1 degraded, 2 down, 3 unknown or daemon unreachable.
+    """
+    raise typer.Exit(run_status(url, as_json, site, watch, nagios, interval, lang, timeout,
+                                ca_file))
+
+
+def main() -> None:
+    typer.run(status_command)
+
+
+if __name__ == "__main__":
+    main()

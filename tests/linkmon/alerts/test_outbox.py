@@ -1,0 +1,323 @@
+"""Durable delivery against a real receiver process: retries, order, bounds, crash safety."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from linkmon.alerts.outbox import Outbox
+from linkmon.alerts.receivers import WebhookReceiver, build_receivers
+from linkmon.config import load_config
+from linkmon.state import Changes, LinkRule, Network, ProbeRule, Rules, SiteRule
+from linkmon.storage import Storage, StorageError
+from probes.base import Failure, ProbeResult
+from tests.support.receiver import ROOT, running_receiver
+
+GOOD = ProbeResult("icmp", "198.18.10.2", success=True, duration=0.01, packets_sent=5,
+                   packets_received=5, rtts=(0.01,) * 5)
+SILENT = ProbeResult("icmp", "198.18.10.2", success=False, failure=Failure.TIMEOUT,
+                     packets_sent=5, packets_received=0)
+
+
+def network(links: int = 1, name: str = "Kecamatan") -> Network:
+    sites = {s.id: s for s in [SiteRule("kab-nunukan", "kabupaten", "Kabupaten Nunukan",
+                                        "Asia/Makassar", "kab-nunukan")]}
+    rules = {}
+    for n in range(links):
+        sites[f"kec-{n}"] = SiteRule(f"kec-{n}", "kecamatan", f"{name} {n}",
+                                     "Asia/Makassar", "kab-nunukan")
+        rules[f"kec-{n}--kab"] = LinkRule(f"kec-{n}--kab", f"kec-{n}", "kab-nunukan", "m2m",
+                                          (ProbeRule("icmp", "198.18.10.2"),))
+    return Network(Rules(agent="kab-nunukan", sites=sites, links=rules, rollup_min_links=99),
+                   time.time())
+
+
+def rounds(net: Network, link: str, result: ProbeResult, count: int) -> Changes:
+    """``count`` rounds of one result; the changes of all of them together."""
+    merged = Changes()
+    for _ in range(count):
+        step = net.observe(link, 0, result, time.time())
+        merged = Changes(merged.transitions + step.transitions, merged.alerts + step.alerts,
+                         merged.links + step.links)
+    return merged
+
+
+@asynccontextmanager
+async def delivering(outbox: Outbox) -> AsyncIterator[Outbox]:
+    task = asyncio.create_task(outbox.run())
+    try:
+        yield outbox
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+def statuses(bodies: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(b["status"], b["alerts"][0]["fingerprint"]) for b in bodies]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_receiver_failing_across_outage_gets_firing_then_resolved_once(
+        tmp_path: Path) -> None:
+    with running_receiver(tmp_path / "rx.jsonl", fail_seconds=6.0) as rx:
+        storage = Storage(tmp_path / "state.db")
+        outbox = Outbox([WebhookReceiver("oncall", [rx.url])], storage,
+                        backoff_base=0.2, backoff_cap=1.0)
+        net = network()
+        async with delivering(outbox):
+            outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
+            await asyncio.sleep(1.5)
+            outbox.commit(rounds(net, "kec-0--kab", GOOD, 2), time.time())
+            assert outbox.queued() == {"oncall": 2}
+            await until(lambda: len(rx.delivered()) >= 2, timeout=15)
+            await asyncio.sleep(0.5)  # anything extra would arrive now
+        bodies = rx.delivered()
+        fingerprint = bodies[0]["alerts"][0]["fingerprint"]
+        assert statuses(bodies) == [("firing", fingerprint), ("resolved", fingerprint)]
+        refused = [r for r in rx.records() if r["answered"] == 503]
+        assert len(refused) >= 3  # it really was retried across the failure
+        assert outbox.deliveries[("oncall", "retry")] == len(refused)
+        assert outbox.deliveries[("oncall", "success")] == 2
+        assert outbox.queued() == {"oncall": 0}
+        assert storage.pending() == []
+        first = bodies[0]
+        assert first["version"] == "4"
+        assert first["receiver"] == "oncall"
+        assert first["alerts"][0]["endsAt"] == "0001-01-01T00:00:00Z"
+        assert first["alerts"][0]["labels"]["link"] == "kec-0--kab"
+        assert bodies[1]["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+
+
+async def test_rejected_notification_is_dropped_and_counted(tmp_path: Path) -> None:
+    with running_receiver(tmp_path / "rx.jsonl", fail_seconds=60, fail_status=400) as rx:
+        counted: list[tuple[str, str]] = []
+        outbox = Outbox([WebhookReceiver("oncall", [rx.url])], Storage(tmp_path / "s.db"),
+                        backoff_base=0.1, on_delivery=lambda r, result: counted.append(
+                            (r, result)))
+        async with delivering(outbox):
+            outbox.commit(rounds(network(), "kec-0--kab", SILENT, 3), time.time())
+            await until(lambda: outbox.queued() == {"oncall": 0}, timeout=5)
+            await asyncio.sleep(0.5)
+        assert [r["answered"] for r in rx.records()] == [400]  # not retried
+        assert counted == [("oncall", "dropped")]
+
+
+async def test_order_kept_per_link_while_receiver_is_down(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    outbox = Outbox([WebhookReceiver("oncall", [url])], Storage(tmp_path / "s.db"),
+                    backoff_base=0.2, backoff_cap=0.5)
+    net = network(links=3)
+    async with delivering(outbox):
+        for n in range(3):
+            outbox.commit(rounds(net, f"kec-{n}--kab", SILENT, 3), time.time())
+        for n in (2, 0, 1):
+            outbox.commit(rounds(net, f"kec-{n}--kab", GOOD, 2), time.time())
+        await asyncio.sleep(1.0)  # nothing listens: connection refused, retried
+        assert outbox.deliveries[("oncall", "retry")] >= 3
+        with running_receiver(tmp_path / "rx.jsonl", port=port) as rx:
+            await until(lambda: len(rx.delivered()) >= 6, timeout=10)
+            bodies = rx.delivered()
+    per_link: dict[str, list[str]] = {}
+    for body in bodies:
+        per_link.setdefault(body["alerts"][0]["labels"]["link"], []).append(body["status"])
+    assert per_link == {f"kec-{n}--kab": ["firing", "resolved"] for n in range(3)}
+
+
+def test_full_outbox_drops_oldest_superseded_first(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "s.db")
+    outbox = Outbox([WebhookReceiver("oncall", ["http://127.0.0.1:9/hook"])], storage,
+                    max_entries=3)
+    net = network(links=3)
+    outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
+    outbox.commit(rounds(net, "kec-0--kab", GOOD, 2), time.time())
+    outbox.commit(rounds(net, "kec-1--kab", SILENT, 3), time.time())
+    outbox.commit(rounds(net, "kec-2--kab", SILENT, 3), time.time())
+    left = [(e.alert.key, e.alert.status) for e in storage.pending()]
+    assert left == [("LinkDown/kec-0--kab", "resolved"), ("LinkDown/kec-1--kab", "firing"),
+                    ("LinkDown/kec-2--kab", "firing")]
+    assert outbox.deliveries[("oncall", "dropped")] == 1
+    assert outbox.queued() == {"oncall": 3}
+
+
+async def test_alerts_still_delivered_when_storage_fails(tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    storage = Storage(tmp_path / "s.db")
+    with running_receiver(tmp_path / "rx.jsonl") as rx:
+        outbox = Outbox([WebhookReceiver("oncall", [rx.url])], storage)
+        # A real "database or disk is full": SQLite may not grow the file any further, and
+        # the alert (a long office name) needs new pages.
+        raw = storage._db  # noqa: SLF001 - reaching in is the only way to cap this one file
+        pages = raw.execute("PRAGMA page_count").fetchone()[0]
+        raw.execute(f"PRAGMA max_page_count={pages}")
+        net = network(name="Kecamatan " * 600)
+        async with delivering(outbox):
+            with pytest.raises(StorageError, match="disk is full"):
+                for _ in range(3):
+                    outbox.commit(net.observe("kec-0--kab", 0, SILENT, time.time()),
+                                  time.time())
+            await until(lambda: len(rx.delivered()) == 1, timeout=5)
+        assert rx.delivered()[0]["status"] == "firing"
+
+
+async def test_secrets_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    secret = "s3cr3t-token-42"
+    with running_receiver(tmp_path / "rx.jsonl", fail_seconds=1.0) as rx:
+        url = f"http://127.0.0.1:{rx.port}/bot{secret}/hook?key={secret}"
+        dead = f"http://user:{secret}@127.0.0.1:{free_port()}/bot{secret}/hook"
+        receiver = WebhookReceiver("oncall", [url, dead],
+                                   headers={"Authorization": f"Bearer {secret}"})
+        outbox = Outbox([receiver], Storage(tmp_path / "s.db"), backoff_base=0.2,
+                        backoff_cap=0.4)
+        caplog.set_level(logging.DEBUG)
+        async with delivering(outbox):
+            outbox.commit(rounds(network(), "kec-0--kab", SILENT, 3), time.time())
+            await until(lambda: len(rx.delivered()) == 1, timeout=10)
+            await asyncio.sleep(0.5)
+        [record] = [r for r in rx.records() if r["answered"] == 200]
+        assert record["headers"]["Authorization"] == f"Bearer {secret}"
+        assert record["path"] == f"/bot{secret}/hook?key={secret}"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "oncall" in logged  # the failures were logged...
+    assert secret not in logged  # ...without the token
+    stored = (tmp_path / "s.db").read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("s.db-wal"))
+    assert secret.encode() not in stored
+
+
+CONFIG = """
+agent: {{name: kab-nunukan, timezone: Asia/Makassar}}
+storage: {{path: {db}}}
+sites:
+  - {{id: prov-kaltara, kind: provinsi, name: Kalimantan Utara}}
+  - {{id: kab-nunukan, kind: kabupaten, name: Disdukcapil Nunukan, parent: prov-kaltara}}
+  - {{id: kec-krayan, kind: kecamatan, name: Kecamatan Krayan, parent: kab-nunukan}}
+links:
+  - id: kec-krayan--kab
+    from: kec-krayan
+    to: kab-nunukan
+    network: m2m
+    probes: [{{kind: icmp, target: 198.18.10.2}}]
+alerting:
+  receivers: [{{name: oncall, kind: webhook, url: "http://127.0.0.1:{port}/hook"}}]
+"""
+
+# The agent's life up to the kill: the link goes down, the alert is committed, the receiver
+# is unreachable so it stays queued; then it waits to be killed.
+BEFORE_KILL = textwrap.dedent("""
+    import asyncio, sys, time
+    from linkmon.alerts.outbox import Outbox
+    from linkmon.alerts.receivers import build_receivers
+    from linkmon.config import load_config
+    from linkmon.state import Network
+    from linkmon.storage import Storage
+    from probes.base import Failure, ProbeResult
+
+    config = load_config(sys.argv[1])
+    storage = Storage(config.storage.path)
+    net = Network(config, time.time())
+    outbox = Outbox(build_receivers(config.alerting), storage, backoff_base=0.05,
+                    backoff_cap=0.1)
+    silent = ProbeResult("icmp", "198.18.10.2", success=False, failure=Failure.TIMEOUT,
+                         packets_sent=5, packets_received=0)
+
+    async def main():
+        task = asyncio.create_task(outbox.run())
+        for _ in range(3):
+            outbox.commit(net.observe("kec-krayan--kab", 0, silent, time.time()), time.time())
+        print("alerted", flush=True)
+        await task
+
+    asyncio.run(main())
+""")
+
+
+async def test_kill_9_during_outage_then_restart_no_second_firing(tmp_path: Path) -> None:
+    port = free_port()
+    config_file = tmp_path / "linkmon.yml"
+    config_file.write_text(CONFIG.format(db=tmp_path / "state.db", port=port))
+    agent = subprocess.Popen([sys.executable, "-c", BEFORE_KILL, str(config_file)], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert agent.stdout is not None
+        assert agent.stdout.readline().strip() == "alerted"
+        time.sleep(0.3)  # a few refused delivery attempts
+    finally:
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(timeout=10)
+        if agent.stdout is not None:
+            agent.stdout.close()
+
+    config = load_config(config_file)
+    storage = Storage(config.storage.path)
+    assert storage.integrity_check() == "ok"
+    net = Network(config, time.time(), restored=storage.load_links(),
+                  firing=storage.load_firing())
+    with running_receiver(tmp_path / "rx.jsonl", port=port) as rx:
+        outbox = Outbox(build_receivers(config.alerting), storage, firing=net.firing,
+                        backoff_base=0.1, backoff_cap=0.2)
+        async with delivering(outbox):
+            outbox.commit(net.tick(time.time()), time.time())
+            again = rounds(net, "kec-krayan--kab", SILENT, 4)
+            assert again.alerts == ()  # still down: already alerted before the kill
+            outbox.commit(again, time.time())
+            await until(lambda: len(rx.delivered()) == 1, timeout=5)
+            outbox.commit(rounds(net, "kec-krayan--kab", GOOD, 2), time.time())
+            await until(lambda: len(rx.delivered()) == 2, timeout=5)
+            await asyncio.sleep(0.3)
+    bodies = rx.delivered()
+    fingerprint = bodies[0]["alerts"][0]["fingerprint"]
+    assert statuses(bodies) == [("firing", fingerprint), ("resolved", fingerprint)]
+    assert storage.pending() == []
+    [outage] = storage.outages(0, time.time() + 1)
+    assert outage.link == "kec-krayan--kab" and outage.end is not None
+
+
+def test_receivers_from_config_resolve_secrets(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINKMON_TEST_TOKEN", "tok-123")
+    config_file = tmp_path / "linkmon.yml"
+    receivers = textwrap.indent(textwrap.dedent("""
+        resend_interval: 30s
+        receivers:
+          - name: oncall
+            kind: webhook
+            url: "http://127.0.0.1:9/hook"
+            headers: {Authorization: "Bearer ${LINKMON_TEST_TOKEN}"}
+          - {name: am, kind: alertmanager, urls: ["http://127.0.0.1:9093", "http://[::1]:9094/"]}
+        """), "  ")
+    head = CONFIG.format(db=tmp_path / "state.db", port=9).split("\nalerting:")[0]
+    config_file.write_text(f"{head}\nalerting:{receivers}")
+    webhook, am = build_receivers(load_config(config_file).alerting)
+    assert webhook.headers == {"Authorization": "Bearer tok-123"}
+    assert list(webhook.targets.values()) == ["http://127.0.0.1:9/hook"]
+    assert am.resend_interval == 30.0
+    assert [am.endpoint(u) for u in am.targets.values()] == [
+        "http://127.0.0.1:9093/api/v2/alerts", "http://[::1]:9094/api/v2/alerts"]

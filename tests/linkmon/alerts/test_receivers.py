@@ -1,0 +1,140 @@
+"""Receivers against the real thing: Debian's prometheus-alertmanager, two of them (HA)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from linkmon.alerts.outbox import Outbox
+from linkmon.alerts.receivers import AlertmanagerReceiver, safe_url
+from linkmon.storage import Storage
+from tests.linkmon.alerts.test_outbox import (
+    GOOD,
+    SILENT,
+    delivering,
+    free_port,
+    network,
+    rounds,
+    until,
+)
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+AM_CONFIG = 'route: {receiver: "null"}\nreceivers: [{name: "null"}]\n'
+
+pytestmark = pytest.mark.skipif(shutil.which(ALERTMANAGER) is None,
+                                reason="Debian package prometheus-alertmanager not installed")
+
+
+class Alertmanager:
+    """One standalone Alertmanager on loopback (no cluster port), stopped by PID."""
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        workdir.mkdir(exist_ok=True)
+        config = workdir / "alertmanager.yml"
+        config.write_text(AM_CONFIG)
+        self.proc = subprocess.Popen(
+            [ALERTMANAGER, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+            stdout=subprocess.DEVNULL, stderr=(workdir / "alertmanager.log").open("w"))
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("alertmanager did not become ready")
+            time.sleep(0.05)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/api/v2/alerts", timeout=5)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[list[Alertmanager]]:
+    started: list[Alertmanager] = []
+    try:
+        for n in range(2):
+            started.append(Alertmanager(tmp_path / f"am{n}", free_port()))
+        yield started
+    finally:
+        for am in started:
+            am.stop()
+
+
+async def test_alert_in_every_alertmanager_kept_alive_relearned_and_resolved(
+        tmp_path: Path, cluster: list[Alertmanager]) -> None:
+    net = network()
+    receiver = AlertmanagerReceiver("am", [am.url for am in cluster], resend_interval=0.5)
+    outbox = Outbox([receiver], Storage(tmp_path / "state.db"), firing=net.firing,
+                    backoff_base=0.1, backoff_cap=0.3)
+    async with delivering(outbox):
+        outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
+        [ours] = net.firing()
+        for am in cluster:
+            await until(lambda am=am: len(am.alerts()) == 1, timeout=5)
+            [seen] = am.alerts()
+            assert seen["labels"] == ours.labels
+            assert seen["annotations"] == ours.annotations
+            assert seen["fingerprint"] == ours.fingerprint  # Alertmanager's own hash
+            assert seen["status"]["state"] == "active"
+        # endsAt is 4 re-sends ahead (2 s): only the re-sends keep it alive past that.
+        await asyncio.sleep(3.0)
+        assert [len(am.alerts()) for am in cluster] == [1, 1]
+        # An Alertmanager restarted without its data relearns the alert from the re-send.
+        cluster[0].stop()
+        shutil.rmtree(tmp_path / "am0" / "data")
+        cluster[0] = Alertmanager(tmp_path / "am0", cluster[0].port)
+        await until(lambda: len(cluster[0].alerts()) == 1, timeout=5)
+        outbox.commit(rounds(net, "kec-0--kab", GOOD, 2), time.time())
+        for am in cluster:
+            await until(lambda am=am: am.alerts() == [], timeout=5)
+    assert outbox.deliveries[("am", "success")] == 4  # firing and resolved, to each
+
+
+async def test_alertmanager_down_then_up_gets_the_queued_alert(tmp_path: Path) -> None:
+    port = free_port()
+    net = network()
+    receiver = AlertmanagerReceiver("am", [f"http://127.0.0.1:{port}"], resend_interval=60)
+    outbox = Outbox([receiver], Storage(tmp_path / "state.db"), firing=net.firing,
+                    backoff_base=0.1, backoff_cap=0.3)
+    async with delivering(outbox):
+        outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
+        await asyncio.sleep(0.5)
+        assert outbox.queued() == {"am": 1}
+        am = Alertmanager(tmp_path / "am", port)
+        try:
+            await until(lambda: len(am.alerts()) == 1, timeout=5)
+            assert am.alerts()[0]["labels"]["link"] == "kec-0--kab"
+        finally:
+            am.stop()
+    assert outbox.queued() == {"am": 0}
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("https://bot:tok@api.example.org:8443/bot123:ABC/send?x=1", "https://api.example.org:8443"),
+    ("http://[::1]:9093/", "http://[::1]:9093"),
+    ("http://127.0.0.1/hook", "http://127.0.0.1"),
+])
+def test_safe_url_keeps_only_scheme_host_port(url: str, shown: str) -> None:
+    assert safe_url(url) == shown
