@@ -196,3 +196,59 @@ def status_schema() -> dict[str, Any]:
         "$ref": "#/components/schemas/Status",
         "components": {"schemas": _schemas()},
     }
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,),
+    "integer": (int,), "number": (int, float), "null": (type(None),),
+}
+
+
+def shape_problems(doc: Any, limit: int = 5) -> list[str]:
+    """Where a status document departs from the schema: ``links[3].since: missing``.
+
+    For clients (``linkmon status``) that want a clear error instead of a KeyError, without
+    depending on a JSON Schema library. Checks required fields, types, enums and nesting;
+    unknown fields are allowed here, so an older client still reads a newer daemon.
+    """
+    schemas = _schemas()
+    found: list[str] = []
+
+    def visit(value: Any, schema: Schema, path: str) -> None:
+        if len(found) >= limit:
+            return
+        if "$ref" in schema:
+            visit(value, schemas[schema["$ref"].rsplit("/", 1)[1]], path)
+            return
+        if "anyOf" in schema:
+            trials = []
+            for option in schema["anyOf"]:
+                before = len(found)
+                visit(value, option, path)
+                trials.append(found[before:])
+                del found[before:]
+            if all(trials):
+                found.append(min(trials, key=len)[0])
+            return
+        where = path or "the document"
+        if "enum" in schema and value not in schema["enum"]:
+            found.append(f"{where}: {value!r} is not one of {', '.join(schema['enum'])}")
+            return
+        kind = schema.get("type")
+        if kind is not None:
+            wrong_bool = isinstance(value, bool) and kind in ("integer", "number")
+            if not isinstance(value, _TYPES[kind]) or wrong_bool:
+                found.append(f"{where}: expected {kind}, got {type(value).__name__}")
+                return
+        if kind == "object":
+            for name, sub in schema.get("properties", {}).items():
+                if name not in value:
+                    found.append(f"{path + '.' if path else ''}{name}: missing")
+                else:
+                    visit(value[name], sub, f"{path + '.' if path else ''}{name}")
+        elif kind == "array":
+            for n, item in enumerate(value):
+                visit(item, schema["items"], f"{path}[{n}]")
+
+    visit(doc, _ref("Status"), "")
+    return found[:limit]

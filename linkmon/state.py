@@ -245,7 +245,8 @@ class LinkSnapshot:
     loss: float | None = None
     rtt: float | None = None
     probes: tuple[ProbeSnapshot, ...] = ()
-    flaps: tuple[float, ...] = ()
+    flaps: tuple[float, ...] = ()  # recent changes that page, for flap damping
+    flapping_since: float | None = None
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -253,6 +254,7 @@ class LinkSnapshot:
             "cause": self.cause, "detail": self.detail, "flapping": self.flapping,
             "maintenance": self.maintenance, "upstream": list(self.upstream),
             "loss": self.loss, "rtt": self.rtt, "flaps": list(self.flaps),
+            "flapping_since": self.flapping_since,
             "probes": [{
                 "kind": p.kind, "target": p.target, "verdict": p.verdict, "failures": p.failures,
                 "successes": p.successes, "last_at": p.last_at, "success": p.success,
@@ -401,7 +403,8 @@ class _Link:
             link=self.id, state=self.state, since=self.since, cause=self.cause,
             detail=self.detail, flapping=self.flapping, maintenance=self.maintenance,
             upstream=tuple(sorted(self.roots)), loss=loss, rtt=rtt,
-            probes=tuple(p.snapshot() for p in self.probes), flaps=tuple(self.flaps))
+            probes=tuple(p.snapshot() for p in self.probes), flaps=tuple(self.flaps),
+            flapping_since=self.flapping_since if self.flapping else None)
 
     def persisted(self) -> tuple[object, ...]:
         return (self.state, self.cause, self.detail, self.roots, self.flapping,
@@ -468,12 +471,12 @@ class Network:
         self._links: dict[str, _Link] = {}
         self._firing: dict[str, Alert] = {alert.key: alert for alert in firing}
         self._service: dict[str, ServiceStatus] = {}
-        self._service_dirty = True
+        self._service_changed: float | None = now  # earliest state change not yet in _service
         self._rollup: set[str] = set()  # kabupaten whose roll-up pages (or is about to)
         self._everything = True  # the next tick re-checks every alert
-        self._removed: list[str] = []
+        # Links whose stored state must go: gone from the config since the last run or reload.
+        self._removed = sorted(set(restored or ()) - self._rules.links.keys())
         self._pending = _Step()  # what a reload changed, reported with the next step
-        self._last_now = now
         self._index(self._rules)
         for rule in self._rules.links.values():
             snapshot = (restored or {}).get(rule.id)
@@ -514,7 +517,9 @@ class Network:
             if link.persisted() != before:
                 step.changed[link.id] = link
         changed = list(step.changed.values())
-        self._reconcile(step, now, changed, changed, everything=self._everything)
+        services = self._everything or bool(changed) or self._service_changed is not None
+        self._reconcile(step, now, changed, changed, everything=self._everything,
+                        services=services)
         self._everything = False
         return self._finish(step)
 
@@ -540,7 +545,7 @@ class Network:
             self._links[rule.id] = link
         self._removed += [lid for lid in old if lid not in self._links]
         self._rollup &= self._kecamatan.keys()
-        self._service_dirty = True
+        self._service_changed = now
         self._everything = True
         self._settle(self._pending, list(self._links.values()), now)
 
@@ -549,7 +554,7 @@ class Network:
 
     def service(self) -> dict[str, ServiceStatus]:
         """Per office (every site that is not pusat or the DRC)."""
-        return dict(self._services(self._last_now))
+        return dict(self._services())
 
     def firing(self) -> list[Alert]:
         """Alerts firing now, for the Alertmanager re-send."""
@@ -596,7 +601,8 @@ class Network:
         link = _Link(rule=rule, probes=[_Probe(p) for p in rule.probes], state=snap.state,
                      since=snap.since, cause=snap.cause, detail=snap.detail,
                      roots=frozenset(snap.upstream), flaps=deque(snap.flaps),
-                     flapping=snap.flapping, maintenance=snap.maintenance)
+                     flapping=snap.flapping, flapping_since=snap.flapping_since or snap.since,
+                     maintenance=snap.maintenance)
         saved = {(p.kind, p.target): p for p in snap.probes}
         for probe in link.probes:
             old = saved.get((probe.rule.kind, probe.rule.target))
@@ -613,7 +619,6 @@ class Network:
 
     def _settle(self, step: _Step, start: list[_Link], now: float) -> None:
         """Re-evaluate ``start`` and, in dependency order, every link whose parents changed."""
-        self._last_now = now
         queue = [(self._order[link.id], link.id) for link in start]
         heapq.heapify(queue)
         queued = {lid for _, lid in queue}
@@ -630,7 +635,8 @@ class Network:
                 and link.failing_now()
             if transition is not None:
                 step.transitions.append(transition)
-                self._service_dirty = True
+                if self._service_changed is None:
+                    self._service_changed = now
                 self._update_flapping(link, now)
             if link.persisted() != persisted:
                 step.changed[lid] = link
@@ -742,10 +748,12 @@ class Network:
 
     # -- service availability ------------------------------------------------------------------
 
-    def _services(self, now: float) -> dict[str, ServiceStatus]:
-        if not self._service_dirty:
+    def _services(self) -> dict[str, ServiceStatus]:
+        """Service per office, recomputed only after a state change (searches all paths)."""
+        now = self._service_changed
+        if now is None:
             return self._service
-        self._service_dirty = False
+        self._service_changed = None
         sites = self._rules.sites
         dc = [s.id for s in sites.values() if s.kind == "pusat"]
         terminals = [s.id for s in sites.values() if s.kind in TERMINAL_KINDS]
@@ -806,11 +814,13 @@ class Network:
     # -- alerts ------------------------------------------------------------------------------
 
     def _reconcile(self, step: _Step, now: float, links: Iterable[_Link],
-                   moved: Iterable[_Link], everything: bool) -> None:
+                   moved: Iterable[_Link], everything: bool, services: bool = False) -> None:
         """Fire and resolve what ``links`` (or, with ``everything``, all subjects) call for.
 
         A kabupaten's roll-up is re-decided when one of its kecamatan links ``moved``; when
         that flips it, all of its links are re-checked (held pages go out, or are held).
+        Office alerts (``services``) are left to :meth:`tick`: finding every office's path
+        costs a search of the whole network, once per tick rather than per state change.
         """
         subjects = {link.id: link for link in (self._links.values() if everything else links)}
         kabupatens = set(self._kecamatan) if everything else {
@@ -822,7 +832,7 @@ class Network:
                 subjects.update((lid, self._links[lid]) for lid in self._kecamatan[kab])
         for link in subjects.values():
             self._reconcile_link(step, link, now)
-        if step.transitions or step.changed or everything:
+        if services:
             self._reconcile_services(step, now)
         if everything:
             self._resolve_orphans(step, now)
@@ -931,7 +941,7 @@ class Network:
                 lang, kabupaten=place, since=alert.starts_at, at=now)))
 
     def _reconcile_services(self, step: _Step, now: float) -> None:
-        for status in self._services(now).values():
+        for status in self._services().values():
             self._reconcile_service(step, status, now)
 
     def _reconcile_service(self, step: _Step, status: ServiceStatus, now: float) -> None:

@@ -46,7 +46,7 @@ _SO_EE_ORIGIN_ICMP6 = 3
 _BUFFER_BYTES = 4 << 20  # a burst of thousands of replies must fit while we are still sending
 _RECV_BYTES = 192  # both IP headers and both ICMP headers of an error fit; payloads are not needed
 _ANC_BYTES = 128  # a timestamp, or an extended error with the offender's address
-_DRAIN_EVERY = 16  # sends between two receive drains inside a burst
+_DRAIN_EVERY = 64  # sends between two receive drains inside a burst
 _TICKS_PER_SECOND = 1000  # the send/deadline wheel turns in milliseconds
 
 _KEY = struct.Struct("!I")  # identifier and sequence read as one 32-bit key
@@ -324,6 +324,8 @@ class IcmpEngine:
 
     def _configure(self, sock: socket.socket) -> None:
         sock.setblocking(False)
+        # If no socket on the host had timestamps on, the kernel switches them on through a
+        # workqueue: replies read in the first moments after that carry the time of the read.
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         for force, plain in (
             (_SO_RCVBUFFORCE, socket.SO_RCVBUF),

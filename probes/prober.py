@@ -48,17 +48,22 @@ class Prober:
         """The ICMP engines open now: one socket each."""
         return tuple(self._engines.values())
 
-    async def start(self, icmp_specs: Iterable[IcmpSpec] = ()) -> None:
-        """Open now the ICMP sockets these probes will need.
+    async def start(
+        self, icmp_specs: Iterable[IcmpSpec] = (), *, families: Iterable[int] = ()
+    ) -> None:
+        """Open now the ICMP sockets these probes (or these unbound families) will need.
 
         A missing permission then fails at start-up, not at the first round, and the sockets
-        exist before a daemon drops its privileges. Host names are resolved at run time, so
-        their sockets open on first use.
+        exist before a daemon drops its privileges. Pass the specs rather than the families:
+        sockets bound to a source or interface open only for specs. Host names are resolved at
+        run time, so their sockets open on first use.
         """
+        for family in families:
+            self._engine(socket.AddressFamily(family), None, None)
         for spec in icmp_specs:
             target = _numeric(spec.address)
             if target is not None:
-                self._engine(target[0], spec)
+                self._engine(target[0], spec.source, spec.interface)
 
     async def close(self) -> None:
         self._closed = True
@@ -88,7 +93,8 @@ class Prober:
         if isinstance(spec, IcmpSpec):
             target = _numeric(spec.address)
             if target is not None:
-                return await self._engine(target[0], spec).ping(spec, target[1], timeout)
+                engine = self._engine(target[0], spec.source, spec.interface)
+                return await engine.ping(spec, target[1], timeout)
             return await self._run_icmp_by_name(spec, timeout)
         if isinstance(spec, TcpSpec):
             return await probe_tcp(spec, timeout)
@@ -108,7 +114,8 @@ class Prober:
         for index, spec in enumerate(specs):
             target = _numeric(spec.address) if isinstance(spec, IcmpSpec) else None
             if isinstance(spec, IcmpSpec) and target is not None:
-                batch = batches.setdefault(self._engine(target[0], spec), [])
+                engine = self._engine(target[0], spec.source, spec.interface)
+                batch = batches.setdefault(engine, [])
                 batch.append((index, spec, target[1]))
             else:
                 singles.append(index)
@@ -143,15 +150,16 @@ class Prober:
         if timeout <= 0:
             return _icmp_failed(spec, Failure.TIMEOUT, "name resolution took the whole timeout")
         family, sockaddr = infos[0][0], infos[0][4]
-        return await self._engine(family, spec).ping(spec, sockaddr, timeout)
+        engine = self._engine(family, spec.source, spec.interface)
+        return await engine.ping(spec, sockaddr, timeout)
 
-    def _engine(self, family: socket.AddressFamily, spec: IcmpSpec) -> IcmpEngine:
-        key = (family, spec.source, spec.interface)
+    def _engine(
+        self, family: socket.AddressFamily, source: str | None, interface: str | None
+    ) -> IcmpEngine:
+        key = (family, source, interface)
         engine = self._engines.get(key)
         if engine is None:
-            engine = IcmpEngine(
-                family, source=spec.source, interface=spec.interface, mode=self._icmp_mode
-            )
+            engine = IcmpEngine(family, source=source, interface=interface, mode=self._icmp_mode)
             engine.open()
             self._engines[key] = engine
         return engine

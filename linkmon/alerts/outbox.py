@@ -158,8 +158,14 @@ class Outbox:
             if task is not None:
                 task.cancel()
         if self._storage is not None:
-            with contextlib.suppress(StorageError):
-                self._storage.keep_targets(self._targets)
+            try:
+                dropped = self._storage.keep_targets(self._targets)
+            except StorageError as exc:
+                log.error("alert outbox: %s", exc)
+            else:
+                if dropped:
+                    log.warning("alert outbox: dropped %d notifications for receivers no longer "
+                                "configured", dropped)
         if self._running:
             self._start_tasks()
 
@@ -277,6 +283,8 @@ class Outbox:
         if target.failing:
             log.info("alert delivery to %s works again", target.where())
             target.failing = False
+            for waiting in target.queue:  # the receiver is back: no need to wait out backoffs
+                waiting.next_try = 0.0
         if outcome.result is Result.DROPPED:
             log.error("alert delivery to %s rejected (%s): dropped %s %s of %s",
                       target.where(), outcome.reason, alert.status, alert.name, alert.key)

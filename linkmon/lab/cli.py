@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 
 from linkmon.durations import format_duration, parse_duration
-from linkmon.lab.demo import LAB_CONFIG, run_demo
 from linkmon.lab.lab import DEFAULT_PREFIX, SHIPPED_LAB, Lab
 from linkmon.lab.topology import DIRECTIONS, LabError
 
@@ -170,14 +169,17 @@ def describe_faults(faults: dict[str, Any]) -> str:
 def demo(
     prefix: PrefixOption = DEFAULT_PREFIX,
     port: Annotated[int, typer.Option(help="Host port where linkmon's pages appear.")] = 9840,
-    config: Annotated[Path, typer.Option("--config", "-c", help="linkmon config for the lab.")]
-    = LAB_CONFIG,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="linkmon config for the lab [default: config/lab-nunukan.yml].")]
+    = None,
     once: Annotated[bool, typer.Option(help="Stop after the scenario instead of waiting.")]
     = False,
 ) -> None:
     """Build the lab, run linkmon in it and play an outage scenario; Ctrl-C ends it all."""
+    from linkmon.lab.demo import LAB_CONFIG, run_demo
+
     with _lab_errors():
-        run_demo(prefix, port, config, once)
+        run_demo(prefix, port, config or LAB_CONFIG, once)
 
 
 @app.command("exec", context_settings={"ignore_unknown_options": True})

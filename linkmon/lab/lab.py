@@ -455,14 +455,16 @@ class Lab:
                        "up" if up else "down"])
         if up:
             for end in link.ends:
-                self._apply_routes(end.site)
+                self._apply_routes(end.site, end.device)
 
     # ---- internals ----------------------------------------------------------------------
 
-    def _apply_routes(self, site_id: str) -> None:
+    def _apply_routes(self, site_id: str, device: str | None = None) -> None:
+        """Install a site's routes, or only those via ``device`` (the ones its down dropped:
+        routes via another device that is down cannot be added, and were never removed)."""
         netns.ip_batch(self.netns(site_id), (
             f"route replace {r.destination} via {r.via} dev {r.device}"
-            for r in self.topology.routes(site_id)))
+            for r in self.topology.routes(site_id) if device in (None, r.device)))
 
     def _ingress_fault(self, link_id: str, change: dict[str, Any]) -> None:
         link = self.topology.link(link_id)

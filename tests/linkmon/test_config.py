@@ -1038,7 +1038,7 @@ def test_nunukan_example_covers_the_kabupaten() -> None:
     for site in kecamatan:
         links = config.links_from(site.id)
         assert links and all(link.to_site == "kab-nunukan" for link in links)
-        assert all(set(link.depends_on) == uplinks for link in links)
+        assert all(not link.depends_on for link in links)  # the agent reaches them directly
         assert all(isinstance(p, IcmpProbe) and p.size <= 32 for k in links for p in k.probes)
         parallel += len({link.network for link in links}) > 1
     assert parallel >= 2

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,7 @@ def link(id_: str, from_: str, to: str, probes: Sequence[ProbeRule] = (ICMP,),
                     down_after=3, up_after=2, max_loss=0.2, max_rtt=0.3)
 
 
-def rules(links: Sequence[LinkRule], sites: Sequence[SiteRule] = (), **kw: object) -> Rules:
+def rules(links: Sequence[LinkRule], sites: Sequence[SiteRule] = (), **kw: Any) -> Rules:
     base = [site("pusat-dc", "pusat"), site("pusat-drc", "drc"),
             site("kab-nunukan", "kabupaten", "kab-nunukan")]
     all_sites = {s.id: s for s in [*base, *sites]}
@@ -60,8 +61,7 @@ def rules(links: Sequence[LinkRule], sites: Sequence[SiteRule] = (), **kw: objec
         for sid in (rule.from_site, rule.to_site):
             if sid not in all_sites:
                 all_sites[sid] = site(sid, "kecamatan", "kab-nunukan")
-    return Rules(agent="kab-nunukan", sites=all_sites, links={r.id: r for r in links},
-                 **kw)  # type: ignore[arg-type]
+    return Rules(agent="kab-nunukan", sites=all_sites, links={r.id: r for r in links}, **kw)
 
 
 class Run:
@@ -83,7 +83,7 @@ class Run:
                              merged.alerts + change.alerts)
         return merged
 
-    def round(self, plan: dict[str, Sequence[ProbeResult]]) -> None:
+    def round(self, plan: Mapping[str, Sequence[ProbeResult]]) -> None:
         for link_id, results in plan.items():
             self.feed(link_id, *results)
         self.later(self.interval)
@@ -280,7 +280,7 @@ KECAMATAN = ["kec-krayan", "kec-lumbis", "kec-sebuku"]
 
 
 def hub(own_uplinks: frozenset[str] = frozenset(), kecamatan: Sequence[str] = KECAMATAN,
-        **kw: object) -> Run:
+        **kw: Any) -> Run:
     """A pusat agent: the hub's uplinks to DC and DRC, kecamatan links behind both."""
     uplinks = [link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
                link("kab-nunukan--drc", "kab-nunukan", "pusat-drc")]
@@ -412,7 +412,7 @@ def test_flapping_link_gets_one_flapping_alert_not_dozens() -> None:
 TEN = [f"kec-{n}" for n in ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j")]
 
 
-def region(**kw: object) -> Run:
+def region(**kw: Any) -> Run:
     links = [link(f"{k}--kab", k, "kab-nunukan") for k in TEN]
     return Run(rules(links, rollup_share=0.5, rollup_min_links=3, **kw))
 
@@ -610,3 +610,93 @@ def test_result_for_unknown_link_is_ignored() -> None:
     run = single()
     assert not run.net.observe("gone", 0, ok(), run.now)
     assert not run.net.observe("kec-krayan--kab", 7, ok(), run.now)
+
+
+def test_restart_with_a_link_gone_from_the_config_forgets_it() -> None:
+    run = down_link_run()
+    saved = run.net.snapshot()
+    only_lumbis = rules([link("kec-lumbis--kab", "kec-lumbis", "kab-nunukan")])
+    net = Network(only_lumbis, run.now + 60, restored=saved, firing=run.net.firing())
+    change = net.tick(run.now + 60)
+    assert change.forgotten == ("kec-krayan--kab",)
+    assert [(a.key, a.status) for a in change.alerts] == [
+        ("LinkDown/kec-krayan--kab", "resolved")]
+    assert not net.tick(run.now + 61)
+
+
+def test_restart_while_flapping_keeps_damping() -> None:
+    run = Run(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan")],
+                    flap_changes=2, flap_window=60.0))
+    for i in range(12):
+        run.round({"kec-krayan--kab": [silent() if (i // 3) % 2 == 0 else ok()]})
+    snap = run.net.snapshot()["kec-krayan--kab"]
+    assert snap.flapping and snap.flapping_since is not None
+    restored = LinkSnapshot.from_json(snap.to_json())
+    again = Network(run.net.rules, run.now, restored={"kec-krayan--kab": restored},
+                    firing=run.net.firing())
+    assert not again.tick(run.now).alerts  # the flapping alert is already out
+    assert again.snapshot()["kec-krayan--kab"].flapping_since == snap.flapping_since
+
+
+NUNUKAN = """
+agent: {name: kab-nunukan, timezone: Asia/Makassar, language: en}
+sites:
+  - {id: pusat-dc, kind: pusat, name: Data Center Ditjen Dukcapil, timezone: Asia/Jakarta}
+  - {id: prov-kaltara, kind: provinsi, name: Kalimantan Utara}
+  - {id: kab-nunukan, kind: kabupaten, name: Disdukcapil Nunukan, parent: prov-kaltara}
+  - {id: kec-krayan, kind: kecamatan, name: Kecamatan Krayan, parent: kab-nunukan}
+links:
+  - id: kab-nunukan--dc
+    from: kab-nunukan
+    to: pusat-dc
+    network: vpn
+    probes: [{kind: icmp, target: 198.18.1.1}]
+  - id: kec-krayan--kab
+    from: kec-krayan
+    to: kab-nunukan
+    network: m2m
+    depends_on: [kab-nunukan--dc]
+    down_after: 2
+    probes: [{kind: icmp, target: 198.18.10.2}, {kind: tcp, target: "198.18.10.2:443"}]
+maintenance:
+  - {links: [kec-krayan--kab], start: "2025-03-01 11:30", end: "2025-03-01 12:00",
+     reason: ganti router}
+alerting:
+  flapping: {changes: 3, window: 2m}
+  rollup: {share: 0.6, min_links: 4}
+"""
+
+
+def test_rules_from_a_real_config() -> None:
+    from linkmon.config import parse_config
+
+    config = parse_config(NUNUKAN)
+    net_rules = Rules.from_config(config)
+    krayan = net_rules.links["kec-krayan--kab"]
+    assert krayan.probes == (ProbeRule("icmp", "198.18.10.2"),
+                             ProbeRule("tcp", "198.18.10.2:443"))
+    assert (krayan.down_after, krayan.up_after, krayan.kabupaten) == (2, 2, "kab-nunukan")
+    assert net_rules.sites["kec-krayan"].kabupaten == "kab-nunukan"
+    assert net_rules.own_uplinks == frozenset({"kab-nunukan--dc"})  # agent named like its site
+    assert (net_rules.flap_changes, net_rules.flap_window) == (3, 120.0)
+    assert (net_rules.rollup_share, net_rules.rollup_min_links) == (0.6, 4)
+    # 11:30–12:00 WITA is 03:30–04:00 UTC.
+    assert net_rules.maintenance("kec-krayan--kab", T0 + 1800) == "ganti router"
+    assert net_rules.maintenance("kec-krayan--kab", T0 + 3600) is None
+    assert net_rules.maintenance("kab-nunukan--dc", T0 + 1800) is None
+
+    run = Run(net_rules)
+    run.net = Network(config, run.now)
+    for _ in range(3):
+        run.round({"kab-nunukan--dc": [ok()],
+                   "kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)]})
+    [alert] = run.alerts
+    assert alert.labels["kabupaten"] == "kab-nunukan"
+    assert alert.annotations["summary"] == (
+        "Link kec-krayan--kab (Kecamatan Krayan – Disdukcapil Nunukan, m2m) down since "
+        "11:00 WITA")
+    for _ in range(3):  # the agent's own uplink fails: the kecamatan behind it are unknown
+        run.round({"kab-nunukan--dc": [silent()],
+                   "kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)]})
+    snap = run.net.snapshot()["kec-krayan--kab"]
+    assert (snap.state, snap.cause) == (LinkState.UNKNOWN, "own_uplink")

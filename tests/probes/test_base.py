@@ -58,6 +58,6 @@ def test_result_is_immutable() -> None:
 
 
 def test_failure_reasons_are_short_lowercase_label_values() -> None:
-    assert Failure.TIMEOUT == "timeout"
+    assert f"{Failure.TIMEOUT}" == "timeout"  # formats as the bare label value
     for reason in Failure:
         assert reason.value.isidentifier() and reason.value.islower()

@@ -7,12 +7,16 @@ process with ``net.ipv4.ping_group_range`` set for (or withheld from) its group.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
+import struct
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from probes import Failure, IcmpSpec, Prober, ProbeSetupError, TcpSpec
+from probes import Failure, IcmpSpec, Prober, ProbeSetupError, ProbeSpec, TcpSpec
 from tests.probes.conftest import (
     NOBODY,
     Peer,
@@ -23,6 +27,7 @@ from tests.probes.conftest import (
 )
 
 LOOPBACK_RTT = 0.05  # generous for a noisy 2-core machine; loopback echoes take microseconds
+SO_TIMESTAMPNS = 35
 
 
 def socket_fds() -> int:
@@ -75,7 +80,7 @@ async def test_hundreds_of_127_x_targets_share_one_socket(prober: Prober) -> Non
 @pytest.mark.root
 async def test_run_many_keeps_order_across_kinds(prober: Prober) -> None:
     port = free_port()
-    specs = [
+    specs: list[ProbeSpec] = [
         IcmpSpec("127.0.0.2", count=2, spacing=0.01),
         TcpSpec("127.0.0.1", port),
         IcmpSpec("127.0.0.3", count=1),
@@ -101,15 +106,40 @@ async def test_count_and_spacing_are_honoured(prober: Prober) -> None:
     assert 0.3 <= elapsed < 0.3 + 0.5  # three gaps, then the last reply ends the round at once
 
 
+@contextlib.contextmanager
+def kernel_receive_timestamps() -> Iterator[None]:
+    """Hold receive timestamping on, and wait until the kernel stamps packets on arrival.
+
+    When the first socket on a host asks for timestamps the kernel switches them on through a
+    workqueue, and until then stamps packets when they are read. A datagram to ourselves, read
+    20 ms late, tells which of the two we get.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.bind(("127.0.0.1", 0))
+        deadline = time.monotonic() + 5
+        while True:
+            sent = time.time_ns()
+            sock.sendto(b"?", sock.getsockname())
+            time.sleep(0.02)
+            _, ancdata, _, _ = sock.recvmsg(1, 64)
+            seconds, nanoseconds = struct.unpack("@qq", ancdata[0][2])
+            if seconds * 1_000_000_000 + nanoseconds - sent < 10_000_000:
+                break
+            assert time.monotonic() < deadline, "the kernel never stamped a packet on arrival"
+        yield
+
+
 @pytest.mark.root
 async def test_rtt_is_the_kernel_timestamp_not_when_the_loop_got_round_to_it(
     prober: Prober,
 ) -> None:
-    task = asyncio.create_task(prober.run(IcmpSpec("127.0.0.1", count=1), timeout=2))
-    while not prober.icmp_engines or prober.icmp_engines[0].in_flight == 0:
-        await asyncio.sleep(0)  # until the echo is out
-    time.sleep(0.2)  # the event loop is stuck while the reply arrives
-    result = await task
+    with kernel_receive_timestamps():
+        task = asyncio.create_task(prober.run(IcmpSpec("127.0.0.1", count=1), timeout=2))
+        while not prober.icmp_engines or prober.icmp_engines[0].in_flight == 0:
+            await asyncio.sleep(0)  # until the echo is out
+        time.sleep(0.2)  # the event loop is stuck while the reply arrives
+        result = await task
     assert result.success
     assert result.rtts[0] < LOOPBACK_RTT
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from probes import HttpSpec, IcmpSpec, Prober, ProbeSetupError, TcpSpec, spec_from_target
@@ -71,3 +73,14 @@ async def test_start_opens_the_icmp_sockets_up_front_and_close_shuts_them() -> N
         assert all(engine.mode == "raw" for engine in engines)
     assert prober.icmp_engines == ()
     assert all(engine.mode is None for engine in engines)
+
+
+@pytest.mark.root
+async def test_start_by_address_family() -> None:
+    async with Prober() as prober:
+        await prober.start(families=[socket.AF_INET])
+        assert [(e.family, e.source, e.mode) for e in prober.icmp_engines] == [
+            (socket.AF_INET, None, "raw")
+        ]
+        result = await prober.run(IcmpSpec("127.0.0.1", count=1), timeout=1)
+        assert result.success and len(prober.icmp_engines) == 1  # the same socket serves it

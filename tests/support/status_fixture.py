@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,14 +58,18 @@ class Reply:
         return cls(body=json.dumps(doc).encode())
 
 
+Answer = Callable[[Mapping[str, str]], Reply]
+"""Given the request headers, what to answer."""
+
+
 class _Handler(BaseHTTPRequestHandler):
-    reply: Callable[[], Reply]
+    reply: Answer
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         if self.path != "/api/v1/status":
             self.send_error(404)
             return
-        reply = self.reply()
+        reply = self.reply(dict(self.headers.items()))
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -77,8 +81,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve_status(reply: Callable[[], Reply]) -> Iterator[str]:
-    """A real HTTP server on loopback answering ``reply()``; yields its base URL."""
+def serve_status(reply: Answer) -> Iterator[str]:
+    """A real HTTP server on loopback answering ``reply(headers)``; yields its base URL."""
     handler = type("Handler", (_Handler,), {"reply": staticmethod(reply)})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -6,81 +6,30 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from linkmon.alerts.outbox import Outbox
 from linkmon.alerts.receivers import WebhookReceiver, build_receivers
 from linkmon.config import load_config
-from linkmon.state import Changes, LinkRule, Network, ProbeRule, Rules, SiteRule
+from linkmon.state import Network
 from linkmon.storage import Storage, StorageError
-from probes.base import Failure, ProbeResult
+from tests.support.alerting import (
+    GOOD,
+    SILENT,
+    delivering,
+    free_port,
+    network,
+    rounds,
+    statuses,
+    until,
+)
 from tests.support.receiver import ROOT, running_receiver
-
-GOOD = ProbeResult("icmp", "198.18.10.2", success=True, duration=0.01, packets_sent=5,
-                   packets_received=5, rtts=(0.01,) * 5)
-SILENT = ProbeResult("icmp", "198.18.10.2", success=False, failure=Failure.TIMEOUT,
-                     packets_sent=5, packets_received=0)
-
-
-def network(links: int = 1, name: str = "Kecamatan") -> Network:
-    sites = {s.id: s for s in [SiteRule("kab-nunukan", "kabupaten", "Kabupaten Nunukan",
-                                        "Asia/Makassar", "kab-nunukan")]}
-    rules = {}
-    for n in range(links):
-        sites[f"kec-{n}"] = SiteRule(f"kec-{n}", "kecamatan", f"{name} {n}",
-                                     "Asia/Makassar", "kab-nunukan")
-        rules[f"kec-{n}--kab"] = LinkRule(f"kec-{n}--kab", f"kec-{n}", "kab-nunukan", "m2m",
-                                          (ProbeRule("icmp", "198.18.10.2"),))
-    return Network(Rules(agent="kab-nunukan", sites=sites, links=rules, rollup_min_links=99),
-                   time.time())
-
-
-def rounds(net: Network, link: str, result: ProbeResult, count: int) -> Changes:
-    """``count`` rounds of one result; the changes of all of them together."""
-    merged = Changes()
-    for _ in range(count):
-        step = net.observe(link, 0, result, time.time())
-        merged = Changes(merged.transitions + step.transitions, merged.alerts + step.alerts,
-                         merged.links + step.links)
-    return merged
-
-
-@asynccontextmanager
-async def delivering(outbox: Outbox) -> AsyncIterator[Outbox]:
-    task = asyncio.create_task(outbox.run())
-    try:
-        yield outbox
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def until(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout}s")
-        await asyncio.sleep(0.05)
-
-
-def statuses(bodies: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(b["status"], b["alerts"][0]["fingerprint"]) for b in bodies]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_receiver_failing_across_outage_gets_firing_then_resolved_once(

@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from linkmon.alerts.outbox import Outbox
 from linkmon.alerts.receivers import AlertmanagerReceiver, safe_url
 from linkmon.storage import Storage
-from tests.linkmon.alerts.test_outbox import (
+from tests.support.alerting import (
     GOOD,
     SILENT,
     delivering,
@@ -70,6 +70,10 @@ class Alertmanager:
         self.proc.wait(timeout=10)
 
 
+def holding(am: Alertmanager, count: int) -> Callable[[], bool]:
+    return lambda: len(am.alerts()) == count
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[Alertmanager]]:
     started: list[Alertmanager] = []
@@ -92,7 +96,7 @@ async def test_alert_in_every_alertmanager_kept_alive_relearned_and_resolved(
         outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
         [ours] = net.firing()
         for am in cluster:
-            await until(lambda am=am: len(am.alerts()) == 1, timeout=5)
+            await until(holding(am, 1), timeout=5)
             [seen] = am.alerts()
             assert seen["labels"] == ours.labels
             assert seen["annotations"] == ours.annotations
@@ -105,10 +109,10 @@ async def test_alert_in_every_alertmanager_kept_alive_relearned_and_resolved(
         cluster[0].stop()
         shutil.rmtree(tmp_path / "am0" / "data")
         cluster[0] = Alertmanager(tmp_path / "am0", cluster[0].port)
-        await until(lambda: len(cluster[0].alerts()) == 1, timeout=5)
+        await until(holding(cluster[0], 1), timeout=5)
         outbox.commit(rounds(net, "kec-0--kab", GOOD, 2), time.time())
         for am in cluster:
-            await until(lambda am=am: am.alerts() == [], timeout=5)
+            await until(holding(am, 0), timeout=5)
     assert outbox.deliveries[("am", "success")] == 4  # firing and resolved, to each
 
 
@@ -124,7 +128,7 @@ async def test_alertmanager_down_then_up_gets_the_queued_alert(tmp_path: Path) -
         assert outbox.queued() == {"am": 1}
         am = Alertmanager(tmp_path / "am", port)
         try:
-            await until(lambda: len(am.alerts()) == 1, timeout=5)
+            await until(holding(am, 1), timeout=5)
             assert am.alerts()[0]["labels"]["link"] == "kec-0--kab"
         finally:
             am.stop()

@@ -69,7 +69,9 @@ def test_jitter_spreads_rtts_around_the_delay(clean_lab: Lab) -> None:
     rtts = lab.ping(HUB, lab.address("kec-krayan"), count=100, interval=0.01).rtts
     assert len(rtts) >= 95
     # Two uniform ±10 ms draws: RTT within 60 ± 20 ms, standard deviation 10·√(2/3) ≈ 8.2 ms.
-    assert min(rtts) >= 0.040 - 0.001 and max(rtts) <= 0.080 + 0.003
+    # (A busy machine may hold up the odd ping reply itself, hence 95 % and not all.)
+    assert sum(0.0395 <= rtt <= 0.0815 for rtt in rtts) >= 0.95 * len(rtts)
+    assert min(rtts) >= 0.0395
     assert 0.006 < statistics.pstdev(rtts) < 0.011
     assert statistics.median(rtts) == pytest.approx(0.060, abs=0.004)
 
@@ -101,9 +103,13 @@ def test_cut_and_restore(clean_lab: Lab) -> None:
     assert lab.ping(HUB, krayan, count=3).received == 0
     from_pusat = lab.ping("pusat-dc", krayan, count=3)
     assert from_pusat.received == 0 and all("Unreachable" in e for e in from_pusat.errors)
+    lab.cut("kec-sebatik--kab")  # a second cut at the hub, restored independently
     lab.restore(KRAYAN)
     assert lab.ping(HUB, krayan, count=5).received == 5
     assert lab.ping("pusat-dc", krayan, count=5).received == 5  # routes came back too
+    assert lab.ping(HUB, lab.address("kec-sebatik"), count=2).received == 0
+    lab.restore("kec-sebatik--kab")
+    assert lab.ping("pusat-dc", lab.address("kec-sebatik"), count=5).received == 5
 
 
 def test_blackhole_drops_silently_with_the_link_up(clean_lab: Lab) -> None:
@@ -138,7 +144,7 @@ def test_refused_service_still_answers_ping(clean_lab: Lab) -> None:
 def test_flapping_toggles_until_restored(clean_lab: Lab) -> None:
     lab = clean_lab
     lab.flap(KRAYAN, 0.3)
-    seen = set()
+    seen: set[bool] = set()
     deadline = time.monotonic() + 3
     while len(seen) < 2 and time.monotonic() < deadline:
         seen.add("LOWER_UP" in link_flags(lab, HUB, "kec-krayan"))

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from linkmon.lab.cli import app
 from linkmon.lab.lab import STATE_ROOT
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
@@ -67,17 +69,20 @@ def test_up_fault_status_exec_down(prefix: str, tiny: Path, leftovers: Leftovers
                    "198.18.102.1")
     assert ping.returncode == 0 and "2 received" in ping.stdout  # two hops, one a veth
 
-    assert lab_cli("fault", "-p", prefix, "kab-x--dc", "loss", "10%").returncode == 0
-    assert lab_cli("fault", "-p", prefix, "kab-x--dc", "delay", "20ms", "--jitter", "5ms",
-                   "--direction", "forward").returncode == 0
-    status = json.loads(lab_cli("status", "-p", prefix, "--json").stdout)
-    assert status["links"][0]["faults"] == {
+    # The rest in-process: the many cases need no fresh interpreter each.
+    def cli(*args: str, code: int = 0) -> str:
+        done = CliRunner().invoke(app, [args[0], "-p", prefix, *args[1:]])
+        assert done.exit_code == code, (args, done.stdout, done.stderr)
+        return done.stdout if code == 0 else done.stderr
+
+    cli("fault", "kab-x--dc", "loss", "10%")
+    cli("fault", "kab-x--dc", "delay", "20ms", "--jitter", "5ms", "--direction", "forward")
+    assert json.loads(cli("status", "--json"))["links"][0]["faults"] == {
         "loss": {"ratio": 0.1, "direction": "both"},
         "delay": {"forward": {"delay": 0.02, "jitter": 0.005}}}
-    text = lab_cli("status", "-p", prefix).stdout
-    assert "FAULT: loss 10% both, delay 20ms±5ms forward" in text
-    assert lab_cli("fault", "-p", prefix, "kab-x--dc", "restore").returncode == 0
-    assert json.loads(lab_cli("status", "-p", prefix, "--json").stdout)["links"][0]["faults"] == {}
+    assert "FAULT: loss 10% both, delay 20ms±5ms forward" in cli("status")
+    cli("fault", "kab-x--dc", "restore")
+    assert json.loads(cli("status", "--json"))["links"][0]["faults"] == {}
 
     for args, message in [
         (("kec-y--kab", "delay", "10ms"), "kec-y--kab is a plain veth"),
@@ -89,8 +94,7 @@ def test_up_fault_status_exec_down(prefix: str, tiny: Path, leftovers: Leftovers
         (("kab-x--dc", "cut", "--direction", "up"), "--direction must be one of"),
         (("kab-z--dc", "cut"), "unknown link 'kab-z--dc'; links: kab-x--dc, kec-y--kab"),
     ]:
-        bad = lab_cli("fault", "-p", prefix, *args)
-        assert bad.returncode == 1 and message in bad.stderr, (args, bad.stderr)
+        assert message in cli("fault", *args, code=1)
 
     pids = recorded_pids(prefix)
     assert lab_cli("down", "-p", prefix).returncode == 0

@@ -64,14 +64,14 @@ def test_lab_config_probes_what_the_lab_has() -> None:
                 assert probe.target in (str(far.address), str(lab_link.end(far.id).interface.ip))
                 if probe.source:
                     assert probe.source == str(topo.site("kab-nunukan").address)
-            elif isinstance(probe, TcpProbe):
-                host, port = probe.host, probe.port
+                continue
+            if isinstance(probe, TcpProbe):
+                endpoint: tuple[str | None, int] = (probe.host, probe.port)
             else:
                 url = urllib.parse.urlsplit(probe.url)
-                host, port = url.hostname, url.port or {"http": 80, "https": 443}[url.scheme]
-            if not isinstance(probe, IcmpProbe):
-                assert host == str(far.address) and far.services
-                assert port in far.services.ports
+                endpoint = (url.hostname, url.port or {"http": 80, "https": 443}[url.scheme])
+            assert far.services and endpoint[0] == str(far.address)
+            assert endpoint[1] in far.services.ports
 
 
 def test_addresses_come_from_the_pool_in_order() -> None:
