@@ -128,8 +128,10 @@ def _result_text(result) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(lines)
 
 
-from .lab.cli import app as lab_app  # noqa: E402  (kept beside the command it adds)
+from .lab.cli import app as lab_app  # noqa: E402  (kept beside the commands it adds)
+from .status import status_command  # noqa: E402
 
+app.command("status")(status_command)
 app.add_typer(lab_app, name="lab", help="Simulated Dukcapil WAN in network namespaces.")
 
 

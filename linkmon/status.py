@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .alerts import text
-from .openapi import shape_problems
+from .openapi import LINK_STATES, shape_problems
 
 DEFAULT_URL = "http://127.0.0.1:9840"
 STATUS_PATH = "/api/v1/status"
@@ -40,7 +40,6 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 EXIT_CODES = {"up": OK, "degraded": WARNING, "down": CRITICAL, "unknown": UNKNOWN}
 NAGIOS_WORDS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 
-LINK_STATES = ("up", "degraded", "down", "unknown", "unreachable")
 TERMINAL_KINDS = frozenset({"pusat", "drc"})
 SERVING = frozenset({"available", "degraded"})
 # Lower rank = further from pusat; a link is shown under its lower end.
@@ -65,7 +64,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "maintenance": "pemeliharaan sampai {until}: {reason}",
         "flapping": "naik-turun berulang kali",
         "title": "linkmon {agent} · {date}",
-        "overall": "Status: {state}",
+        "overall": "Status: ",
         "links": "Link: {counts} (total {total})",
         "offices": "Kantor dapat melayani online: {online} dari {total}",
         "pusat": "Pusat",
@@ -92,7 +91,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "maintenance": "maintenance until {until}: {reason}",
         "flapping": "flapping (going up and down repeatedly)",
         "title": "linkmon {agent} · {date}",
-        "overall": "Status: {state}",
+        "overall": "Status: ",
         "links": "Links: {counts} (total {total})",
         "offices": "Offices able to serve online: {online} of {total}",
         "pusat": "Pusat",
@@ -110,6 +109,10 @@ _WORDS: dict[str, dict[str, str]] = {
 }
 
 Status = dict[str, Any]
+
+
+class UnknownSite(LookupError):
+    """``--site`` names a site this agent does not know; the message lists the ones it does."""
 
 
 class StatusUnavailable(Exception):
@@ -240,7 +243,7 @@ def select_site(doc: Status, site_id: str) -> Status:
     """
     known = {site["id"] for site in doc["sites"]}
     if site_id not in known:
-        raise KeyError(f"no site {site_id!r} in the status of agent {doc['agent']['name']} "
+        raise UnknownSite(f"no site {site_id!r} in the status of agent {doc['agent']['name']} "
                        f"(sites: {', '.join(sorted(known))})")
     children: dict[str, list[str]] = {}
     for site in doc["sites"]:
@@ -300,6 +303,14 @@ class _View:
         site = self.site(site_id)
         return str(site["timezone"] if site else self.doc["agent"]["timezone"])
 
+    def office_zone(self, link: Mapping[str, Any]) -> str:
+        """The zone of the office whose link it is: the clock people there read."""
+        return self.timezone(office_end(link, self.kinds))
+
+    @cached_property
+    def kinds(self) -> dict[str, str]:
+        return {site["id"]: site["kind"] for site in self.doc["sites"]}
+
     def when(self, ts: float, timezone: str) -> str:
         """``08:12 WITA`` today, with the date in front when it was another day."""
         zone = ZoneInfo(timezone)
@@ -315,7 +326,7 @@ class _View:
         ts = timestamp(link["since"])
         return self.words["since"].format(
             state=self.state_word(link["state"]).lower(),
-            when=self.when(ts, self.timezone(link["from"])),
+            when=self.when(ts, self.office_zone(link)),
             duration=text.duration(self.now - ts, self.language))
 
     def cause(self, cause: str | None) -> str:
@@ -350,7 +361,7 @@ def _link_notes(view: _View, link: Mapping[str, Any]) -> list[tuple[str, str]]:
     if link["maintenance"] is not None:
         until = timestamp(link["maintenance"]["until"])
         notes.append((view.words["maintenance"].format(
-            until=view.when(until, view.timezone(link["from"])),
+            until=view.when(until, view.office_zone(link)),
             reason=link["maintenance"]["reason"]), _STYLE["maintenance"]))
     if link["flapping"]:
         notes.append((view.words["flapping"], _STYLE["flapping"]))
@@ -374,15 +385,13 @@ def _walk(view: _View) -> Iterator[_Line]:
     A link hangs under its end nearer the kecamatan (an uplink under its kabupaten, a
     kecamatan link under the kecamatan), whichever end probes it.
     """
-    sites = view.doc["sites"]
-    ids = {s["id"] for s in sites}
     children: dict[str | None, list[Mapping[str, Any]]] = {}
-    for site in sites:
-        children.setdefault(site["parent"] if site["parent"] in ids else None, []).append(site)
-    kinds = {site["id"]: site["kind"] for site in sites}
+    for site in view.doc["sites"]:
+        parent = site["parent"] if site["parent"] in view.kinds else None
+        children.setdefault(parent, []).append(site)
     links_of: dict[str, list[Mapping[str, Any]]] = {}
     for link in view.doc["links"]:
-        links_of.setdefault(office_end(link, kinds), []).append(link)
+        links_of.setdefault(office_end(link, view.kinds), []).append(link)
 
     def below(site: Mapping[str, Any], indent: str) -> Iterator[_Line]:
         entries = [_Line("", link=link) for link in links_of.get(site["id"], [])]
@@ -459,7 +468,7 @@ def _append_outages(out: Text, view: _View) -> None:
     for outage in outages:
         link = links.get(outage["link"])
         ts = timestamp(outage["since"])
-        zone = view.timezone(link["from"]) if link else view.doc["agent"]["timezone"]
+        zone = view.office_zone(link) if link else view.doc["agent"]["timezone"]
         out.append("  ")
         out.append(view.state_word(outage["state"]).ljust(width),
                    style=_STYLE.get(outage["state"], ""))
@@ -516,7 +525,7 @@ def _append_windows(out: Text, view: _View) -> None:
     links = {link["id"]: link for link in view.doc["links"]}
     for window in windows:
         first = window["links"][0] if window["links"] else None
-        zone = (view.timezone(links[first]["from"]) if first in links
+        zone = (view.office_zone(links[first]) if first in links
                 else view.timezone(window["sites"][0]) if window["sites"]
                 else view.doc["agent"]["timezone"])
         start, end = timestamp(window["start"]), timestamp(window["end"])
@@ -536,7 +545,7 @@ def render(doc: Status, language: str, now: float | None = None) -> Text:
     out.append(words["title"].format(
         agent=agent["name"], date=text.date(view.now, agent["timezone"], language)) + "\n",
         style="bold")
-    out.append(words["overall"].format(state=""))
+    out.append(words["overall"])
     out.append(view.state_word(summary["state"]), style=_STYLE.get(summary["state"], ""))
     counts = " · ".join(f"{n} {view.state_word(state).lower()}"
                         for state, n in summary["links"].items() if n)
@@ -622,8 +631,8 @@ def _once(request: _Request, mode: str, lang: str | None) -> int:
         return exit_code(doc)
     except StatusUnavailable as exc:
         return _fail(str(exc), mode)
-    except KeyError as exc:
-        return _fail(str(exc.args[0]), mode)
+    except UnknownSite as exc:
+        return _fail(str(exc), mode)
 
 
 def _fail(message: str, mode: str) -> int:
@@ -647,10 +656,9 @@ def _watch(request: _Request, lang: str | None, interval: float) -> int:
             try:
                 doc = _read(request)
                 frame, code = render(doc, _language(lang, doc)), exit_code(doc)
-            except (StatusUnavailable, KeyError) as exc:
-                stamp = time.strftime("%H:%M:%S")
-                frame, code = Text(f"{stamp} {exc.args[0] if isinstance(exc, KeyError) else exc}",
-                                   style="bold red"), UNKNOWN
+            except (StatusUnavailable, UnknownSite) as exc:
+                frame = Text(f"{time.strftime('%H:%M:%S')} {exc}", style="bold red")
+                code = UNKNOWN
             if console.is_terminal:
                 console.clear()
             console.print(frame)

@@ -7,7 +7,6 @@ No endpoint takes a target from the caller: linkmon probes only what its config 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, Protocol
 
@@ -17,6 +16,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from .openapi import openapi_document
 
 
 class StatusSource(Protocol):
@@ -52,6 +53,9 @@ def create_app(daemon: StatusSource, middleware: list[Middleware] | None = None)
     async def status(_: Request) -> Response:
         return JSONResponse(daemon.status())
 
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(openapi_document())
+
     async def reload(_: Request) -> Response:
         if not daemon.reload_enabled:
             return PlainTextResponse(
@@ -81,6 +85,7 @@ def create_app(daemon: StatusSource, middleware: list[Middleware] | None = None)
         Route("/readyz", readyz),
         Route("/-/ready", readyz),
         Route("/api/v1/status", status),
+        Route("/api/v1/openapi.json", openapi),
         Route("/-/reload", reload, methods=["POST"]),
         Route("/", page),
         Route("/static/{name}", asset),
@@ -91,5 +96,3 @@ def create_app(daemon: StatusSource, middleware: list[Middleware] | None = None)
 def _static(name: str) -> str:
     return (resources.files("linkmon") / "static" / name).read_text(encoding="utf-8")
 
-
-Handler = Callable[[Request], Awaitable[Response]]

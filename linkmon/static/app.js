@@ -19,7 +19,7 @@
                no_data: "belum ada data", not_monitored: "tidak dipantau"},
       causes: {
         path_down: "jalur putus (tidak ada balasan ping)",
-        icmp_lost: "ping tidak dibalas, layanan masih menjawab",
+        icmp_lost: "sebagian target ping tidak menjawab",
         service_refused: "jalur hidup, tetapi layanan menolak koneksi (TCP ditolak)",
         service_blocked: "jalur hidup, tetapi layanan tidak menjawab (diblokir?)",
         http_status: "layanan menjawab dengan status HTTP yang salah",
@@ -59,7 +59,7 @@
                no_data: "no data yet", not_monitored: "not monitored"},
       causes: {
         path_down: "path down (no ping replies)",
-        icmp_lost: "no ping replies, but the service still answers",
+        icmp_lost: "some ping targets do not answer",
         service_refused: "path up, but the service refuses connections (TCP refused)",
         service_blocked: "path up, but the service does not answer (blocked?)",
         http_status: "the service answers with a wrong HTTP status",
@@ -176,7 +176,7 @@
   function since(link, short) {
     const at = new Date(link.since);
     return fill(short ? words().sinceShort : words().since, {
-      state: stateWord(link.state).toLowerCase(), when: when(at, zoneOf(link.from)),
+      state: stateWord(link.state).toLowerCase(), when: when(at, zoneOf(officeEnd(link))),
       duration: duration((now() - at) / 1000)});
   }
   const rtt = (seconds) => seconds === null ? "–" : `${(seconds * 1000).toFixed(1)} ms`;
@@ -288,7 +288,7 @@
     title.textContent = `${w.maintenance} (${doc.maintenance.length})`;
     document.getElementById("maintenance").replaceChildren(...doc.maintenance.map((win) => {
       const first = win.links.length ? links.get(win.links[0]) : null;
-      const zone = zoneOf(first ? first.from : win.sites[0]);
+      const zone = zoneOf(first ? officeEnd(first) : win.sites[0]);
       return h("article", {class: "window"}, badge("maintenance", w.inMaintenance),
         h("span", {class: "when"}, `${when(new Date(win.start), zone)} – ` +
           `${when(new Date(win.end), zone)}`),
@@ -310,7 +310,7 @@
           h("span", {class: "loss"}, loss(link.loss)))),
       link.state !== "up" ? h("div", {class: "since"}, since(link, true)) : null,
       link.maintenance ? h("div", {class: "note maint"}, badge("maintenance", w.inMaintenance),
-        ` ${fill(w.until, {when: when(new Date(link.maintenance.until), zoneOf(link.from))})}`) : null,
+        ` ${fill(w.until, {when: when(new Date(link.maintenance.until), zoneOf(officeEnd(link)))})}`) : null,
       link.flapping ? h("div", {class: "note"}, badge("degraded", w.flapping)) : null);
   }
 

@@ -7,7 +7,6 @@ against the same schema (``status_schema()``) in the end-to-end tests.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -77,15 +76,20 @@ def _at(doc: Any, path: tuple[Any, ...]) -> Any:
 
 
 def test_removing_any_field_anywhere_is_caught() -> None:
-    """Every field of the fixture, one at a time: the schema and the client both notice."""
+    """Every kind of field of the fixture, one at a time: the schema and the client notice."""
     doc = nunukan_status()
-    paths = list(_paths(doc))
-    assert len(paths) > 700
-    for path in paths:
-        broken = copy.deepcopy(doc)
-        del _at(broken, path[:-1])[path[-1]]
-        assert errors(broken), f"{path} may be missing"
-        assert shape_problems(broken), f"the client misses {path}"
+    kinds: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for path in _paths(doc):
+        kinds.setdefault(tuple("*" if isinstance(p, int) else p for p in path), path)
+    assert len(kinds) > 60
+    for path in kinds.values():
+        holder = _at(doc, path[:-1])
+        value = holder.pop(path[-1])
+        try:
+            assert errors(doc), f"{path} may be missing"
+            assert shape_problems(doc), f"the client misses {path}"
+        finally:
+            holder[path[-1]] = value
 
 
 @pytest.mark.parametrize(("path", "value", "message"), [
