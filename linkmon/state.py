@@ -88,6 +88,12 @@ LOSS_RECOVERY = 0.5
 RTT_RECOVERY = 0.8
 _DETAIL_CHARS = 200
 
+# How good an office's best path to pusat is, best first: what each grade means for service.
+_GRADES = ((Availability.AVAILABLE, ""), (Availability.DEGRADED, "backup"),
+           (Availability.DEGRADED, "drc"), (Availability.UNKNOWN, "no_data"),
+           (Availability.UNAVAILABLE, "no_path"))
+_DC, _BACKUP, _DRC, _MAYBE, _DOWN = range(len(_GRADES))
+
 # What a failed service probe means when the path itself answers.
 _SERVICE_CAUSE = {
     Failure.REFUSED: "service_refused",
@@ -569,6 +575,9 @@ class Network:
             for parent in link.depends_on:
                 if parent not in links:
                     raise ValueError(f"link {link.id}: depends_on names unknown link {parent}")
+            for end in (link.from_site, link.to_site):
+                if end not in rules.sites:
+                    raise ValueError(f"link {link.id}: names unknown site {end}")
         self._order = _topological(links)
         self._children: dict[str, list[str]] = {lid: [] for lid in links}
         for link in links.values():
@@ -749,67 +758,54 @@ class Network:
     # -- service availability ------------------------------------------------------------------
 
     def _services(self) -> dict[str, ServiceStatus]:
-        """Service per office, recomputed only after a state change (searches all paths)."""
+        """Service per office, recomputed only after a state change.
+
+        One search from pusat outwards finds, for every office, its best path: each path is
+        as good as its worst part (a backup link, the DRC as the end, a link not judged, a
+        link down), and an office gets the best of its paths. Paths never run through
+        another pusat/DRC site: reaching the DRC is not reaching the DC.
+        """
         now = self._service_changed
         if now is None:
             return self._service
         self._service_changed = None
-        sites = self._rules.sites
-        dc = [s.id for s in sites.values() if s.kind == "pusat"]
-        terminals = [s.id for s in sites.values() if s.kind in TERMINAL_KINDS]
-        links = self._links
-
-        def serving(lid: str) -> bool:
-            return links[lid].state in SERVING
-
-        def maybe(lid: str) -> bool:
-            return links[lid].state in SERVING or links[lid].state in (
-                LinkState.UNKNOWN, LinkState.UNREACHABLE)
-
-        searches: list[tuple[dict[str, tuple[str, ...]], Availability, str]] = [
-            (self._reach(dc, lambda lid: serving(lid) and lid in self._primary),
-             Availability.AVAILABLE, ""),
-            (self._reach(dc, serving), Availability.DEGRADED, "backup"),
-            (self._reach(terminals, serving), Availability.DEGRADED, "drc"),
-            (self._reach(terminals, maybe), Availability.UNKNOWN, "no_data"),
-            (self._reach(terminals, lambda lid: True), Availability.UNAVAILABLE, "no_path"),
-        ]
+        sites, links = self._rules.sites, self._links
+        buckets: list[deque[tuple[str, tuple[str, ...]]]] = [deque() for _ in _GRADES]
+        for site in sites.values():
+            if site.kind in TERMINAL_KINDS:
+                buckets[_DC if site.kind == "pusat" else _DRC].append((site.id, ()))
+        best: dict[str, tuple[int, tuple[str, ...]]] = {}
+        for grade, bucket in enumerate(buckets):
+            while bucket:
+                here, path = bucket.popleft()
+                if here in best:
+                    continue
+                best[here] = (grade, path)
+                for lid, there in self._adjacent.get(here, ()):
+                    if there in best or sites[there].kind in TERMINAL_KINDS:
+                        continue
+                    link = links[lid]
+                    if link.state in SERVING:
+                        worst = _DC if lid in self._primary else _BACKUP
+                    else:
+                        worst = _DOWN if link.state is LinkState.DOWN else _MAYBE
+                    buckets[max(grade, worst)].append((there, (lid, *path)))
         result: dict[str, ServiceStatus] = {}
         for site in sites.values():
             if site.kind in TERMINAL_KINDS:
                 continue
-            availability, reason = Availability.UNKNOWN, "not_monitored"
-            via: tuple[str, ...] = ()
-            for paths, found, why in searches:
-                if site.id in paths:
-                    availability, via, reason = found, paths[site.id], why
-                    break
+            grade, via = best.get(site.id, (len(_GRADES), ()))
+            availability, reason = _GRADES[grade] if grade < len(_GRADES) else (
+                Availability.UNKNOWN, "not_monitored")
             previous = self._service.get(site.id)
+            if previous is not None and (previous.availability, previous.via,
+                                         previous.reason) == (availability, via, reason):
+                result[site.id] = previous
+                continue
             since = previous.since if previous and previous.availability is availability else now
             result[site.id] = ServiceStatus(site.id, availability, via, reason, since)
         self._service = result
         return result
-
-    def _reach(self, sources: list[str],
-               usable: Callable[[str], bool]) -> dict[str, tuple[str, ...]]:
-        """Sites with a path of usable links to one of ``sources``, and that path (office first).
-
-        Paths never run through another pusat/DRC site: reaching the DRC is not reaching DC.
-        """
-        sites = self._rules.sites
-        paths: dict[str, tuple[str, ...]] = {s: () for s in sources}
-        queue = deque(sources)
-        while queue:
-            here = queue.popleft()
-            for lid, there in self._adjacent.get(here, ()):
-                if there in paths or not usable(lid):
-                    continue
-                site = sites.get(there)
-                if site is not None and site.kind in TERMINAL_KINDS:
-                    continue
-                paths[there] = (lid, *paths[here])
-                queue.append(there)
-        return paths
 
     # -- alerts ------------------------------------------------------------------------------
 

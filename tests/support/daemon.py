@@ -12,10 +12,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+if TYPE_CHECKING:
+    from linkmon.lab import Lab
 
 LINKMON = str(Path(sys.executable).with_name("linkmon"))
 T = TypeVar("T")
@@ -121,3 +124,33 @@ def running_linkmon(config: Path, url: str, *, prefix: Sequence[str] = (),
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def linkmon_in_lab(lab: Lab, site: str, config: Path) -> Iterator[Linkmon]:
+    """`linkmon run` inside a lab site's namespace, reachable from the host via a forward."""
+    import yaml
+
+    listen = yaml.safe_load(config.read_text())["server"]["listen"]
+    port = int(listen.rsplit(":", 1)[1])
+    host_port = free_port()
+    lab.forward(site, port, host_port)
+    with running_linkmon(config, f"http://127.0.0.1:{host_port}",
+                         prefix=["ip", "netns", "exec", lab.netns(site)]) as daemon:
+        yield daemon
+
+
+def lab_config(source: Path, tmp_path: Path, **changes: object) -> Path:
+    """A copy of a lab config with its storage in ``tmp_path`` and top-level keys changed."""
+    import yaml
+
+    config = yaml.safe_load(source.read_text())
+    config["storage"] = {"path": str(tmp_path / "linkmon.db")}
+    for key, change in changes.items():
+        if isinstance(change, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **change}
+        else:
+            config[key] = change
+    path = tmp_path / source.name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
