@@ -170,6 +170,9 @@ def address_families(config: Config) -> set[int]:
 
 
 def open_listener(listen: str) -> socket.socket:
+    """Bind the web port first, while still root if started so (ports below 1024)."""
+    import errno
+
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "0.0.0.0"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -179,33 +182,70 @@ def open_listener(listen: str) -> socket.socket:
         sock.bind((host, int(port)))
     except OSError as exc:
         sock.close()
-        raise SystemExit(f"linkmon: cannot listen on {listen}: {exc.strerror}") from None
+        hint = {errno.EADDRINUSE: " (another process listens there: is linkmon already "
+                                  "running?)",
+                errno.EACCES: " (a port below 1024 needs root or CAP_NET_BIND_SERVICE)",
+                errno.EADDRNOTAVAIL: " (not an address of this host)"}.get(exc.errno or 0, "")
+        raise SystemExit(f"linkmon: cannot listen on {listen}: {exc.strerror}{hint}") from None
     sock.listen(128)
     sock.set_inheritable(False)
     return sock
 
 
 def drop_privileges(user: str) -> None:
-    """Become ``user`` once the raw sockets and the listener are open."""
+    """Become ``user`` for good once the raw ICMP sockets and the listener are open.
+
+    The open sockets keep working; nothing else of root's stays (groups, capabilities), and
+    the switch is checked: if root could be regained, linkmon refuses to go on.
+    """
     try:
         entry = pwd.getpwnam(user)
     except KeyError:
         raise SystemExit(f"linkmon: --user {user}: no such user") from None
+    if os.geteuid() != 0:
+        if os.geteuid() == entry.pw_uid:
+            return
+        raise SystemExit(f"linkmon: --user {user} needs linkmon started as root (it runs as "
+                         f"uid {os.geteuid()}); without root, start it as {user} directly")
+    if entry.pw_uid == 0:
+        raise SystemExit(f"linkmon: --user {user}: that is root; name an unprivileged user")
     os.setgroups([])
     os.setgid(entry.pw_gid)
     os.setuid(entry.pw_uid)
-    log.info("dropped privileges to %s (uid %d)", user, entry.pw_uid)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        pass
+    else:
+        raise SystemExit(f"linkmon: could not drop root privileges to {user}")
+    log.info("dropped privileges to %s (uid %d, gid %d)", user, entry.pw_uid, entry.pw_gid)
 
 
 async def run_daemon(config_path: Path, config: Config, user: str | None = None) -> int:
+    """Run until stopped; a start-up fault (web config, ICMP permission) is one clear error
+    line and exit code 2, never a traceback."""
+    from probes import ProbeSetupError
+
     try:
         load_web_config(config.server.web_config)
     except WebConfigError as exc:
         log.error("%s", exc)
         return 2
+    if user is None and os.geteuid() == 0:
+        log.warning("running as root: use --user (or systemd User=/DynamicUser=) so that "
+                    "only the sockets are opened as root")
     listener = open_listener(config.server.listen)
     daemon = Daemon(config_path, config)
-    return await daemon.serve(listener, user)
+    try:
+        return await daemon.serve(listener, user)
+    except ProbeSetupError as exc:
+        log.error("cannot start: %s", exc)
+    except WebConfigError as exc:
+        who = f" as {user}" if user else ""
+        log.error("cannot start%s: %s", who, exc)
+    finally:
+        listener.close()
+    return 2
 
 
 def link_labels(config: Config, link: Link) -> dict[str, str]:

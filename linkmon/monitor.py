@@ -59,6 +59,7 @@ class Monitor:
         self._probe_labels: dict[tuple[str, int], dict[str, str]] = {}
         self._index(config)
         self._tasks: list[asyncio.Task[None]] = []
+        self._services_stale = False
         self._publish_all()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -82,6 +83,9 @@ class Monitor:
             await asyncio.sleep(TICK)
             now = self._clock()
             self._apply(self.network.tick(now))
+            if self._services_stale:
+                self._services_stale = False
+                self._publish_services()
             for receiver, count in self.outbox.queued().items():
                 self.metrics.alerts_queued.labels(self.metrics.agent, receiver).set(count)
             if now - last_save >= SAVE_EVERY:
@@ -112,7 +116,8 @@ class Monitor:
         for snapshot in changes.links:
             self._publish_link(snapshot, changed=snapshot.link in changed)
         if changes.transitions or changes.forgotten:
-            self._publish_services()
+            # Recomputing every office's path costs ms at national scale: once per tick.
+            self._services_stale = True
 
     def reconfigure(self, config: Config) -> None:
         old_probes = dict(self._probe_labels)

@@ -108,8 +108,10 @@ class Scheduler:
 
     async def _run_once(self, job: Job) -> ProbeResult:
         try:
-            return await asyncio.wait_for(self._run_probe(job.spec, job.timeout),
-                                          job.timeout + DEADLINE_GRACE)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # races with the probe finishing, and then stop() waits forever.
+            async with asyncio.timeout(job.timeout + DEADLINE_GRACE):
+                return await self._run_probe(job.spec, job.timeout)
         except TimeoutError:
             self._report_error(job, "did not return by its deadline")
             return ProbeResult(kind=job.kind, target=job.target, success=False,

@@ -176,10 +176,13 @@ def _icmp_failed(spec: IcmpSpec, failure: Failure, detail: str) -> ProbeResult:
     )
 
 
-def spec_from_target(kind: str, target: str) -> ProbeSpec:
-    """The probe spec for ``linkmon probe KIND TARGET``; ValueError says what is wrong."""
+def spec_from_target(kind: str, target: str, *, count: int | None = None) -> ProbeSpec:
+    """The probe spec for ``linkmon probe KIND TARGET``; ValueError says what is wrong.
+
+    ``count`` is the number of ICMP echoes; the other kinds have no use for it.
+    """
     if kind == "icmp":
-        return IcmpSpec(address=target)
+        return IcmpSpec(address=target) if count is None else IcmpSpec(address=target, count=count)
     if kind == "tcp":
         host, port = _split_host_port(target)
         return TcpSpec(host=host, port=port)

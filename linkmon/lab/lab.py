@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import json
 import os
 import re
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -302,6 +304,13 @@ class Lab:
         return subprocess.run(["ip", "netns", "exec", self.netns(site), *argv],
                               capture_output=True, text=True, timeout=timeout, check=check)
 
+    def executor(self, site: str) -> ThreadPoolExecutor:
+        """A worker thread living in a site's namespace: runs Python there (a trace, a probe)
+        without a new process; the sockets it opens belong to the site. Shut it down after."""
+        name = self.netns(site)
+        return ThreadPoolExecutor(1, thread_name_prefix=name, initializer=netns.enter,
+                                  initargs=(name,))
+
     def popen(self, site: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """Start a long-running command (say, linkmon itself) inside a site's namespace.
 
@@ -448,16 +457,64 @@ class Lab:
             self.restore(name)
 
     def set_link_state(self, link_id: str, up: bool) -> None:
-        """Set both ends up or down; on up, put back the routes the kernel dropped on down."""
+        """Set both ends up or down; then route around it (after :meth:`reroute`) or, on up,
+        put back the static routes the kernel dropped on down."""
         link = self.topology.link(link_id)
         for end in link.ends:
             netns.run(["ip", "-n", self.netns(end.site), "link", "set", end.device,
                        "up" if up else "down"])
-        if up:
+        if self._read_state().get("rerouting"):
+            self._route_all(dynamic=True)
+        elif up:
             for end in link.ends:
                 self._apply_routes(end.site, end.device)
 
+    def reroute(self, enabled: bool = True) -> dict[str, list[str]]:
+        """Route around down links from now on, as a routing protocol would.
+
+        Every site's routes are recomputed over the links that are up (least cost first), now
+        and after every later cut, flap or restore; a site cut off from another gets no route
+        to it. ``enabled=False`` goes back to static routes (a cut link is not routed around).
+        Returns each site's routes as installed, ``"DEST via GATEWAY dev DEVICE"``.
+        """
+        with self._state() as state:
+            state["rerouting"] = enabled
+            return self._route_all(dynamic=enabled)
+
+    def down_links(self) -> set[str]:
+        """Links with a device down at either end (cut, or a flap's down phase)."""
+        up: set[tuple[str, str]] = set()
+        for site in self.topology.sites:
+            devices = json.loads(netns.run(["ip", "-n", self.netns(site.id), "-j", "link",
+                                            "show"]) or "[]")
+            up |= {(site.id, d["ifname"]) for d in devices if "UP" in d.get("flags", ())}
+        return {k.id for k in self.topology.links
+                if any((e.site, e.device) not in up for e in k.ends)}
+
     # ---- internals ----------------------------------------------------------------------
+
+    def _route_all(self, dynamic: bool) -> dict[str, list[str]]:
+        """Make every site's routes those of :meth:`Topology.routes`: around the down links
+        (``dynamic``), or the static ones whose device is up. Stale routes are deleted."""
+        down = self.down_links()
+        installed: dict[str, list[str]] = {}
+        for site in self.topology.sites:
+            name = self.netns(site.id)
+            if dynamic:
+                routes = self.topology.routes(site.id, down)
+            else:
+                devices = {k.end(site.id).device for k in self.topology.links_of(site.id)
+                           if k.id not in down}
+                routes = [r for r in self.topology.routes(site.id) if r.device in devices]
+            wanted = {str(r.destination) for r in routes}
+            current = json.loads(netns.run(["ip", "-n", name, "-j", "route", "show", "proto",
+                                            "boot"]) or "[]")
+            stale = [c["dst"] for c in current
+                     if str(ipaddress.ip_network(c["dst"])) not in wanted]
+            installed[site.id] = [f"{r.destination} via {r.via} dev {r.device}" for r in routes]
+            netns.ip_batch(name, [*(f"route del {dst}" for dst in stale),
+                                  *(f"route replace {line}" for line in installed[site.id])])
+        return installed
 
     def _apply_routes(self, site_id: str, device: str | None = None) -> None:
         """Install a site's routes, or only those via ``device`` (the ones its down dropped:

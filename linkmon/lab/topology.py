@@ -2,15 +2,16 @@
 
 Everything is validated before a single namespace is made, so a typo in the lab file is an
 error naming its path (``links[2].to: unknown site 'kec-krayn'``), never a half-built lab.
-Routes are computed here too (shortest path over the links), so the plumbing code only
+Routes are computed here too (least-cost path over the links), so the plumbing code only
 applies them and a kecamatan behind the hub is really reached *through* the hub.
 """
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import re
-from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,8 @@ class Link:
     """True: two TAP devices joined by the userspace bridge (delay possible); False: a veth."""
     from_end: LinkEnd
     to_end: LinkEnd
+    cost: int = 1
+    """Routing metric: the least-cost path wins; a backup path gets a higher cost."""
 
     @property
     def ends(self) -> tuple[LinkEnd, LinkEnd]:
@@ -123,29 +126,47 @@ class Topology:
         """A site with more than one link forwards packets between them (ip_forward on)."""
         return len(self.links_of(site_id)) > 1
 
-    def routes(self, site_id: str) -> list[Route]:
-        """Routes to every other site and link subnet along a shortest path (first hop wins)."""
+    def routes(self, site_id: str, down: Collection[str] = ()) -> list[Route]:
+        """Routes to every other site and link subnet along a least-cost path.
+
+        Ties go to the path found first (links in file order), so with equal costs this is the
+        shortest path in hops. Links in ``down`` are left out, as a routing protocol would
+        leave out a dead link; sites cut off by them get no route at all.
+        """
+        up = [k for k in self.links if k.id not in down]
         first_hop: dict[str, Link] = {}
-        queue = deque([site_id])
-        seen = {site_id}
+        best = {site_id: 0}
+        order = 0  # tie-break: first found wins
+        queue = [(0, order, site_id)]
+        done: set[str] = set()
         while queue:
-            here = queue.popleft()
-            for link in self.links_of(here):
+            cost, _, here = heapq.heappop(queue)
+            if here in done:
+                continue
+            done.add(here)
+            for link in up:
+                if here not in (link.from_end.site, link.to_end.site):
+                    continue
                 there = link.peer(here).site
-                if there not in seen:
-                    seen.add(there)
+                if there not in best or cost + link.cost < best[there]:
+                    best[there] = cost + link.cost
                     first_hop[there] = first_hop.get(here, link)
-                    queue.append(there)
+                    order += 1
+                    heapq.heappush(queue, (best[there], order, there))
         routes: list[Route] = []
-        local = {k.end(site_id).interface.network for k in self.links_of(site_id)}
-        for dest_site, link in first_hop.items():
+        local = {k.end(site_id).interface.network for k in up
+                 if site_id in (k.from_end.site, k.to_end.site)}
+        found = {site: i for i, site in enumerate(best)}
+        for dest_site in sorted(first_hop, key=lambda s: (best[s], found[s])):
+            link = first_hop[dest_site]
             via = link.peer(site_id).interface.ip
             device = link.end(site_id).device
             dests = [ipaddress.IPv4Network(self.site(dest_site).address)]
             dests += [
                 k.end(dest_site).interface.network
-                for k in self.links_of(dest_site)
-                if k.end(dest_site).interface.network not in local
+                for k in up
+                if dest_site in (k.from_end.site, k.to_end.site)
+                and k.end(dest_site).interface.network not in local
             ]
             known = {r.destination for r in routes}
             routes += [Route(d, via, device) for d in dests if d not in known]
@@ -285,7 +306,7 @@ class _Checker:
         for i, item in enumerate(raw):
             path = f"links[{i}]"
             keys = {"id", "from", "to"}
-            if not self.mapping(item, path, keys, {"network", "bridge", "subnet"}):
+            if not self.mapping(item, path, keys, {"network", "bridge", "subnet", "cost"}):
                 continue
             link_id = str(item["id"])
             if any(k.id == link_id for k in links) or link_id in self.declared:
@@ -301,6 +322,10 @@ class _Checker:
             bridge = item.get("bridge", True)
             if not isinstance(bridge, bool):
                 self.error(f"{path}.bridge", f"must be true or false, got {bridge!r}")
+            cost = item.get("cost", 1)
+            if isinstance(cost, bool) or not isinstance(cost, int) or not 1 <= cost <= 65535:
+                self.error(f"{path}.cost", f"must be a whole number 1-65535, got {cost!r}")
+                cost = None
             if "subnet" in item:
                 subnet = self.subnet(item["subnet"], f"{path}.subnet")
                 if subnet is not None and subnet.num_addresses < 4:
@@ -310,7 +335,8 @@ class _Checker:
                 subnet = next(free, None)
                 if subnet is None:
                     self.error(path, f"link_subnets {pool} has no /30 left")
-            if bad or ends[0] == ends[1] or subnet is None or not isinstance(bridge, bool):
+            if (bad or ends[0] == ends[1] or subnet is None or not isinstance(bridge, bool)
+                    or cost is None):
                 continue
             hosts = list(subnet.hosts())[:2]
             made = []
@@ -320,7 +346,7 @@ class _Checker:
                 interface = ipaddress.IPv4Interface(f"{host}/{subnet.prefixlen}")
                 made.append(LinkEnd(site, interface, device))
             network = str(item.get("network", "other"))
-            links.append(Link(link_id, len(links), network, bridge, made[0], made[1]))
+            links.append(Link(link_id, len(links), network, bridge, made[0], made[1], cost))
         return links
 
     def check_addresses(self, sites: list[Site], links: list[Link]) -> None:

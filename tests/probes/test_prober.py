@@ -25,6 +25,13 @@ def test_spec_from_target(kind: str, target: str, spec: object) -> None:
     assert spec_from_target(kind, target) == spec
 
 
+def test_echo_count_applies_to_icmp_only() -> None:
+    assert spec_from_target("icmp", "198.18.1.1", count=3) == IcmpSpec("198.18.1.1", count=3)
+    assert spec_from_target("tcp", "198.18.1.1:22", count=3) == TcpSpec("198.18.1.1", 22)
+    with pytest.raises(ValueError, match="icmp count must be between 1 and 1000, got 0"):
+        spec_from_target("icmp", "198.18.1.1", count=0)
+
+
 @pytest.mark.parametrize(
     ("kind", "target", "message"),
     [

@@ -1,0 +1,469 @@
+"""Traceroute with constant flow identifiers: where does the path to a target stop?
+
+Run when a link goes down (and now and then while it is up), it answers the NOC's first
+question: is the break on our side, at the telco, or at pusat? The answer is the last hop
+that still answers (``last answer from hop 3, 198.18.2.1``).
+
+Paris traceroute style: every probe of one trace carries the same flow identifiers, so a
+router that balances load per flow (ECMP hashes the addresses, the protocol and the first four
+bytes of the transport header) sends all of them down the same path, and the hops listed are
+one real path, not a mix of several:
+
+- ``icmp``: echo requests with one identifier; the sequence number tells probes apart and a
+  payload word cancels it out of the checksum, so type, code and checksum never change.
+- ``udp``: one source and destination port and one payload (so one checksum); probes differ
+  only in the IP identification field, which no load balancer hashes.
+- ``tcp``: SYNs with one port pair; the sequence number tells probes apart. The target answers
+  SYN-ACK (open port) or RST (closed), both with ``ack = seq + 1``.
+
+scapy builds the packets; plain raw sockets send and receive them, so the kernel routes each
+probe in the network namespace the caller runs in, with its current routes. Replies are
+matched to probes by what ICMP errors quote of the probe. RTTs are kernel receive timestamps
+minus the wall-clock time just before ``sendto``.
+
+A trace never raises for a target it cannot reach: no route, silence and ICMP unreachables are
+all data in the :class:`TraceResult`. Only set-up faults (no permission for raw sockets, a
+source address this host does not have) raise :class:`ProbeSetupError`. IPv4 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import errno
+import ipaddress
+import itertools
+import secrets
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.packet import Packet, Raw
+
+from probes.base import ProbeSetupError
+
+TraceMode = Literal["icmp", "udp", "tcp"]
+MODES: tuple[TraceMode, ...] = get_args(TraceMode)
+DEFAULT_PORTS: dict[str, int] = {"udp": 33434, "tcp": 80}
+MAX_HOPS = 64
+MAX_ATTEMPTS = 5
+
+_SO_TIMESTAMPNS = 35  # Linux; the socket module does not export it
+_SOL_RAW = 255
+_ICMP_FILTER = 1
+_TIMESPEC = struct.Struct("@qq")
+_PAYLOAD = b"linkmon\x00"  # 8 bytes: small packets for thin links
+_ICMP_TYPES = (0, 3, 11)  # echo reply, destination unreachable, time exceeded
+_SEND_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL,
+                          errno.EPERM, errno.EACCES, errno.ENOBUFS, errno.EAGAIN})
+
+_used_identifiers: set[int] = set()
+
+
+class Reply(enum.StrEnum):
+    """What a hop answered: a fixed vocabulary, safe to store and to use as a label."""
+
+    TIME_EXCEEDED = "time_exceeded"
+    ECHO_REPLY = "echo_reply"
+    PORT_UNREACHABLE = "port_unreachable"
+    SYN_ACK = "syn_ack"
+    RESET = "reset"
+    NET_UNREACHABLE = "net_unreachable"
+    HOST_UNREACHABLE = "host_unreachable"
+    PROHIBITED = "prohibited"
+    UNREACHABLE = "unreachable"
+
+    @property
+    def words(self) -> str:
+        return self.value.replace("_", " ").replace("syn ack", "SYN-ACK")
+
+
+_UNREACHABLE_CODES = {0: Reply.NET_UNREACHABLE, 1: Reply.HOST_UNREACHABLE,
+                      3: Reply.PORT_UNREACHABLE, 9: Reply.PROHIBITED, 10: Reply.PROHIBITED,
+                      13: Reply.PROHIBITED}
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSpec:
+    """What to trace and how gently.
+
+    At most ``max_hops`` probes per attempt, ``spacing`` seconds apart: with the defaults a
+    trace sends at most 32 packets of 36-48 bytes at 20 per second, under 8 kbit/s, so even a
+    128 kbit/s kecamatan line hardly notices. ``wait`` is how long answers are awaited after
+    an attempt's last probe; a hop that stayed silent gets another probe in the next attempt.
+    """
+
+    target: str
+    mode: TraceMode = "icmp"
+    port: int | None = None
+    max_hops: int = 16
+    attempts: int = 2
+    wait: float = 1.0
+    spacing: float = 0.05
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        _ipv4("trace target", self.target)
+        if self.source is not None:
+            _ipv4("trace source", self.source)
+        if self.mode not in MODES:
+            raise ValueError(f"trace mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.port is not None and (self.mode == "icmp" or not 1 <= self.port <= 65535):
+            raise ValueError(f"trace port must be 1-65535 and only for udp or tcp mode, "
+                             f"got {self.port!r} with mode {self.mode}")
+        if not 1 <= self.max_hops <= MAX_HOPS:
+            raise ValueError(f"trace max_hops must be 1-{MAX_HOPS}, got {self.max_hops}")
+        if not 1 <= self.attempts <= MAX_ATTEMPTS:
+            raise ValueError(f"trace attempts must be 1-{MAX_ATTEMPTS}, got {self.attempts}")
+        if not 0 < self.wait <= 30:
+            raise ValueError(f"trace wait must be more than 0 and at most 30 s, got {self.wait}")
+        if not 0 <= self.spacing <= 1:
+            raise ValueError(f"trace spacing must be 0-1 s, got {self.spacing}")
+
+    @property
+    def destination_port(self) -> int | None:
+        return None if self.mode == "icmp" else self.port or DEFAULT_PORTS[self.mode]
+
+
+def _ipv4(what: str, value: str) -> None:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{what} must be an IPv4 address, got {value!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One TTL: who answered (None: nobody), how fast, and with what."""
+
+    ttl: int
+    address: str | None = None
+    rtt: float | None = None
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceResult:
+    """The hops from 1 up to where the trace ended.
+
+    ``reached``: the target itself answered. ``error``: the trace could not go on from this
+    host (no route, sending refused); the hops before it still count.
+    """
+
+    target: str
+    mode: TraceMode
+    port: int | None
+    source: str | None
+    hops: tuple[Hop, ...]
+    reached: bool
+    error: str = ""
+    started_at: float = 0.0
+    duration: float = 0.0
+    probes_sent: int = 0
+
+    @property
+    def last_answer(self) -> Hop | None:
+        """The furthest hop that answered at all."""
+        return next((hop for hop in reversed(self.hops) if hop.address is not None), None)
+
+    @property
+    def path(self) -> tuple[str | None, ...]:
+        """Addresses from hop 1 to the last hop that answered; None for a silent hop."""
+        last = self.last_answer
+        return tuple(hop.address for hop in self.hops[: last.ttl if last else 0])
+
+    def stops(self) -> str:
+        """Where the trace ended, in one line for people."""
+        last = self.last_answer
+        if self.reached and last is not None:
+            return f"reached {self.target} at hop {last.ttl}"
+        if last is None:
+            return self.error or "no answer from any hop"
+        text = f"last answer from hop {last.ttl}, {last.address}"
+        if last.reply is not None and last.reply is not Reply.TIME_EXCEEDED:
+            text += f" ({last.reply.words})"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target, "mode": self.mode, "port": self.port, "source": self.source,
+            "reached": self.reached, "error": self.error, "started_at": self.started_at,
+            "duration": self.duration, "probes_sent": self.probes_sent, "stops": self.stops(),
+            "hops": [{"ttl": h.ttl, "address": h.address, "rtt": h.rtt,
+                      "reply": h.reply.value if h.reply else None} for h in self.hops],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TraceResult:
+        hops = tuple(Hop(int(h["ttl"]), h["address"], h["rtt"],
+                         Reply(h["reply"]) if h["reply"] else None) for h in data["hops"])
+        mode = data["mode"]
+        if mode not in MODES:
+            raise ValueError(f"unknown trace mode {mode!r}")
+        return cls(target=str(data["target"]), mode=mode, port=data["port"],
+                   source=data["source"], hops=hops, reached=bool(data["reached"]),
+                   error=str(data["error"]), started_at=float(data["started_at"]),
+                   duration=float(data["duration"]), probes_sent=int(data["probes_sent"]))
+
+
+async def trace(spec: TraceSpec) -> TraceResult:
+    """Trace the path to ``spec.target`` from this host (its current network namespace)."""
+    started, t0 = time.time(), time.monotonic()
+    source = spec.source
+    if source is None:
+        try:
+            source = route_source(spec.target)
+        except OSError as exc:
+            return TraceResult(spec.target, spec.mode, spec.destination_port, None, (), False,
+                               error=f"no route from here to {spec.target} ({exc.strerror})",
+                               started_at=started)
+    session = _Session(spec, source)
+    try:
+        await session.run()
+    finally:
+        session.close()
+    return session.result(started, time.monotonic() - t0)
+
+
+def route_source(target: str) -> str:
+    """The address this host sends from towards ``target`` (OSError if there is no route)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect((target, 9))
+        return str(sock.getsockname()[0])
+
+
+def _flow_identifier() -> int:
+    """An ICMP identifier no other trace in this process is using."""
+    while True:
+        ident = secrets.randbelow(0xFFFF) + 1
+        if ident not in _used_identifiers:
+            _used_identifiers.add(ident)
+            return ident
+
+
+@dataclass
+class _Sent:
+    ttl: int
+    at: float
+
+
+class _Session:
+    """One trace: its sockets, its flow identifiers and what has come back so far."""
+
+    def __init__(self, spec: TraceSpec, source: str) -> None:
+        self.spec = spec
+        self.source = source
+        self.sent: dict[int, _Sent] = {}  # by probe tag
+        self.answers: dict[int, Hop] = {}  # by TTL
+        self.terminal: int | None = None  # lowest TTL that ended the path (target or unreachable)
+        self.highest = 0
+        self.error = ""
+        self._sockets: list[socket.socket] = []
+        self._receivers: list[socket.socket] = []
+        self._identifier = _flow_identifier() if spec.mode == "icmp" else 0
+        self._tags = itertools.count(secrets.randbelow(1 << 15))
+        self._done = asyncio.Event()
+        try:
+            self._send_socket = self._open(socket.SOCK_RAW, socket.IPPROTO_RAW)
+            icmp = self._open(socket.SOCK_RAW, socket.IPPROTO_ICMP)
+            mask = 0xFFFFFFFF & ~sum(1 << t for t in _ICMP_TYPES)
+            icmp.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", mask))
+            self._receivers.append(icmp)
+            if spec.mode == "tcp":
+                self._receivers.append(self._open(socket.SOCK_RAW, socket.IPPROTO_TCP))
+        except PermissionError:
+            self.close()
+            raise ProbeSetupError("traceroute needs raw sockets: run linkmon as root or with "
+                                  "CAP_NET_RAW (systemd AmbientCapabilities=CAP_NET_RAW)") from None
+        # Hold the flow's source port (and check the source address is ours) while tracing.
+        holder = self._open(socket.SOCK_STREAM if spec.mode == "tcp" else socket.SOCK_DGRAM, 0)
+        try:
+            holder.bind((source, 0))
+        except OSError as exc:
+            self.close()
+            raise ProbeSetupError(f"trace source {source} cannot be used on this host: "
+                                  f"{exc.strerror}") from None
+        self._flow_port = int(holder.getsockname()[1])
+        for sock in self._receivers:
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        self._send_socket.setblocking(False)
+
+    def _open(self, kind: int, proto: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, kind, proto)
+        self._sockets.append(sock)
+        return sock
+
+    def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sock in self._receivers:
+            if sock.fileno() >= 0:
+                loop.remove_reader(sock.fileno())
+        for sock in self._sockets:
+            sock.close()
+        _used_identifiers.discard(self._identifier)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _packet(self, ttl: int, tag: int) -> Packet:
+        spec = self.spec
+        ip = IP(src=self.source, dst=spec.target, ttl=ttl, id=tag if spec.mode == "udp" else 0)
+        if spec.mode == "icmp":
+            # The first payload word cancels the sequence number in the checksum sum.
+            word = struct.pack("!H", 0xFFFF - tag)
+            return ip / ICMP(type=8, id=self._identifier, seq=tag) / Raw(word + _PAYLOAD[2:])
+        port = spec.destination_port
+        if spec.mode == "udp":
+            return ip / UDP(sport=self._flow_port, dport=port) / Raw(_PAYLOAD)
+        return ip / TCP(sport=self._flow_port, dport=port, flags="S", seq=tag, window=1024)
+
+    def _next_tag(self) -> int:
+        """A probe tag: 16 bits (ICMP sequence, IP id), never 0 (the kernel fills in an id 0)."""
+        return next(self._tags) % 0xFFFF + 1
+
+    def _send(self, ttl: int) -> bool:
+        tag = self._next_tag()
+        data = bytes(self._packet(ttl, tag))
+        self.sent[tag] = _Sent(ttl, time.time())
+        try:
+            self._send_socket.sendto(data, (self.spec.target, 0))
+        except OSError as exc:
+            if exc.errno not in _SEND_ERRNOS:
+                raise
+            del self.sent[tag]
+            self.error = f"cannot send to {self.spec.target} from here ({exc.strerror})"
+            return False
+        self.highest = max(self.highest, ttl)
+        return True
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sock in self._receivers:
+            loop.add_reader(sock.fileno(), self._drain, sock)
+        spec = self.spec
+        for _ in range(spec.attempts):
+            last_send = time.monotonic()
+            for ttl in range(1, spec.max_hops + 1):
+                if self.terminal is not None and ttl > self.terminal:
+                    break
+                if ttl in self.answers:
+                    continue
+                if not self._send(ttl):
+                    return
+                last_send = time.monotonic()
+                if spec.spacing:
+                    await self._until_done(spec.spacing)
+            await self._until_done(max(0.0, last_send + spec.wait - time.monotonic()))
+            if self._complete():
+                return
+
+    async def _until_done(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._done.wait(), seconds)
+
+    def _complete(self) -> bool:
+        """Every hop up to where the path ended has answered."""
+        return self.terminal is not None and all(
+            ttl in self.answers for ttl in range(1, self.terminal + 1))
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _drain(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                data, ancillary, _, _ = sock.recvmsg(1500, 64)
+            except OSError:  # nothing left to read (or an error queued on the socket)
+                return
+            received = time.time()
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    seconds, nanos = _TIMESPEC.unpack(value[: _TIMESPEC.size])
+                    received = seconds + nanos / 1e9
+            self._match(data, received)
+
+    def _match(self, data: bytes, received: float) -> None:
+        found = _parse(data, self.spec, self._identifier, self._flow_port)
+        if found is None:
+            return
+        tag, address, reply = found
+        sent = self.sent.get(tag)
+        if sent is None or sent.ttl in self.answers:
+            return
+        if self.terminal is not None and sent.ttl > self.terminal:
+            return
+        self.answers[sent.ttl] = Hop(sent.ttl, address, max(0.0, received - sent.at), reply)
+        ends_path = address == self.spec.target or reply is not Reply.TIME_EXCEEDED
+        if ends_path and (self.terminal is None or sent.ttl < self.terminal):
+            self.terminal = sent.ttl
+            for ttl in [t for t in self.answers if t > sent.ttl]:
+                del self.answers[ttl]
+        if self._complete():
+            self._done.set()
+
+    def result(self, started: float, duration: float) -> TraceResult:
+        end = self.terminal or self.highest
+        hops = tuple(self.answers.get(ttl, Hop(ttl)) for ttl in range(1, end + 1))
+        reached = self.terminal is not None and \
+            self.answers[self.terminal].address == self.spec.target
+        return TraceResult(self.spec.target, self.spec.mode, self.spec.destination_port,
+                           self.source, hops, reached, self.error, started, duration,
+                           len(self.sent))
+
+
+def _parse(data: bytes, spec: TraceSpec, identifier: int,
+           flow_port: int) -> tuple[int, str, Reply] | None:
+    """(probe tag, who answered, what) if ``data`` answers one of this trace's probes."""
+    if len(data) < 20 or data[0] >> 4 != 4:
+        return None
+    ihl = (data[0] & 0x0F) * 4
+    proto = data[9]
+    sender = socket.inet_ntoa(data[12:16])
+    body = data[ihl:]
+    if proto == socket.IPPROTO_TCP:
+        if spec.mode != "tcp" or len(body) < 14 or sender != spec.target:
+            return None
+        sport, dport, _, ack = struct.unpack_from("!HHII", body)
+        flags = body[13]
+        if sport != spec.destination_port or dport != flow_port or not flags & 0x10:
+            return None
+        reply = Reply.SYN_ACK if flags & 0x12 == 0x12 else Reply.RESET if flags & 0x04 else None
+        return None if reply is None else ((ack - 1) & 0xFFFFFFFF, sender, reply)
+    if proto != socket.IPPROTO_ICMP or len(body) < 8:
+        return None
+    icmp_type, code = body[0], body[1]
+    if icmp_type == 0:
+        ident, seq = struct.unpack_from("!HH", body, 4)
+        if spec.mode == "icmp" and ident == identifier and sender == spec.target:
+            return seq, sender, Reply.ECHO_REPLY
+        return None
+    if icmp_type == 11:
+        reply = Reply.TIME_EXCEEDED
+    elif icmp_type == 3:
+        reply = _UNREACHABLE_CODES.get(code, Reply.UNREACHABLE)
+    else:
+        return None
+    quoted = body[8:]  # the probe's IP header and at least 8 bytes of what followed it
+    if len(quoted) < 20 or quoted[0] >> 4 != 4:
+        return None
+    inner_ihl = (quoted[0] & 0x0F) * 4
+    inner = quoted[inner_ihl:inner_ihl + 8]
+    if len(inner) < 8 or socket.inet_ntoa(quoted[16:20]) != spec.target:
+        return None
+    inner_proto = quoted[9]
+    if spec.mode == "icmp" and inner_proto == socket.IPPROTO_ICMP:
+        kind, _, _, ident, seq = struct.unpack("!BBHHH", inner)
+        return (seq, sender, reply) if kind == 8 and ident == identifier else None
+    if spec.mode == "udp" and inner_proto == socket.IPPROTO_UDP:
+        sport, dport = struct.unpack_from("!HH", inner)
+        ip_id = struct.unpack_from("!H", quoted, 4)[0]
+        ok = sport == flow_port and dport == spec.destination_port
+        return (ip_id, sender, reply) if ok else None
+    if spec.mode == "tcp" and inner_proto == socket.IPPROTO_TCP:
+        sport, dport, seq = struct.unpack("!HHI", inner)
+        ok = sport == flow_port and dport == spec.destination_port
+        return (seq, sender, reply) if ok else None
+    return None

@@ -1,0 +1,195 @@
+"""A loopback-only `linkmon run` for the hardening tests, and a "link" to cut and restore.
+
+Everything stays on 127.0.0.0/8. The link under test is a TCP listener on a loopback port
+(:class:`SwitchableLink`): closed, a TCP probe to it is refused, so the link goes down; opened
+again, it comes back. The daemon is a real process, started through an optional ``prefix``
+(``setpriv ...``, ``unshare ...``) and watched through its log, so it works for HTTPS and for
+starts that must fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.daemon import LINKMON, Samples, free_port, parse_metrics, value, wait_until
+
+__all__ = ["LINKMON", "free_port", "wait_until", "SwitchableLink", "LinkmonProcess",
+           "write_config", "start_linkmon", "running", "histogram"]
+
+
+class SwitchableLink:
+    """A TCP port on 127.0.0.1 that answers while ``up`` and refuses while ``down``."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._sock: socket.socket | None = None
+        self.up()
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def up(self) -> None:
+        if self._sock is None:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self.port))
+            sock.listen(1024)
+            self._sock = sock
+
+    def down(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def close(self) -> None:
+        self.down()
+
+
+def write_config(path: Path, *, port: int, links: str | None = None,
+                 web_config: Path | None = None, enable_reload: bool = False,
+                 storage: Path | None = None, receiver_url: str | None = None,
+                 interval: str = "200ms", timeout: str = "150ms", down_after: int = 2,
+                 up_after: int = 1) -> Path:
+    """A loopback config; without ``links``, one link probing linkmon's own port by TCP."""
+    if links is None:
+        links = f"""
+  - id: kab-a--dc
+    from: kab-a
+    to: pusat-dc
+    network: vpn
+    probes:
+      - {{kind: tcp, target: "127.0.0.1:{port}"}}
+"""
+    server = f'listen: "127.0.0.1:{port}", enable_reload: {str(enable_reload).lower()}'
+    if web_config is not None:
+        server += f', web_config: "{web_config}"'
+    receivers = "" if receiver_url is None else f"""
+alerting:
+  resend_interval: 1h
+  receivers:
+    - {{name: oncall, kind: webhook, url: "{receiver_url}", timeout: 2s}}
+"""
+    path.write_text(f"""
+agent: {{name: hardening, timezone: Asia/Makassar}}
+server: {{{server}}}
+storage: {{path: "{storage or path.with_suffix('.db')}"}}
+defaults: {{interval: {interval}, timeout: {timeout}, icmp: {{count: 2, spacing: 20ms}},
+           down_after: {down_after}, up_after: {up_after}}}
+sites:
+  - {{id: pusat-dc, kind: pusat, name: Data Center}}
+  - {{id: kab-a, kind: kabupaten, name: Kabupaten A}}
+  - {{id: kec-b, kind: kecamatan, name: Kecamatan B, parent: kab-a}}
+links:{links}{receivers}""", encoding="utf-8")
+    return path
+
+
+@dataclass
+class LinkmonProcess:
+    """A started `linkmon run`; ``client`` reaches its web side (TLS and auth as configured)."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    base_url: str
+    client_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        with httpx.Client(**{"timeout": 10.0, **self.client_options}) as client:
+            return client.get(self.base_url + path, **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        with httpx.Client(**{"timeout": 10.0, **self.client_options}) as client:
+            return client.post(self.base_url + path, **kw)
+
+    def metrics(self) -> Samples:
+        response = self.get("/metrics")
+        response.raise_for_status()
+        return parse_metrics(response.text)
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return value(self.metrics(), name, **labels)
+
+    def wait_started(self, timeout: float = 20.0) -> None:
+        def started() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"linkmon exited {self.process.returncode}:\n"
+                                     + self.output())
+            return "started as agent" in self.output()
+        wait_until(started, timeout, "linkmon to start", every=0.05)
+
+    def wait_exit(self, timeout: float = 20.0) -> int:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("linkmon kept running:\n" + self.output()) from None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_linkmon(config: Path, *, port: int, prefix: Sequence[str] = (),
+                  extra: Sequence[str] = (), scheme: str = "http",
+                  log: Path | None = None, **client_options: Any) -> LinkmonProcess:
+    """Start `linkmon run -c config` without waiting; the log collects stdout and stderr."""
+    log = log or config.with_suffix(".log")
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [*prefix, LINKMON, "run", "-c", str(config), *extra], stdout=out,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return LinkmonProcess(process, log, f"{scheme}://127.0.0.1:{port}", client_options)
+
+
+@contextlib.contextmanager
+def running(config: Path, *, port: int, **kw: Any) -> Iterator[LinkmonProcess]:
+    """A started linkmon, killed (by PID) when the block ends however it ends."""
+    linkmon = start_linkmon(config, port=port, **kw)
+    try:
+        linkmon.wait_started()
+        yield linkmon
+    finally:
+        linkmon.kill()
+
+
+def histogram(samples: Samples, name: str) -> dict[float, float]:
+    """Cumulative bucket counts of a one-series histogram, by upper bound (+Inf included)."""
+    return {float(dict(labels)["le"]): v for (n, labels), v in samples.items()
+            if n == f"{name}_bucket"}
+
+
+def wait_for_connection(listener: socket.socket, seconds: float) -> bool:
+    """Whether anything connected to ``listener`` within ``seconds``."""
+    listener.settimeout(0.05)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        conn.close()
+        return True
+    return False
