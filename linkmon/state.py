@@ -720,16 +720,18 @@ class Network:
             if p.rule.kind not in PATH_KINDS or len(p.rounds) < QUALITY_SHORT:
                 continue
             recent = list(p.rounds)[-QUALITY_SHORT:]
+            # Leaving needs the recent rounds AND the long window clearly below: the long
+            # window alone still holds the clean rounds from before the trouble began.
+            short_loss, long_loss = _loss(recent), _loss(p.rounds)
             if rule.max_loss > 0 and (
-                    _loss(recent) >= rule.max_loss
+                    short_loss >= rule.max_loss
                     or ("loss" in link.quality
-                        and _loss(p.rounds) >= rule.max_loss * LOSS_RECOVERY)):
+                        and max(short_loss, long_loss) >= rule.max_loss * LOSS_RECOVERY)):
                 bad.add("loss")
-            short_rtt, long_rtt = _rtt(recent), _rtt(p.rounds)
-            if rule.max_rtt > 0 and (
-                    (short_rtt is not None and short_rtt >= rule.max_rtt)
-                    or ("rtt" in link.quality and long_rtt is not None
-                        and long_rtt >= rule.max_rtt * RTT_RECOVERY)):
+            rtts = [v for v in (_rtt(recent), _rtt(p.rounds)) if v is not None]
+            if rule.max_rtt > 0 and rtts and (
+                    rtts[0] >= rule.max_rtt
+                    or ("rtt" in link.quality and max(rtts) >= rule.max_rtt * RTT_RECOVERY)):
                 bad.add("rtt")
         link.quality = frozenset(bad)
 

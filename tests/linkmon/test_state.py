@@ -183,6 +183,23 @@ def test_loss_above_threshold_degrades_and_recovers() -> None:
     assert run.alerts == []
 
 
+def test_loss_that_starts_after_clean_rounds_stays_degraded_while_it_lasts() -> None:
+    """The long window still holds the clean rounds from before the loss began: leaving
+    degraded must wait for the recent rounds to be clean too (seen in the demo: 40 % loss
+    went degraded -> up after 2 s)."""
+    rng = random.Random(40)
+    run = single()
+    for _ in range(15):
+        run.round({"kec-krayan--kab": [ok()]})
+    seen = []
+    for _ in range(20):
+        lost = sum(rng.random() < 0.4 for _ in range(5))
+        run.round({"kec-krayan--kab": [ok(lost=lost) if lost < 5 else silent()]})
+        seen.append(run.state("kec-krayan--kab"))
+    first = seen.index(LinkState.DEGRADED)
+    assert set(seen[first:]) == {LinkState.DEGRADED}, seen
+
+
 def test_rtt_above_threshold_degrades() -> None:
     run = single()
     for _ in range(5):
