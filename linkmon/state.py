@@ -332,15 +332,15 @@ class _Probe:
             self.failures = 0
             if self.verdict is None or (not self.verdict and self.successes >= rule.up_after):
                 self.verdict = True
-            if result.packets_sent:
-                self.rounds.append((result.packets_sent, result.packets_received,
-                                    result.rtt_avg))
-        else:
+        if result.packets_sent:  # a round that lost every echo is loss too
+            self.rounds.append((result.packets_sent, result.packets_received, result.rtt_avg))
+        if not result.success:
             self.failures += 1
             self.successes = 0
             self.last_failed = result
             if self.failures >= rule.down_after:
                 self.verdict = False
+                self.rounds.clear()  # an outage is not loss to hold against the link later
 
     def forget(self) -> None:
         """Drop the verdict so only fresh results count (after an upstream outage)."""

@@ -184,17 +184,21 @@ def test_loss_above_threshold_degrades_and_recovers() -> None:
 
 
 def test_loss_that_starts_after_clean_rounds_stays_degraded_while_it_lasts() -> None:
-    """The long window still holds the clean rounds from before the loss began: leaving
-    degraded must wait for the recent rounds to be clean too (seen in the demo: 40 % loss
-    went degraded -> up after 2 s)."""
-    rng = random.Random(40)
+    """Seen in the demo: a lossy link went degraded -> up after 2 s while the loss went on.
+    A round that lost every echo is loss too, and leaving degraded needs the recent rounds
+    clean as well (the long window still holds the clean rounds from before)."""
+
+    def echoes(lost: int) -> ProbeResult:  # 3 echoes a round, as on a thin kecamatan link
+        return ProbeResult("icmp", "198.18.1.1", success=lost < 3, duration=0.02,
+                           failure=Failure.TIMEOUT if lost == 3 else None, packets_sent=3,
+                           packets_received=3 - lost, rtts=(0.02,) * (3 - lost))
+
     run = single()
     for _ in range(15):
-        run.round({"kec-krayan--kab": [ok()]})
+        run.round({"kec-krayan--kab": [echoes(0)]})
     seen = []
-    for _ in range(20):
-        lost = sum(rng.random() < 0.4 for _ in range(5))
-        run.round({"kec-krayan--kab": [ok(lost=lost) if lost < 5 else silent()]})
+    for lost in (0, 1, 1, 1, 1, 1, 0, 1, 0, 3, 0, 0, 1, 2, 1, 0, 1, 1, 2, 0):  # ~30 % loss
+        run.round({"kec-krayan--kab": [echoes(lost)]})
         seen.append(run.state("kec-krayan--kab"))
     first = seen.index(LinkState.DEGRADED)
     assert set(seen[first:]) == {LinkState.DEGRADED}, seen
