@@ -704,6 +704,11 @@ class Network:
         if service and all(p.verdict is False for p in service):
             return (LinkState.DOWN, *_diagnose(service, path_ok=True))
         if failed:
+            if link.state is not LinkState.DEGRADED and all(
+                    p.failures for p in judged if p.verdict):
+                # The other probes are failing too, only not yet judged (phases differ):
+                # they decide within their own down_after; no passing DEGRADED on the way.
+                return link.state, link.cause, link.detail
             return (LinkState.DEGRADED, *_diagnose(failed, path_ok=True))
         self._judge_quality(link)
         if link.quality:

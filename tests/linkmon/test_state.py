@@ -229,6 +229,19 @@ def test_twenty_percent_random_loss_is_degraded_never_down() -> None:
     assert len(run.states) <= 5  # hysteresis: no state change every few rounds
 
 
+def test_probes_failing_together_go_down_without_passing_degraded() -> None:
+    """Probes of one link run at different phases: the ICMP probe may reach down_after a
+    round before the HTTP probe does. Seen in the demo: up -> degraded -> down for a cut."""
+    run = single((ICMP, HTTP))
+    run.round({"kec-krayan--kab": [ok(), service("http")]})
+    timeout = service("http", Failure.TIMEOUT, "timed out")
+    for _ in range(3):  # each round: the ICMP result first, the HTTP one half a second later
+        run.changes.append(run.net.observe("kec-krayan--kab", 0, silent(), run.now))
+        run.changes.append(run.net.observe("kec-krayan--kab", 1, timeout, run.now + 0.5))
+        run.later(1.0)
+    assert run.states == [("kec-krayan--kab", LinkState.UP), ("kec-krayan--kab", LinkState.DOWN)]
+
+
 def test_some_but_not_all_probes_failing_is_degraded() -> None:
     http2 = ProbeRule("http", "https://198.18.1.1/other")
     run = single((ICMP, HTTP, http2))
