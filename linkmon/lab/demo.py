@@ -123,7 +123,7 @@ class Watcher:
 
 
 def _service(value: float) -> str:
-    return {1.0: "yes", 0.5: "degraded (DRC only)", 0.0: "no"}.get(value, str(value))
+    return {1.0: "yes", 0.5: "degraded (DRC or backup path only)", 0.0: "no"}.get(value, str(value))
 
 
 class Demo:
