@@ -110,7 +110,7 @@ class Daemon:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
 
-        await self.prober.start(families=address_families(self.config))
+        await self.prober.start(icmp_specs=icmp_specs(self.config))
         if user is not None:
             drop_privileges(user)
         web_config_path = self.config.server.web_config
@@ -159,14 +159,10 @@ def jobs_for(config: Config) -> list[Job]:
     ]
 
 
-def address_families(config: Config) -> set[int]:
-    """Which ICMP sockets to open before privileges are dropped."""
-    families: set[int] = set()
-    for link in config.links:
-        for probe in link.probes:
-            if probe.kind == "icmp":
-                families.add(socket.AF_INET6 if ":" in probe.target_label else socket.AF_INET)
-    return families
+def icmp_specs(config: Config) -> list[object]:
+    """ICMP sockets (per family, source and interface) to open before privileges drop."""
+    return [probe.spec() for link in config.links for probe in link.probes
+            if probe.kind == "icmp"]
 
 
 def open_listener(listen: str) -> socket.socket:
@@ -218,6 +214,16 @@ def drop_privileges(user: str) -> None:
         pass
     else:
         raise SystemExit(f"linkmon: could not drop root privileges to {user}")
+    # Python loads modules on demand (encodings.idna at the first name lookup): code the new
+    # user cannot read would break probes later, one by one, instead of now, clearly.
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    unreadable = [path for path in (paths["stdlib"], paths["purelib"], str(Path(__file__).parent))
+                  if not os.access(path, os.R_OK | os.X_OK)]
+    if unreadable:
+        raise SystemExit(f"linkmon: --user {user} cannot read {', '.join(unreadable)}: install "
+                         f"Python and linkmon where {user} can read them (not under /root)")
     log.info("dropped privileges to %s (uid %d, gid %d)", user, entry.pw_uid, entry.pw_gid)
 
 

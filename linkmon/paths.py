@@ -33,6 +33,7 @@ import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -275,6 +276,16 @@ class PathBook:
         return [(str(r[0]), float(r[1]), PathChange(**json.loads(r[2]))) for r in rows]
 
 
+def open_book(path: str | Path) -> PathBook | None:
+    """The book in the state database at ``path``; None (logged) if SQLite refuses it, so
+    traces still run and show where a path stops, only nothing is kept."""
+    try:
+        return PathBook(path)
+    except sqlite3.Error as exc:
+        log.error("%s: cannot keep link paths: %s — traces go on, in memory only", path, exc)
+        return None
+
+
 # ------------------------------------------------------------------------------ what to trace
 
 
@@ -396,16 +407,18 @@ class PathWatch:
             self._waiting_down.add(link_id)
 
     def reconfigure(self, config: Config) -> None:
+        """Take a new config: links that went away are forgotten (metrics too)."""
+        old_labels = getattr(self, "_labels", {})
         self.config = config
-        old = getattr(self, "_specs", {})
         self._specs = {link.id: spec for link in config.links
                        if (spec := trace_spec(link)) is not None}
         self._labels = {link.id: link_labels(config, link) for link in config.links}
-        for link_id in set(old) - set(self._specs):
-            self._forget(link_id)
+        for link_id, labels in old_labels.items():
+            if self._labels.get(link_id) != labels:
+                self._forget(link_id, labels)
         for link_id in self._specs:
-            if link_id not in self._good and self.book is not None:
-                good = self._stored(lambda book, lid=link_id: book.good(lid))
+            if link_id not in self._good:
+                good = self._stored(partial(PathBook.good, link=link_id))
                 if good is not None:
                     self._good[link_id] = good
                     self._set_hops(link_id, good)
@@ -493,8 +506,7 @@ class PathWatch:
             self._good[link_id] = result
             self._set_hops(link_id, result)
         self._last[link_id] = report
-        if self.book is not None:
-            self._stored(lambda book: book.record(report))
+        self._stored(partial(PathBook.record, report=report))
         if self._on_trace is not None:
             self._on_trace(report)
         return report
@@ -505,18 +517,19 @@ class PathWatch:
             self.metrics.hops.labels(**labels).set(len(result.path))
             self.metrics.changes.labels(**labels)
 
-    def _forget(self, link_id: str) -> None:
+    def _forget(self, link_id: str, labels: dict[str, str]) -> None:
         for store in (self._good, self._last, self._started):
             store.pop(link_id, None)
         self._waiting_down.discard(link_id)
         for metric in (self.metrics.hops, self.metrics.changes):
-            for labels in [lab for lab in metric._metrics if lab[LINK_LABELS.index("link")]
-                           == link_id]:
-                metric.remove(*labels)
+            with contextlib.suppress(KeyError):
+                metric.remove(*(labels[name] for name in LINK_LABELS))
 
     def _stored(self, action: Callable[[PathBook], Any]) -> Any:
-        """Run a book action; a database problem is logged once and never stops the watch."""
-        assert self.book is not None
+        """Run a book action (if there is a book); a database problem is logged once and
+        never stops the watch."""
+        if self.book is None:
+            return None
         try:
             return action(self.book)
         except sqlite3.Error as exc:
@@ -576,10 +589,11 @@ def run_trace(config: Config, link_id: str, mode: str | None, port: int | None,
     except KeyError:
         known = ", ".join(k.id for k in config.links)
         return _usage(f"unknown link {link_id!r}; links: {known}")
-    if mode is not None and mode not in MODES:
+    chosen = next((m for m in MODES if m == mode), None)
+    if mode is not None and chosen is None:
         return _usage(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     try:
-        spec = trace_spec(link, mode, port, max_hops=max_hops)  # type: ignore[arg-type]
+        spec = trace_spec(link, chosen, port, max_hops=max_hops)
     except ValueError as exc:
         return _usage(str(exc))
     if spec is None:

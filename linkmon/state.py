@@ -703,12 +703,14 @@ class Network:
         service = [p for p in link.probes if p.rule.kind not in PATH_KINDS]
         if service and all(p.verdict is False for p in service):
             return (LinkState.DOWN, *_diagnose(service, path_ok=True))
+        if link.state in (LinkState.UP, LinkState.DOWN) and any(
+                (p.verdict and p.failures) or (p.verdict is False and p.successes)
+                for p in link.probes):
+            # A probe is on its way to a new verdict (probes run at different phases, and a
+            # silent round is loss too): let down_after / up_after decide first, so a cut or a
+            # repair does not pass through DEGRADED on the way.
+            return link.state, link.cause, link.detail
         if failed:
-            if link.state is not LinkState.DEGRADED and all(
-                    p.failures for p in judged if p.verdict):
-                # The other probes are failing too, only not yet judged (phases differ):
-                # they decide within their own down_after; no passing DEGRADED on the way.
-                return link.state, link.cause, link.detail
             return (LinkState.DEGRADED, *_diagnose(failed, path_ok=True))
         self._judge_quality(link)
         if link.quality:

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import enum
-import errno
 import ipaddress
 import itertools
 import secrets
@@ -52,14 +52,13 @@ DEFAULT_PORTS: dict[str, int] = {"udp": 33434, "tcp": 80}
 MAX_HOPS = 64
 MAX_ATTEMPTS = 5
 
-_SO_TIMESTAMPNS = 35  # Linux; the socket module does not export it
+_SO_TIMESTAMPNS = 35  # Linux; the socket module does not export these
+_SO_ATTACH_FILTER = 26
 _SOL_RAW = 255
 _ICMP_FILTER = 1
 _TIMESPEC = struct.Struct("@qq")
 _PAYLOAD = b"linkmon\x00"  # 8 bytes: small packets for thin links
 _ICMP_TYPES = (0, 3, 11)  # echo reply, destination unreachable, time exceeded
-_SEND_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL,
-                          errno.EPERM, errno.EACCES, errno.ENOBUFS, errno.EAGAIN})
 
 _used_identifiers: set[int] = set()
 
@@ -211,7 +210,11 @@ class TraceResult:
 
 
 async def trace(spec: TraceSpec) -> TraceResult:
-    """Trace the path to ``spec.target`` from this host (its current network namespace)."""
+    """Trace the path to ``spec.target`` from this host (its current network namespace).
+
+    Takes at most ``attempts × (max_hops × spacing + wait)`` seconds, and much less when every
+    hop up to the target, or to a hop that reports it unreachable, has answered.
+    """
     started, t0 = time.time(), time.monotonic()
     source = spec.source
     if source is None:
@@ -272,9 +275,12 @@ class _Session:
             icmp = self._open(socket.SOCK_RAW, socket.IPPROTO_ICMP)
             mask = 0xFFFFFFFF & ~sum(1 << t for t in _ICMP_TYPES)
             icmp.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", mask))
+            _attach_filter(icmp, _icmp_program(self._identifier))
             self._receivers.append(icmp)
             if spec.mode == "tcp":
-                self._receivers.append(self._open(socket.SOCK_RAW, socket.IPPROTO_TCP))
+                tcp = self._open(socket.SOCK_RAW, socket.IPPROTO_TCP)
+                _attach_filter(tcp, _tcp_program(spec.target, spec.destination_port or 0))
+                self._receivers.append(tcp)
         except PermissionError:
             self.close()
             raise ProbeSetupError("traceroute needs raw sockets: run linkmon as root or with "
@@ -309,31 +315,18 @@ class _Session:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def _packet(self, ttl: int, tag: int) -> Packet:
-        spec = self.spec
-        ip = IP(src=self.source, dst=spec.target, ttl=ttl, id=tag if spec.mode == "udp" else 0)
-        if spec.mode == "icmp":
-            # The first payload word cancels the sequence number in the checksum sum.
-            word = struct.pack("!H", 0xFFFF - tag)
-            return ip / ICMP(type=8, id=self._identifier, seq=tag) / Raw(word + _PAYLOAD[2:])
-        port = spec.destination_port
-        if spec.mode == "udp":
-            return ip / UDP(sport=self._flow_port, dport=port) / Raw(_PAYLOAD)
-        return ip / TCP(sport=self._flow_port, dport=port, flags="S", seq=tag, window=1024)
-
     def _next_tag(self) -> int:
         """A probe tag: 16 bits (ICMP sequence, IP id), never 0 (the kernel fills in an id 0)."""
         return next(self._tags) % 0xFFFF + 1
 
     def _send(self, ttl: int) -> bool:
         tag = self._next_tag()
-        data = bytes(self._packet(ttl, tag))
+        flow = self._identifier if self.spec.mode == "icmp" else self._flow_port
+        data = probe_packet(self.spec, self.source, ttl, tag, flow)
         self.sent[tag] = _Sent(ttl, time.time())
         try:
             self._send_socket.sendto(data, (self.spec.target, 0))
-        except OSError as exc:
-            if exc.errno not in _SEND_ERRNOS:
-                raise
+        except OSError as exc:  # no route any more, a local firewall, no buffer space
             del self.sent[tag]
             self.error = f"cannot send to {self.spec.target} from here ({exc.strerror})"
             return False
@@ -346,18 +339,18 @@ class _Session:
             loop.add_reader(sock.fileno(), self._drain, sock)
         spec = self.spec
         for _ in range(spec.attempts):
-            last_send = time.monotonic()
-            for ttl in range(1, spec.max_hops + 1):
+            silent = [ttl for ttl in range(1, (self.terminal or spec.max_hops) + 1)
+                      if ttl not in self.answers]
+            if not silent:
+                return
+            for ttl in silent:
                 if self.terminal is not None and ttl > self.terminal:
                     break
-                if ttl in self.answers:
-                    continue
                 if not self._send(ttl):
                     return
-                last_send = time.monotonic()
                 if spec.spacing:
                     await self._until_done(spec.spacing)
-            await self._until_done(max(0.0, last_send + spec.wait - time.monotonic()))
+            await self._until_done(spec.wait)
             if self._complete():
                 return
 
@@ -412,6 +405,50 @@ class _Session:
         return TraceResult(self.spec.target, self.spec.mode, self.spec.destination_port,
                            self.source, hops, reached, self.error, started, duration,
                            len(self.sent))
+
+
+# Classic BPF, so that a raw socket wakes us only for what may answer this trace: it sees every
+# ICMP (or TCP) packet of the namespace, and a busy agent's ICMP probes send thousands a second.
+_LDX_IHL, _LDB_IND, _LDH_IND, _LD_ABS = 0xB1, 0x50, 0x48, 0x20
+_JEQ, _RET = 0x15, 0x06
+_ACCEPT = (_RET, 0, 0, 0xFFFF)
+_DROP = (_RET, 0, 0, 0)
+
+
+def _icmp_program(identifier: int) -> list[tuple[int, int, int, int]]:
+    """Echo replies only with our identifier; errors (types 3, 11) all, they quote the probe."""
+    return [(_LDX_IHL, 0, 0, 0), (_LDB_IND, 0, 0, 0), (_JEQ, 0, 3, 0),
+            (_LDH_IND, 0, 0, 4), (_JEQ, 1, 0, identifier), _DROP, _ACCEPT]
+
+
+def _tcp_program(target: str, port: int) -> list[tuple[int, int, int, int]]:
+    """Segments from the target's traced port only."""
+    address = int.from_bytes(socket.inet_aton(target), "big")
+    return [(_LD_ABS, 0, 0, 12), (_JEQ, 0, 3, address), (_LDX_IHL, 0, 0, 0),
+            (_LDH_IND, 0, 0, 0), (_JEQ, 1, 0, port), _DROP, _ACCEPT]
+
+
+def _attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
+    code = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *op) for op in program))
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER,
+                    struct.pack("@HP", len(program), ctypes.addressof(code)))
+
+
+def probe_packet(spec: TraceSpec, source: str, ttl: int, tag: int, flow: int) -> bytes:
+    """One probe, IP header included. ``flow`` is the ICMP identifier or the source port;
+    ``tag`` tells the probe apart without touching what load balancers hash."""
+    ip = IP(src=source, dst=spec.target, ttl=ttl, id=tag if spec.mode == "udp" else 0)
+    packet: Packet
+    if spec.mode == "icmp":
+        # The first payload word cancels the sequence number out of the checksum.
+        word = struct.pack("!H", 0xFFFF - tag)
+        packet = ip / ICMP(type=8, id=flow, seq=tag) / Raw(word + _PAYLOAD[2:])
+    elif spec.mode == "udp":
+        packet = ip / UDP(sport=flow, dport=spec.destination_port) / Raw(_PAYLOAD)
+    else:
+        packet = ip / TCP(sport=flow, dport=spec.destination_port, flags="S", seq=tag,
+                          window=1024)
+    return bytes(packet)
 
 
 def _parse(data: bytes, spec: TraceSpec, identifier: int,

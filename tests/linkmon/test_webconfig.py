@@ -20,13 +20,22 @@ import bcrypt
 import httpx
 import pytest
 import trustme
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from linkmon.webconfig import WebConfigError, load_web_config, security_middleware
-from tests.support.loopback import free_port, running, start_linkmon, write_config
+from tests.support.loopback import (
+    free_port,
+    running,
+    runnable_by_nobody,
+    start_linkmon,
+    write_config,
+)
 
 PASSWORD = "rahasia-noc-Nunukan"
 HEADERS = {"Strict-Transport-Security": "max-age=31536000", "X-Content-Type-Options": "nosniff",
@@ -160,6 +169,31 @@ def test_bad_file_is_refused_with_the_reason(tmp_path: Path, ca: trustme.CA, cas
         load_web_config(path)
     assert str(path) in str(caught.value)
     assert reason in str(caught.value)
+
+
+KEYS = ["tls_server_config", "cert_file", "key_file", "client_auth_type", "client_ca_file",
+        "min_version", "http_server_config", "headers", "http2", "basic_auth_users", "noc",
+        "X-Frame-Options", "Strict-Transport-Security"]
+leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+                   st.text(max_size=30), st.sampled_from(KEYS + [GOOD_HASH, "server.crt", "."]))
+documents = st.recursive(leaves, lambda inner: st.one_of(
+    st.lists(inner, max_size=4),
+    st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=10)), inner, max_size=5)),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=documents, raw=st.binary(max_size=200))
+def test_any_file_is_loaded_or_refused_with_web_config_error(
+        tmp_path: Path, document: object, raw: bytes) -> None:
+    path = tmp_path / "web.yml"
+    for content in (yaml.safe_dump(document).encode(), raw):
+        path.write_bytes(content)
+        try:
+            load_web_config(path)
+        except WebConfigError as exc:
+            assert str(path) in str(exc)
 
 
 # -- the auth middleware, in-process ----------------------------------------------------------
@@ -403,6 +437,9 @@ def nobody_dir() -> Iterator[Path]:
 def test_key_unreadable_by_the_service_user_stops_the_start(
         nobody_dir: Path, port: int, ca: trustme.CA) -> None:
     """Checked as root it is fine; as `--user nobody` it is not: refused, never plain HTTP."""
+    python = runnable_by_nobody()
+    if python is None:
+        pytest.skip("no Python here that nobody may read")
     write_leaf(ca, nobody_dir)
     (nobody_dir / "server.key").chmod(0o600)  # root's
     web = write_web_config(nobody_dir / "web.yml",
@@ -410,7 +447,7 @@ def test_key_unreadable_by_the_service_user_stops_the_start(
     web.chmod(0o644)
     config = write_config(nobody_dir / "linkmon.yml", port=port, web_config=web,
                           storage=nobody_dir / "state.db")
-    linkmon = start_linkmon(config, port=port, extra=["--user", "nobody"])
+    linkmon = start_linkmon(config, port=port, extra=["--user", "nobody"], **python)
     try:
         assert linkmon.wait_exit() == 2
     finally:

@@ -14,6 +14,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import sysconfig
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +27,11 @@ import httpx
 from tests.support.daemon import LINKMON, Samples, free_port, parse_metrics, value, wait_until
 
 __all__ = ["LINKMON", "free_port", "wait_until", "SwitchableLink", "LinkmonProcess",
-           "write_config", "start_linkmon", "running", "histogram"]
+           "write_config", "start_linkmon", "running", "histogram", "AS_NOBODY",
+           "readable_by_nobody", "runnable_by_nobody"]
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
 class SwitchableLink:
@@ -103,13 +109,16 @@ class LinkmonProcess:
     log: Path
     base_url: str
     client_options: dict[str, Any] = field(default_factory=dict)
+    log_from: int = 0  # where this run's output starts in a log shared by several runs
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
+        with self.log.open("rb") as log:
+            log.seek(self.log_from)
+            return log.read().decode("utf-8", errors="replace")
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         with httpx.Client(**{"timeout": 10.0, **self.client_options}) as client:
@@ -152,16 +161,18 @@ class LinkmonProcess:
 
 
 def start_linkmon(config: Path, *, port: int, prefix: Sequence[str] = (),
-                  extra: Sequence[str] = (), scheme: str = "http",
-                  log: Path | None = None, **client_options: Any) -> LinkmonProcess:
+                  extra: Sequence[str] = (), scheme: str = "http", log: Path | None = None,
+                  command: Sequence[str] = (LINKMON,), env: dict[str, str] | None = None,
+                  **client_options: Any) -> LinkmonProcess:
     """Start `linkmon run -c config` without waiting; the log collects stdout and stderr."""
     log = log or config.with_suffix(".log")
     with log.open("ab") as out:
+        log_from = out.tell()
         process = subprocess.Popen(
-            [*prefix, LINKMON, "run", "-c", str(config), *extra], stdout=out,
+            [*prefix, *command, "run", "-c", str(config), *extra], stdout=out,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    return LinkmonProcess(process, log, f"{scheme}://127.0.0.1:{port}", client_options)
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    return LinkmonProcess(process, log, f"{scheme}://127.0.0.1:{port}", client_options, log_from)
 
 
 @contextlib.contextmanager
@@ -193,3 +204,25 @@ def wait_for_connection(listener: socket.socket, seconds: float) -> bool:
         conn.close()
         return True
     return False
+
+
+def readable_by_nobody(path: str) -> bool:
+    return subprocess.run([*AS_NOBODY, "test", "-r", path, "-a", "-x", path]).returncode == 0
+
+
+def runnable_by_nobody() -> dict[str, Any] | None:
+    """How to start linkmon (``command``, ``env``) with a Python that nobody can read.
+
+    The venv's own, if its interpreter is readable; else (a venv on a Python under /root, as
+    on the development machines) the system's python3 of the same version with the venv's
+    packages; None if there is none. A daemon that drops to nobody goes on importing modules
+    as nobody, so it must be able to read them.
+    """
+    paths = sysconfig.get_paths()
+    if all(readable_by_nobody(paths[key]) for key in ("stdlib", "purelib")):
+        return {"command": [LINKMON], "env": {}}
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not system.exists() or not readable_by_nobody(paths["purelib"]):
+        return None
+    return {"command": [str(system), "-c", "from linkmon.cli import main; main()"],
+            "env": {"PYTHONPATH": f"{paths['purelib']}:{ROOT}"}}

@@ -107,6 +107,32 @@ def test_parallel_links_get_distinct_device_names() -> None:
     assert long_name.link("kec-nunukan-selatan--kab").to_end.device == "kec-nunukan-sel"
 
 
+def test_routes_prefer_the_cheaper_link_and_go_around_down_ones() -> None:
+    topo = load_topology(SHIPPED_LAB)
+    assert topo.link("kec-krayan--kab--starlink").cost == 10
+
+    def via(site: str, dest: str, down: tuple[str, ...] = ()) -> str | None:
+        found = [r for r in topo.routes(site, down) if str(r.destination) == dest]
+        return f"{found[0].via} {found[0].device}" if found else None
+
+    # Krayan reaches pusat over its VPN; with the VPN down, over Starlink; the hub alike.
+    assert via("kec-krayan", "198.18.1.1/32") == "198.19.0.18 kab-nunukan"
+    assert via("kec-krayan", "198.18.1.1/32", ("kec-krayan--kab",)) == \
+        "198.18.40.10 kab-nunukan.2"
+    assert via("kab-nunukan", "198.18.30.8/32", ("kec-krayan--kab",)) == \
+        "198.18.40.9 kec-krayan.2"
+    # The down link's subnet is routed nowhere; a site cut off gets no route at all.
+    assert via("pusat-dc", "198.19.0.16/30", ("kec-krayan--kab",)) is None
+    assert via("pusat-dc", "198.18.10.13/32", ("kec-lumbis--kab",)) is None
+    # A cheaper backup wins over the file order.
+    vpn = "{id: kec-krayan--kab, from: kec-krayan, to: kab-nunukan, network: vpn"
+    cheap = parse_topology(topo.text.replace("cost: 10", "cost: 1").replace(vpn, vpn + ", cost: 5"))
+    assert [r.device for r in cheap.routes("kec-krayan")
+            if str(r.destination) == "198.18.1.1/32"] == ["kab-nunukan.2"]
+    with pytest.raises(TopologyError, match=r"links\[0\].cost: must be a whole number 1-65535"):
+        parse_topology(SMALL.replace("network: vpn", "network: vpn, cost: 0", 1))
+
+
 def test_address_outside_lab_range() -> None:
     errors = errors_of(SMALL.replace("198.18.1.1, services", "10.0.0.1, services"))
     assert errors == ["sites[0].address: 10.0.0.1 is outside the lab range 198.18.0.0/15"]

@@ -1,0 +1,420 @@
+"""Per-link paths: comparison, the SQLite book, rate limits, metrics, `linkmon trace`, and a
+path change seen when the lab reroutes Krayan over its Starlink backup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import typer
+from prometheus_client import CollectorRegistry
+from typer.testing import CliRunner
+
+from linkmon.config import Config, parse_config
+from linkmon.lab import SHIPPED_LAB, Lab
+from linkmon.paths import (
+    PathBook,
+    PathChange,
+    PathLimits,
+    PathReport,
+    PathWatch,
+    compare,
+    open_book,
+    trace_command,
+    trace_spec,
+    where,
+)
+from probes import ProbeSetupError
+from probes.trace import Hop, Reply, TraceResult, TraceSpec, trace
+
+HUB, DC = "198.19.0.18", "198.18.1.1"  # the hub's end of Krayan's VPN link; the DC
+
+CONFIG = """
+agent: {{name: kec-krayan, timezone: Asia/Makassar, language: {language}}}
+storage: {{path: {db}}}
+sites:
+  - {{id: pusat-dc, kind: pusat, name: Data Center Ditjen Dukcapil, timezone: Asia/Jakarta}}
+  - {{id: kab-nunukan, kind: kabupaten, name: Disdukcapil Kabupaten Nunukan}}
+  - {{id: kec-krayan, kind: kecamatan, parent: kab-nunukan, name: Kecamatan Krayan}}
+links:
+  - {{id: kec-krayan--dc, from: kec-krayan, to: pusat-dc, network: vpn,
+     probes: [{{kind: icmp, target: {target}}}]}}
+  - {{id: kec-krayan--kab, from: kec-krayan, to: kab-nunukan, network: vpn,
+     probes: [{{kind: tcp, target: "{target}:{port}"}}, {{kind: icmp, target: 198.18.0.1}}]}}
+  - {{id: kab-nunukan--dc, from: kab-nunukan, to: pusat-dc, network: vpn,
+     probes: [{{kind: http, url: "https://[::1]/health"}},
+              {{kind: http, url: "https://{target}/health", source: {source}}}]}}
+"""
+
+
+def make_config(tmp_path: Path, target: str = DC, language: str = "en", port: int = 9000,
+                source: str = "198.18.30.8") -> Config:
+    text = CONFIG.format(db=tmp_path / "state.db", target=target, language=language,
+                         port=port, source=source)
+    (tmp_path / "config.yml").write_text(text)
+    return parse_config(text)
+
+
+def result(*path: str | None, reached: bool = True, at: float = 0.0,
+           last: Reply = Reply.TIME_EXCEEDED) -> TraceResult:
+    hops = tuple(Hop(i + 1, a, 0.001 if a else None, Reply.ECHO_REPLY if reached and
+                     i == len(path) - 1 else last if i == len(path) - 1 else
+                     Reply.TIME_EXCEEDED if a else None) for i, a in enumerate(path))
+    return TraceResult(DC, "icmp", None, "198.18.30.8", hops, reached, "", at, 0.01, len(path))
+
+
+# ------------------------------------------------------------------------------ comparing
+
+
+def test_compare_finds_the_first_differing_hop() -> None:
+    good = result(HUB, "198.19.0.2", DC)
+    assert compare(good, result(HUB, "198.19.0.2", DC)) is None
+    assert compare(good, result(HUB, None, DC)) is None  # a silent hop is no change
+    assert compare(good, result("198.18.40.10", "198.19.0.2", DC)) == \
+        PathChange(1, HUB, "198.18.40.10", 3, 3)
+    assert compare(good, result(HUB, "198.19.0.2", "198.19.9.9", DC)) == \
+        PathChange(3, DC, "198.19.9.9", 3, 4)  # a longer path
+    broken = result(HUB, reached=False, last=Reply.NET_UNREACHABLE)
+    change = compare(good, broken)
+    assert change == PathChange(2, "198.19.0.2", None, 3, 1)
+    assert change.text("en") == ("path differs from the last good one from hop 2: was "
+                                 "198.19.0.2, now no answer (3 → 1 hops)")
+    assert change.text("id").startswith("jalur berbeda dari jalur baik terakhir mulai hop 2")
+    assert where(broken, "en") == f"last answer from hop 1, {HUB} (network unreachable)"
+    assert where(broken, "id") == f"jawaban terakhir dari hop 1, {HUB} (jaringan tak terjangkau)"
+    assert where(good, "id") == f"sampai di {DC} pada hop 3"
+    no_route = TraceResult(DC, "icmp", None, None, (), False, "no route from here")
+    assert where(no_route, "en") == f"no route from here to {DC}"
+
+
+def test_trace_follows_the_protocol_and_source_of_the_links_probe(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    assert trace_spec(config.link("kec-krayan--dc")) == TraceSpec(DC)
+    assert trace_spec(config.link("kec-krayan--kab")) == TraceSpec(DC, "tcp", 9000)
+    # The IPv6 HTTP probe is skipped; the next one gives TCP to 443 from its source.
+    assert trace_spec(config.link("kab-nunukan--dc")) == \
+        TraceSpec(DC, "tcp", 443, source="198.18.30.8")
+    assert trace_spec(config.link("kec-krayan--kab"), "udp", max_hops=4) == \
+        TraceSpec(DC, "udp", None, max_hops=4)
+
+
+# ------------------------------------------------------------------------------ the book
+
+
+def test_book_keeps_last_and_good_paths_and_the_changes(tmp_path: Path) -> None:
+    book = PathBook(tmp_path / "state.db")
+    try:
+        assert book.good("kec-krayan--dc") is None
+        first = result(HUB, DC, at=1.0)
+        book.record(PathReport("kec-krayan--dc", "check", first, None, None))
+        moved = result("198.18.40.10", DC, at=2.0)
+        change = compare(first, moved)
+        book.record(PathReport("kec-krayan--dc", "check", moved, first, change))
+        broken = result(reached=False, at=3.0)
+        book.record(PathReport("kec-krayan--dc", "down", broken, moved, compare(moved, broken)))
+        assert book.good("kec-krayan--dc") == moved
+        assert book.last("kec-krayan--dc") == broken
+        assert book.changes() == [("kec-krayan--dc", 2.0, change)]
+        for i in range(150):  # bounded: the newest 100, and the newest good one
+            book.record(PathReport("kec-krayan--dc", "down", result(reached=False, at=4.0 + i),
+                                   moved, None))
+        db = sqlite3.connect(tmp_path / "state.db")
+        assert db.execute("SELECT count(*) FROM path_traces").fetchone()[0] == 101
+        db.close()
+        assert book.good("kec-krayan--dc") == moved
+    finally:
+        book.close()
+    reader = PathBook(tmp_path / "state.db", readonly=True)
+    assert reader.good("kec-krayan--dc") == moved
+    reader.close()
+
+
+# ------------------------------------------------------------------------------ the watch
+
+
+class FakeTracer:
+    """Answers with queued results; counts how many traces run at once."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.calls: list[TraceSpec] = []
+        self.running = self.most = 0
+        self.answers: list[TraceResult] = []
+
+    async def __call__(self, spec: TraceSpec) -> TraceResult:
+        self.calls.append(spec)
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(self.delay)
+            return self.answers.pop(0) if self.answers else result(HUB, spec.target,
+                                                                   at=time.time())
+        finally:
+            self.running -= 1
+
+
+def _sample(registry: CollectorRegistry, name: str, link: str) -> float | None:
+    labels = {"agent": "kec-krayan", "link": link, "from": "kec-krayan", "to": "pusat-dc",
+              "network": "vpn", "kabupaten": "kab-nunukan"}
+    return registry.get_sample_value(name, labels)
+
+
+async def test_a_down_link_is_traced_at_once_and_a_flapping_one_within_the_limit(
+        tmp_path: Path) -> None:
+    clock = [1000.0]
+    tracer = FakeTracer()
+    reports: list[PathReport] = []
+    watch = PathWatch(make_config(tmp_path), CollectorRegistry(), tracer=tracer,
+                      limits=PathLimits(per_window=2, window=300, tick=0.01),
+                      clock=lambda: clock[0], on_trace=reports.append)
+    await watch.start()
+    try:
+        for _ in range(5):  # flapping: down, up, down, ...
+            watch.link_changed("kec-krayan--dc", "down")
+            await asyncio.sleep(0.05)
+            watch.link_changed("kec-krayan--dc", "up")
+        assert len(tracer.calls) == 2, "at most 2 traces per 5 minutes"
+        watch.link_changed("kec-krayan--dc", "down")  # over the limit: waits
+        await asyncio.sleep(0.05)
+        assert len(tracer.calls) == 2
+        clock[0] += 301
+        await asyncio.sleep(0.1)
+        assert len(tracer.calls) == 3, "the waiting down trace runs once the limit allows"
+        assert [r.reason for r in reports] == ["down"] * 3
+    finally:
+        await watch.stop()
+
+
+async def test_checks_run_for_up_links_and_at_most_n_at_once(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    tracer = FakeTracer(delay=0.1)
+    states = {"kec-krayan--dc": "up", "kec-krayan--kab": "degraded", "kab-nunukan--dc": "up"}
+    watch = PathWatch(config, CollectorRegistry(), tracer=tracer,
+                      limits=PathLimits(concurrent=2, tick=0.01, check_every=3600),
+                      link_states=lambda: states)
+    await watch.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert len(tracer.calls) == 3 and tracer.most == 2
+        await asyncio.sleep(0.1)
+        assert len(tracer.calls) == 3, "not again before check_every"
+    finally:
+        await watch.stop()
+    states = {"kec-krayan--dc": "down"}
+    quiet = FakeTracer()
+    watch = PathWatch(config, CollectorRegistry(), tracer=quiet,
+                      limits=PathLimits(tick=0.01), link_states=lambda: states)
+    await watch.start()
+    await asyncio.sleep(0.1)
+    await watch.stop()
+    assert quiet.calls == [], "no checks on a link that is down"
+
+
+async def test_path_changes_while_up_are_counted_stored_and_survive_a_restart(
+        tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    registry = CollectorRegistry()
+    tracer = FakeTracer()
+    watch = PathWatch(config, registry, book=PathBook(tmp_path / "state.db"), tracer=tracer)
+    link = "kec-krayan--dc"
+    try:
+        tracer.answers = [result(HUB, DC, at=1.0), result(HUB, DC, at=2.0),
+                          result("198.18.40.10", "198.19.0.2", DC, at=3.0),
+                          result(reached=False, at=4.0)]
+        first = await watch.trace_now(link, "check")
+        assert first is not None and first.change is None and first.good is None
+        assert _sample(registry, "linkmon_path_hops", link) == 2
+        assert _sample(registry, "linkmon_path_changes_total", link) == 0
+        assert (await watch.trace_now(link, "check")) is not None
+        watch.limits = PathLimits(per_window=10)
+        longer = await watch.trace_now(link, "check")
+        assert longer is not None and longer.change == PathChange(1, HUB, "198.18.40.10", 2, 3)
+        assert _sample(registry, "linkmon_path_hops", link) == 3
+        assert _sample(registry, "linkmon_path_changes_total", link) == 1
+        down = await watch.trace_now(link, "down")
+        assert down is not None and down.change is not None
+        assert _sample(registry, "linkmon_path_changes_total", link) == 1, "down is no change"
+        assert watch.report(link) == down
+    finally:
+        await watch.stop()
+    again = CollectorRegistry()
+    restarted = PathWatch(config, again, book=PathBook(tmp_path / "state.db"))
+    try:
+        assert _sample(again, "linkmon_path_hops", link) == 3  # the good path, from disk
+        assert restarted.book is not None and len(restarted.book.changes(link)) == 1
+    finally:
+        await restarted.stop()
+
+
+async def test_no_raw_sockets_turns_traces_off_once_with_the_reason(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def refused(spec: TraceSpec) -> TraceResult:
+        raise ProbeSetupError("traceroute needs raw sockets")
+
+    watch = PathWatch(make_config(tmp_path), CollectorRegistry(), tracer=refused)
+    try:
+        assert await watch.trace_now("kec-krayan--dc") is None
+        assert await watch.trace_now("kec-krayan--kab") is None  # off: not even tried
+        assert [r.message for r in caplog.records].count(
+            "path traces are off: traceroute needs raw sockets") == 1
+    finally:
+        await watch.stop()
+
+
+async def test_a_reload_forgets_removed_links(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    watch = PathWatch(make_config(tmp_path), registry, tracer=FakeTracer())
+    try:
+        await watch.trace_now("kec-krayan--dc", "check")
+        assert _sample(registry, "linkmon_path_hops", "kec-krayan--dc") == 2
+        watch.reconfigure(parse_config(_yaml_without_first_link(tmp_path)))
+        assert _sample(registry, "linkmon_path_hops", "kec-krayan--dc") is None
+        assert await watch.trace_now("kec-krayan--dc") is None
+    finally:
+        await watch.stop()
+
+
+def _yaml_without_first_link(tmp_path: Path) -> str:
+    text = (tmp_path / "config.yml").read_text()
+    start = text.index("  - {id: kec-krayan--dc")
+    return text[:start] + text[text.index("  - {id: kec-krayan--kab"):]
+
+
+# ------------------------------------------------------------------------------ linkmon trace
+
+
+@pytest.fixture()
+def trace_app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("trace")(trace_command)
+    app.command("other")(lambda: None)
+    return app
+
+
+@pytest.mark.root
+def test_trace_command_shows_the_path_beside_the_last_good_one(tmp_path: Path,
+                                                              trace_app: typer.Typer) -> None:
+    make_config(tmp_path, target="127.0.0.1", language="id")
+    book = PathBook(tmp_path / "state.db")
+    good = TraceResult("127.0.0.1", "icmp", None, "127.0.0.1",
+                       (Hop(1, "127.0.0.1", 0.0001, Reply.ECHO_REPLY),), True, "",
+                       1_795_000_000.0, 0.001, 1)
+    book.record(PathReport("kec-krayan--dc", "check", good, None, None))
+    book.close()
+    runner = CliRunner()
+    done = runner.invoke(trace_app, ["trace", "kec-krayan--dc", "-c",
+                                     str(tmp_path / "config.yml")])
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0] == ("Trace kec-krayan--dc (Kecamatan Krayan – Data Center Ditjen Dukcapil, "
+                        "vpn): icmp ke 127.0.0.1 dari 127.0.0.1")
+    assert "jalur baik terakhir" in lines[1] and "WITA" in lines[1]
+    assert lines[2].split()[:2] == ["1", "127.0.0.1"] and lines[2].endswith("127.0.0.1")
+    assert lines[-1] == "Sampai di 127.0.0.1 pada hop 1; sama dengan jalur baik terakhir."
+    done = runner.invoke(trace_app, ["trace", "kec-krayan--kab", "-c",
+                                     str(tmp_path / "config.yml"), "--json", "--port", "1"])
+    doc = json.loads(done.output)
+    assert done.exit_code == 0 and doc["trace"]["mode"] == "tcp" and doc["good"] is None
+    assert doc["trace"]["hops"][0]["reply"] == "reset" and doc["where"] == \
+        "sampai di 127.0.0.1 pada hop 1"
+
+
+def test_trace_command_refuses_bad_input(tmp_path: Path, trace_app: typer.Typer) -> None:
+    make_config(tmp_path, target="127.0.0.1")
+    config = str(tmp_path / "config.yml")
+    cases = {("kec-nowhere",): "unknown link 'kec-nowhere'; links: kec-krayan--dc",
+             ("kec-krayan--dc", "--mode", "gre"): "--mode must be one of icmp, udp, tcp",
+             ("kec-krayan--dc", "--max-hops", "99"): "trace max_hops must be 1-64",
+             ("kec-krayan--dc", "--lang", "jv"): "--lang must be one of id, en"}
+    for args, message in cases.items():
+        done = CliRunner().invoke(trace_app, ["trace", *args, "-c", config])
+        assert done.exit_code == 2 and message in done.output, (args, done.output)
+
+
+# ------------------------------------------------------------------------------ the lab
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    if os.geteuid() != 0:
+        pytest.skip("the lab builds network namespaces: run as root")
+    prefix = f"pa{os.getpid() % 1_000_000}"
+    try:
+        yield Lab.up(SHIPPED_LAB, prefix=prefix)
+    finally:
+        Lab.teardown(prefix)
+
+
+@pytest.fixture()
+async def krayan_watch(lab: Lab, tmp_path: Path) -> AsyncIterator[tuple[PathWatch,
+                                                                        CollectorRegistry]]:
+    """A watch whose traces run inside Krayan's namespace, towards the DC."""
+    executor: ThreadPoolExecutor = lab.executor("kec-krayan")
+
+    async def in_krayan(spec: TraceSpec) -> TraceResult:
+        return await asyncio.wrap_future(executor.submit(asyncio.run, trace(spec)))
+
+    registry = CollectorRegistry()
+    watch = PathWatch(make_config(tmp_path), registry, book=PathBook(tmp_path / "state.db"),
+                      tracer=in_krayan, limits=PathLimits(per_window=10))
+    try:
+        yield watch, registry
+    finally:
+        await watch.stop()
+        executor.shutdown()
+        lab.reroute(False)
+        lab.restore_all()
+
+
+@pytest.mark.lab
+@pytest.mark.root
+async def test_reroute_over_starlink_is_a_path_change_and_a_cut_uplink_shows_where(
+        lab: Lab, krayan_watch: tuple[PathWatch, CollectorRegistry]) -> None:
+    watch, registry = krayan_watch
+    link = "kec-krayan--dc"
+    first = await watch.trace_now(link, "check")
+    assert first is not None and first.trace.path == (HUB, DC), first
+    lab.reroute()
+    lab.cut("kec-krayan--kab")  # the VPN: Krayan now goes over Starlink
+    moved = await watch.trace_now(link, "check")
+    assert moved is not None and moved.trace.reached, moved
+    assert moved.change == PathChange(1, HUB, "198.18.40.10", 2, 2)
+    assert _sample(registry, "linkmon_path_changes_total", link) == 1
+    lab.restore("kec-krayan--kab")  # rerouting on: back over the VPN
+    back = await watch.trace_now(link, "check")
+    assert back is not None and back.change == PathChange(1, "198.18.40.10", HUB, 2, 2)
+    assert _sample(registry, "linkmon_path_changes_total", link) == 2
+    lab.reroute(False)  # static routes: Krayan still sends to the hub, the hub has no way on
+    lab.cut("kab-nunukan--dc")
+    watch.link_changed(link, "down")
+    for _ in range(100):
+        report = watch.report(link)
+        if report is not None and report.reason == "down":
+            break
+        await asyncio.sleep(0.05)
+    assert report is not None and report.reason == "down", report
+    assert report.text("en") == (f"last answer from hop 1, {HUB} (network unreachable); path "
+                                 f"differs from the last good one from hop 2: was {DC}, now no "
+                                 "answer (2 → 1 hops)")
+    assert _sample(registry, "linkmon_path_changes_total", link) == 2
+    assert watch.book is not None and [c for _, _, c in watch.book.changes(link)] == \
+        [moved.change, back.change]
+
+
+def test_a_database_that_cannot_be_opened_leaves_the_watch_in_memory(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    assert open_book(tmp_path / "not-a-dir" / "state.db") is None
+    assert "cannot keep link paths" in caplog.text
+    memory = open_book(":memory:")
+    assert memory is not None
+    memory.record(PathReport("kec-krayan--dc", "check", result(HUB, DC), None, None))
+    assert memory.good("kec-krayan--dc") == result(HUB, DC)
+    memory.close()

@@ -1,0 +1,167 @@
+"""Alert receivers inside the lab, for end-to-end alerting tests.
+
+linkmon runs in a lab site's namespace and reaches only that namespace's loopback, so its
+receivers run there too: the webhook receiver of :mod:`tests.support.receiver` and a real
+Alertmanager (Debian ``prometheus-alertmanager``). Linkmon's config names their inside URL
+(``.url``); the test talks to them through a port forward from the host
+(:meth:`linkmon.lab.Lab.forward`) and reads the receiver's JSONL log from the shared file system.
+Both are stopped by PID (``ip netns exec`` execs, so the PID is the program's own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from tests.support.daemon import free_port, wait_until
+from tests.support.receiver import ROOT, ReceiverProcess
+
+if TYPE_CHECKING:
+    from linkmon.lab import Lab
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+ALERTMANAGER_PORT = 9093  # inside the site's namespace, which has no Alertmanager of its own
+_AM_CONFIG = 'route: {receiver: "null"}\nreceivers: [{name: "null"}]\n'
+
+
+class LabReceiver(ReceiverProcess):
+    """The webhook receiver in a site's namespace.
+
+    ``url`` is where linkmon (in the same namespace) sends; :meth:`fail` goes through a
+    forward from the host, so ``port`` is the host side of that forward.
+    """
+
+    def __init__(self, lab: Lab, site: str, log: Path) -> None:
+        # Not super().__init__: the same receiver, started inside the namespace instead.
+        self.log = log
+        self.proc = lab.popen(
+            site, [sys.executable, "-m", "tests.support.receiver", "--log", str(log)],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening "):
+            self.stop()
+            raise RuntimeError(f"test receiver did not start in {site}: {line!r}")
+        inside = int(line.split()[1])
+        self.url = f"http://127.0.0.1:{inside}/hook"
+        self.port = free_port()
+        try:
+            lab.forward(site, inside, self.port)
+        except BaseException:
+            self.stop()
+            raise
+
+
+@contextlib.contextmanager
+def receiver_in_lab(lab: Lab, site: str, log: Path) -> Iterator[LabReceiver]:
+    receiver = LabReceiver(lab, site, log)
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+class LabAlertmanager:
+    """A standalone Alertmanager (no cluster port) in a site's namespace."""
+
+    def __init__(self, lab: Lab, site: str, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / "alertmanager.yml"
+        config.write_text(_AM_CONFIG)
+        self.url = f"http://127.0.0.1:{ALERTMANAGER_PORT}"  # as linkmon sees it
+        with (workdir / "alertmanager.log").open("w") as log:
+            self.proc = lab.popen(
+                site, [ALERTMANAGER, f"--config.file={config}",
+                       f"--storage.path={workdir / 'data'}",
+                       f"--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}",
+                       "--cluster.listen-address="],
+                stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            host_port = free_port()
+            lab.forward(site, ALERTMANAGER_PORT, host_port)
+            self.api = f"http://127.0.0.1:{host_port}"
+            wait_until(self._ready, 20, f"alertmanager in {site}", every=0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"alertmanager exited {self.proc.returncode}")
+        try:
+            return httpx.get(f"{self.api}/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """``GET /api/v2/alerts``: the alerts it holds now (resolved ones drop out)."""
+        response = httpx.get(f"{self.api}/api/v2/alerts", timeout=5)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def alertmanager_in_lab(lab: Lab, site: str, workdir: Path) -> Iterator[LabAlertmanager]:
+    am = LabAlertmanager(lab, site, workdir)
+    try:
+        yield am
+    finally:
+        am.stop()
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One alert of one webhook message, as the receiver got it."""
+
+    at: float  # when the receiver got it (unix seconds)
+    answered: int  # the HTTP status the receiver answered
+    status: str  # firing | resolved
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    fingerprint: str
+    starts_at: str
+    ends_at: str
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+
+def notifications(receiver: ReceiverProcess, since: float = 0.0, accepted: bool = True,
+                  **labels: str) -> list[Notification]:
+    """Alerts the receiver got after ``since`` whose labels include ``labels``, oldest first.
+
+    ``accepted``: only those it answered 200 (delivered); else every attempt, 503s included.
+    """
+    found = []
+    for record in receiver.records():
+        if record["at"] < since or (accepted and record["answered"] != 200):
+            continue
+        for alert in record["body"]["alerts"]:
+            if labels.items() <= alert["labels"].items():
+                found.append(Notification(
+                    at=record["at"], answered=record["answered"], status=alert["status"],
+                    labels=alert["labels"], annotations=alert["annotations"],
+                    fingerprint=alert["fingerprint"], starts_at=alert["startsAt"],
+                    ends_at=alert["endsAt"]))
+    return found
+
+
+def sequence(found: list[Notification]) -> list[tuple[str, str]]:
+    """(status, alertname) of each notification: what a test compares to the expected pages."""
+    return [(n.status, n.name) for n in found]
