@@ -65,7 +65,7 @@ def probe(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Run one probe now and print what it measured."""
-    from probes import Prober, ProbeSetupError, spec_from_target
+    from probes import Prober, ProbeResult, ProbeSetupError, spec_from_target
 
     try:
         spec = spec_from_target(kind, target, count=count)
@@ -73,7 +73,7 @@ def probe(
         typer.echo(f"linkmon probe: {exc}", err=True)
         raise typer.Exit(2) from None
 
-    async def once():  # type: ignore[no-untyped-def]
+    async def once() -> ProbeResult:
         async with Prober() as prober:
             return await prober.run(spec, timeout)
 
@@ -105,7 +105,8 @@ def _ms(value: float | None) -> str:
 
 
 def _result_text(result) -> str:  # type: ignore[no-untyped-def]
-    verdict = "OK" if result.success else f"FAILED ({result.failure.value if result.failure else '?'})"
+    reason = result.failure.value if result.failure else "?"
+    verdict = "OK" if result.success else f"FAILED ({reason})"
     lines = [f"{result.kind} {result.target}: {verdict}"]
     if result.detail:
         lines.append(f"  detail: {result.detail}")

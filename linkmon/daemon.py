@@ -21,7 +21,7 @@ from typing import Any
 
 import uvicorn
 
-from probes import Prober, ProbeResult
+from probes import IcmpSpec, Prober, ProbeResult
 
 from . import __version__
 from .config import Config, ConfigError, Link, load_config
@@ -159,10 +159,10 @@ def jobs_for(config: Config) -> list[Job]:
     ]
 
 
-def icmp_specs(config: Config) -> list[object]:
+def icmp_specs(config: Config) -> list[IcmpSpec]:
     """ICMP sockets (per family, source and interface) to open before privileges drop."""
-    return [probe.spec() for link in config.links for probe in link.probes
-            if probe.kind == "icmp"]
+    return [spec for link in config.links for probe in link.probes
+            if isinstance(spec := probe.spec(), IcmpSpec)]
 
 
 def open_listener(listen: str) -> socket.socket:

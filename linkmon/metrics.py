@@ -8,12 +8,14 @@ error text or timestamps.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 from probes import ProbeResult
 
@@ -87,7 +89,8 @@ class Metrics:
             "1 if the office can serve citizens online, 0.5 via DRC or backup path only, 0 not.",
             ("agent", "site", "kabupaten"), registry=r)
 
-        self.alerts_queued = Gauge("linkmon_alerts_queued", "Alert notifications not yet delivered.",
+        self.alerts_queued = Gauge("linkmon_alerts_queued",
+                                   "Alert notifications not yet delivered.",
                                    ("agent", "receiver"), registry=r)
         self.alert_deliveries = Counter("linkmon_alert_deliveries", "Alert delivery attempts.",
                                         ("agent", "receiver", "result"), registry=r)
@@ -179,8 +182,6 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _remove(metric: Gauge | Counter | Histogram, values: tuple[str, ...]) -> None:
-    try:
+def _remove(metric: MetricWrapperBase, values: tuple[str, ...]) -> None:
+    with contextlib.suppress(KeyError):
         metric.remove(*values)
-    except KeyError:
-        pass

@@ -41,7 +41,7 @@ import typer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from probes import ProbeSetupError
-from probes.trace import MODES, Reply, TraceMode, TraceResult, TraceSpec, trace
+from probes.trace import MODES, NO_ROUTE, Reply, TraceMode, TraceResult, TraceSpec, trace
 
 from .alerts.text import date
 from .config import Config, HttpProbe, IcmpProbe, Link, TcpProbe
@@ -162,9 +162,9 @@ def where(result: TraceResult, language: str) -> str:
     words = _WORDS[language]
     last = result.last_answer
     if last is None:
-        if result.error:
+        if result.error.startswith(NO_ROUTE):
             return words["no_route"].format(target=result.target)
-        return words["silent"]
+        return result.error or words["silent"]
     if result.reached:
         return words["reached"].format(target=result.target, hop=last.ttl)
     text = words["last"].format(hop=last.ttl, address=last.address)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from probes import Failure, ProbeResult
+from probes import Failure, ProbeResult, ProbeSpec
 from probes.base import ProbeSetupError
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Job:
     index: int
     kind: str
     target: str
-    spec: object
+    spec: ProbeSpec
     interval: float
     timeout: float
 
@@ -50,7 +50,7 @@ class SchedulerObserver(Protocol):
     def probe_error(self, job: Job) -> None: ...
 
 
-RunProbe = Callable[[object, float], Awaitable[ProbeResult]]
+RunProbe = Callable[[ProbeSpec, float], Awaitable[ProbeResult]]
 
 
 class Scheduler:

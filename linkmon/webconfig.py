@@ -243,7 +243,6 @@ class _Security:
         self._secret = secrets.token_bytes(32)
         self._verified: set[bytes] = set()
         self._bcrypt = asyncio.Semaphore(1)
-        self._decoy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(10))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -282,9 +281,10 @@ class _Security:
             return False
         stored = config.basic_auth_users.get(user)
         if not colon or stored is None:
-            # Same bcrypt cost as a real check, so timing does not tell which users exist.
+            # A check as costly as the dearest real one, so timing does not tell who exists.
+            dearest = max(config.basic_auth_users.values(), key=lambda hashed: hashed[4:6])
             async with self._bcrypt:
-                await asyncio.to_thread(_checkpw, password, self._decoy)
+                await asyncio.to_thread(_checkpw, password, dearest.encode())
             return False
         key = hmac.digest(self._secret, b"\0".join(
             hashlib.sha256(part).digest() for part in (user_raw, stored.encode(), password)),

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import ctypes
 import enum
+import errno
 import ipaddress
 import itertools
 import secrets
@@ -51,6 +52,7 @@ MODES: tuple[TraceMode, ...] = get_args(TraceMode)
 DEFAULT_PORTS: dict[str, int] = {"udp": 33434, "tcp": 80}
 MAX_HOPS = 64
 MAX_ATTEMPTS = 5
+NO_ROUTE = "no route from here"
 
 _SO_TIMESTAMPNS = 35  # Linux; the socket module does not export these
 _SO_ATTACH_FILTER = 26
@@ -222,14 +224,19 @@ async def trace(spec: TraceSpec) -> TraceResult:
             source = route_source(spec.target)
         except OSError as exc:
             return TraceResult(spec.target, spec.mode, spec.destination_port, None, (), False,
-                               error=f"no route from here to {spec.target} ({exc.strerror})",
-                               started_at=started)
+                               error=_send_error(spec.target, exc), started_at=started)
     session = _Session(spec, source)
     try:
         await session.run()
     finally:
         session.close()
     return session.result(started, time.monotonic() - t0)
+
+
+def _send_error(target: str, exc: OSError) -> str:
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"{NO_ROUTE} to {target} ({exc.strerror})"
+    return f"cannot send to {target} from here ({exc.strerror})"
 
 
 def route_source(target: str) -> str:
@@ -326,9 +333,9 @@ class _Session:
         self.sent[tag] = _Sent(ttl, time.time())
         try:
             self._send_socket.sendto(data, (self.spec.target, 0))
-        except OSError as exc:  # no route any more, a local firewall, no buffer space
+        except OSError as exc:  # no route (any more), a local firewall, no buffer space
             del self.sent[tag]
-            self.error = f"cannot send to {self.spec.target} from here ({exc.strerror})"
+            self.error = _send_error(self.spec.target, exc)
             return False
         self.highest = max(self.highest, ttl)
         return True

@@ -56,7 +56,8 @@ def write_config(path: Path, port: int, http_port: int, tcp_port: int, closed_po
 agent: {{name: loop-agent, timezone: Asia/Jakarta}}
 server: {{listen: "127.0.0.1:{port}", enable_reload: true}}
 storage: {{path: {path.parent / 'linkmon.db'}}}
-defaults: {{interval: 500ms, timeout: 400ms, icmp: {{count: 3, spacing: 20ms}}, down_after: 2, up_after: 1}}
+defaults:
+  {{interval: 500ms, timeout: 400ms, icmp: {{count: 3, spacing: 20ms}}, down_after: 2, up_after: 1}}
 sites:
   - {{id: pusat-dc, kind: pusat, name: Data Center}}
   - {{id: kab-a, kind: kabupaten, name: Kabupaten A}}
@@ -183,7 +184,8 @@ def test_check_config_lists_every_error(tmp_path: Path) -> None:
 sites:
   - {id: kab-a, kind: kabupaten, name: A}
 links:
-  - {id: l1, from: kab-a, to: nowhere, network: vpn, probes: [{kind: tcp, target: "127.0.0.1:80", timeout: 20s}]}
+  - {id: l1, from: kab-a, to: nowhere, network: vpn,
+     probes: [{kind: tcp, target: "127.0.0.1:80", timeout: 20s}]}
 """)
     linkmon = shutil.which("linkmon", path=str(Path(__import__("sys").executable).parent))
     assert linkmon

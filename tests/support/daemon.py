@@ -92,7 +92,8 @@ class Linkmon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-                raise AssertionError(f"linkmon did not stop within {timeout} s of {sig!r}")
+                raise AssertionError(
+                    f"linkmon did not stop within {timeout} s of {sig!r}") from None
         return time.monotonic() - start
 
     def output(self) -> str:

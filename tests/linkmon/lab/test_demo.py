@@ -34,7 +34,8 @@ def test_watcher_reports_changes_of_link_state_and_service() -> None:
     assert said == [] and watcher.states["kec-krayan--kab"] == "up"
     watcher.update(METRICS.format(krayan_up=0, krayan_down=1, service=0.5))
     assert said == ["  linkmon: link kec-krayan--kab: up -> down",
-                    "  linkmon: office kec-krayan can serve online: yes -> degraded (DRC or backup path only)"]
+                    "  linkmon: office kec-krayan can serve online: "
+                    "yes -> degraded (DRC or backup path only)"]
     assert watcher.wait_for({"kec-krayan--kab": "down", "kab-nunukan--dc": "up"}, timeout=0.1)
     assert not watcher.wait_for({"kec-krayan--kab": "up"}, timeout=0.1)
 
