@@ -4,7 +4,7 @@
 is a result with a :class:`Failure` reason, only set-up faults raise :class:`ProbeSetupError`.
 """
 
-from probes.base import Failure, Probe, ProbeResult, ProbeSetupError
+from probes.base import Failure, ProbeResult, ProbeSetupError
 from probes.http import HttpSpec
 from probes.icmp import IcmpEngine, IcmpSpec
 from probes.prober import KINDS, Prober, ProbeSpec, spec_from_target
@@ -16,7 +16,6 @@ __all__ = [
     "HttpSpec",
     "IcmpEngine",
     "IcmpSpec",
-    "Probe",
     "ProbeResult",
     "ProbeSetupError",
     "ProbeSpec",

@@ -1,8 +1,9 @@
-"""The one interface every probe kind implements.
+"""What every probe kind returns.
 
-A probe gets a target and a deadline and returns a :class:`ProbeResult`. A failed target is
-data (``success=False`` with a :class:`Failure` reason), never an exception; only set-up
-faults (no permission for a raw socket, a malformed address) raise :class:`ProbeSetupError`.
+Each kind gets a target and a deadline (see :class:`probes.Prober`) and returns a
+:class:`ProbeResult`. A failed target is data (``success=False`` with a :class:`Failure`
+reason), never an exception; only set-up faults (no permission for a raw socket, a malformed
+address) raise :class:`ProbeSetupError`.
 This package never imports ``linkmon``: the daemon depends on the probes, not the reverse.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import enum
 import statistics
 from dataclasses import dataclass, field
-from typing import Protocol
 
 
 class Failure(enum.StrEnum):
@@ -83,11 +83,3 @@ class ProbeResult:
         if len(self.rtts) < 2:
             return None
         return statistics.fmean(abs(b - a) for a, b in zip(self.rtts, self.rtts[1:], strict=False))
-
-
-class Probe(Protocol):
-    """One probe kind. ``timeout`` is in seconds; the probe must return by then."""
-
-    kind: str
-
-    async def run(self, timeout: float) -> ProbeResult: ...
