@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .config import ConfigError, load_config
+from .history import config_or_exit
 
 app = typer.Typer(
     help="Watches Dukcapil WAN links: probes, link state, alerts, Prometheus metrics.",
@@ -21,14 +21,6 @@ app = typer.Typer(
 )
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="linkmon YAML config file.")]
-
-
-def _load_or_exit(path: Path):  # type: ignore[no-untyped-def]
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -44,14 +36,14 @@ def run(
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = _load_or_exit(config)
+    cfg = config_or_exit(config)
     raise typer.Exit(asyncio.run(run_daemon(config, cfg, user=user)))
 
 
 @app.command("check-config")
 def check_config(config: ConfigOption) -> None:
     """Validate a config file; list every error by its path and exit non-zero if any."""
-    cfg = _load_or_exit(config)
+    cfg = config_or_exit(config)
     probes = sum(len(link.probes) for link in cfg.links)
     typer.echo(f"{config}: OK ({len(cfg.sites)} sites, {len(cfg.links)} links, {probes} probes)")
 
@@ -129,10 +121,16 @@ def _result_text(result) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(lines)
 
 
+from .history import history_command  # noqa: E402
 from .lab.cli import app as lab_app  # noqa: E402  (kept beside the commands it adds)
+from .paths import trace_command  # noqa: E402
+from .report import report_command  # noqa: E402
 from .status import status_command  # noqa: E402
 
 app.command("status")(status_command)
+app.command("history")(history_command)
+app.command("report")(report_command)
+app.command("trace")(trace_command)
 app.add_typer(lab_app, name="lab", help="Simulated Dukcapil WAN in network namespaces.")
 
 

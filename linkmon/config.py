@@ -567,11 +567,15 @@ def _default_agent_name(hostname: str) -> str:
 
 class Server(_Model):
     """The HTTP endpoint. ``listen`` port 0 picks a free port (tests); ``/-/reload`` is off
-    unless ``enable_reload`` (a POST must not be able to swap the config by default)."""
+    unless ``enable_reload`` (a POST must not be able to swap the config by default).
+    ``metrics_detail: link`` keeps per probe only success, loss, average RTT and failures: a
+    national agent's /metrics shrinks about sixfold when dashboards need no per-target
+    histograms."""
 
     listen: Listen = "127.0.0.1:9840"
     web_config: FilePath | None = None
     enable_reload: Annotated[bool, Strict()] = False
+    metrics_detail: Literal["full", "link"] = "full"
 
     @property
     def host(self) -> str:

@@ -24,7 +24,7 @@ import uvicorn
 from probes import IcmpSpec, Prober, ProbeResult
 
 from . import __version__
-from .config import Config, ConfigError, Link, load_config
+from .config import Config, ConfigError, load_config
 from .metrics import Metrics
 from .monitor import Monitor
 from .scheduler import Job, Scheduler
@@ -252,11 +252,3 @@ async def run_daemon(config_path: Path, config: Config, user: str | None = None)
     finally:
         listener.close()
     return 2
-
-
-def link_labels(config: Config, link: Link) -> dict[str, str]:
-    return {
-        "agent": config.agent.name, "link": link.id, "from": link.from_site,
-        "to": link.to_site, "network": link.network,
-        "kabupaten": config.kabupaten_of(link.from_site) or "",
-    }

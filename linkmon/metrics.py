@@ -12,6 +12,7 @@ import contextlib
 import platform
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
@@ -20,6 +21,9 @@ from prometheus_client.metrics import MetricWrapperBase
 from probes import ProbeResult
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .config import Config, Link
 
 LINK_LABELS = ("agent", "link", "from", "to", "network", "kabupaten")
 PROBE_LABELS = (*LINK_LABELS, "kind", "target")
@@ -33,8 +37,11 @@ LAG_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.
 class Metrics:
     """Every linkmon metric, on a registry of its own so tests and reloads stay isolated."""
 
-    def __init__(self, agent: str, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, agent: str, registry: CollectorRegistry | None = None,
+                 detail: str = "full") -> None:
         self.agent = agent
+        # "link": per probe only success, loss, average RTT and failures (server.metrics_detail)
+        self.detail = detail
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.probe_success = Gauge(
@@ -113,7 +120,12 @@ class Metrics:
     def observe_probe(self, labels: dict[str, str], result: ProbeResult) -> None:
         values = tuple(labels[name] for name in PROBE_LABELS)
         self.probe_success.labels(*values).set(1 if result.success else 0)
-        if result.kind == "icmp":
+        if self.detail == "link":
+            if result.loss is not None:
+                self.loss_ratio.labels(*values).set(result.loss)
+            if result.rtt_avg is not None:
+                self.rtt["avg"].labels(*values).set(result.rtt_avg)
+        elif result.kind == "icmp":
             for rtt in result.rtts:
                 self.probe_duration.labels(*values).observe(rtt)
             self.packets_sent.labels(*values).inc(result.packets_sent)
@@ -185,3 +197,10 @@ class Metrics:
 def _remove(metric: MetricWrapperBase, values: tuple[str, ...]) -> None:
     with contextlib.suppress(KeyError):
         metric.remove(*values)
+
+
+def link_labels(config: Config, link: Link) -> dict[str, str]:
+    """The labels every series about a link carries."""
+    return {"agent": config.agent.name, "link": link.id, "from": link.from_site,
+            "to": link.to_site, "network": link.network,
+            "kabupaten": config.kabupaten_of_link(link.id) or ""}

@@ -21,7 +21,8 @@ from probes import ProbeResult
 from .alerts.outbox import Outbox
 from .alerts.receivers import build_receivers
 from .config import Config, Link
-from .metrics import Metrics
+from .metrics import Metrics, link_labels
+from .paths import PathWatch, open_book
 from .state import Changes, LinkSnapshot, Network, ServiceStatus
 from .status import summarize
 from .storage import Storage, StorageError
@@ -38,6 +39,7 @@ class Monitor:
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.metrics = metrics
+        metrics.detail = config.server.metrics_detail  # like all server keys: fixed until restart
         self._clock = clock
         self._storage_errors: set[str] = set()
         self.storage = self._open_storage(config)
@@ -55,6 +57,9 @@ class Monitor:
             build_receivers(config.alerting, external_url=f"http://{config.server.listen}/"),
             self.storage, firing=self.network.firing, max_entries=config.alerting.outbox_max,
             on_delivery=self._delivered)
+        self.paths = PathWatch(
+            config, metrics.registry, book=open_book(config.storage.path),
+            link_states=lambda: {k: s.state.value for k, s in self.network.snapshot().items()})
         self._labels: dict[str, dict[str, str]] = {}
         self._probe_labels: dict[tuple[str, int], dict[str, str]] = {}
         self._index(config)
@@ -68,8 +73,10 @@ class Monitor:
         self._apply(self.network.tick(self._clock()))
         self._tasks = [asyncio.create_task(self.outbox.run(), name="outbox"),
                        asyncio.create_task(self._ticker(), name="state ticker")]
+        await self.paths.start()
 
     async def stop(self) -> None:
+        await self.paths.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -110,6 +117,7 @@ class Monitor:
         except StorageError as exc:
             self._storage_failed(exc)
         for transition in changes.transitions:
+            self.paths.link_changed(transition.link, transition.new.value)
             log.warning("link %s: %s -> %s (%s) %s", transition.link, transition.old.value,
                         transition.new.value, transition.cause, transition.detail)
         changed = {t.link for t in changes.transitions}
@@ -124,6 +132,7 @@ class Monitor:
         old_links = dict(self._labels)
         self.config = config
         self.network.reconfigure(config, self._clock())
+        self.paths.reconfigure(config)
         self.outbox.reconfigure(build_receivers(
             config.alerting, external_url=f"http://{config.server.listen}/"))
         self._index(config)
@@ -136,7 +145,7 @@ class Monitor:
     # -- metrics ---------------------------------------------------------------------------
 
     def _index(self, config: Config) -> None:
-        self._labels = {link.id: _link_labels(config, link) for link in config.links}
+        self._labels = {link.id: link_labels(config, link) for link in config.links}
         self._probe_labels = {
             (link.id, i): {**self._labels[link.id], "kind": probe.kind,
                            "target": probe.target_label}
@@ -219,12 +228,6 @@ class Monitor:
             "summary": summarize(sites, links, windows),
             "sites": sites, "links": links, "outages": outages, "maintenance": windows,
         }
-
-
-def _link_labels(config: Config, link: Link) -> dict[str, str]:
-    return {"agent": config.agent.name, "link": link.id, "from": link.from_site,
-            "to": link.to_site, "network": link.network,
-            "kabupaten": config.kabupaten_of_link(link.id) or ""}
 
 
 def _iso(ts: float) -> str:

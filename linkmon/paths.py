@@ -46,7 +46,7 @@ from probes.trace import MODES, NO_ROUTE, Reply, TraceMode, TraceResult, TraceSp
 from .alerts.text import date
 from .config import Config, HttpProbe, IcmpProbe, Link, TcpProbe
 from .history import config_or_exit
-from .metrics import LINK_LABELS
+from .metrics import LINK_LABELS, link_labels
 
 log = logging.getLogger("linkmon.paths")
 
@@ -331,12 +331,6 @@ class PathMetrics:
         self.changes = Counter("linkmon_path_changes",
                                "Path changes (another hop, another length) seen while up.",
                                LINK_LABELS, registry=registry)
-
-
-def link_labels(config: Config, link: Link) -> dict[str, str]:
-    return {"agent": config.agent.name, "link": link.id, "from": link.from_site,
-            "to": link.to_site, "network": link.network,
-            "kabupaten": config.kabupaten_of_link(link.id) or ""}
 
 
 # ------------------------------------------------------------------------------ the watch

@@ -274,43 +274,77 @@ class _Builder:
                    figures(out, service_spans(office.service_hours, zone, period), maintenance))
 
     def office_outages(self) -> dict[str, list[Span]]:
-        """When each office had no path to pusat: a sweep over the moments links changed."""
+        """When each office had no path to pusat (DC or DRC) over links in service; offices
+        without a path even when every link is up are left out (not watched from here).
+
+        Paths never run through a pusat or DRC site, so the offices fall apart into areas
+        (typically one per kabupaten) that only their own links affect. Each area is swept
+        on its own, from one moment a link of it went out or came back to the next.
+        """
         config = self.config
+        terminal = {s.id for s in config.sites if s.kind in TERMINAL_KINDS}
         adjacent: dict[str, list[tuple[str, str]]] = {}
         for link in config.links:
             adjacent.setdefault(link.from_site, []).append((link.id, link.to_site))
             adjacent.setdefault(link.to_site, []).append((link.id, link.from_site))
-        offices = [s.id for s in config.sites if s.kind not in TERMINAL_KINDS and s.id in adjacent]
-        terminals = [s.id for s in config.sites if s.kind in TERMINAL_KINDS]
-        kinds = {s.id: s.kind for s in config.sites}
+        found: dict[str, list[Span]] = {}
+        swept: set[str] = set()
+        for office in adjacent:
+            if office not in terminal and office not in swept:
+                area = self._area(office, adjacent, terminal)
+                swept |= area
+                found.update(self._sweep(area, adjacent, terminal))
+        return found
+
+    @staticmethod
+    def _area(office: str, adjacent: dict[str, list[tuple[str, str]]],
+              terminal: set[str]) -> set[str]:
+        """The offices joined to ``office`` by links, not counting pusat/DRC sites."""
+        area, stack = {office}, [office]
+        while stack:
+            for _, there in adjacent[stack.pop()]:
+                if there not in terminal and there not in area:
+                    area.add(there)
+                    stack.append(there)
+        return area
+
+    def _sweep(self, area: set[str], adjacent: dict[str, list[tuple[str, str]]],
+               terminal: set[str]) -> dict[str, list[Span]]:
+        links = {link_id for office in area for link_id, _ in adjacent[office]}
+        changes = sorted((t, +1 if i == 0 else -1, link) for link in links
+                         for span in self.out[link] for i, t in enumerate(span))
+        gates = [office for office in area
+                 if any(there in terminal for _, there in adjacent[office])]
 
         def serving(out: frozenset[str]) -> set[str]:
-            seen = set(terminals)
-            stack = list(terminals)
+            seen = {office for office in gates
+                    if any(link_id not in out and there in terminal
+                           for link_id, there in adjacent[office])}
+            stack = list(seen)
             while stack:
-                here = stack.pop()
-                for link_id, there in adjacent.get(here, ()):
-                    if link_id not in out and there not in seen \
-                            and kinds[there] not in TERMINAL_KINDS:
+                for link_id, there in adjacent[stack.pop()]:
+                    if link_id not in out and there in area and there not in seen:
                         seen.add(there)
                         stack.append(there)
             return seen
 
-        events = sorted({self.lo, self.hi, *(t for spans in self.out.values()
-                                             for span in spans for t in span)})
-        cache: dict[frozenset[str], set[str]] = {}
-        found: dict[str, list[Span]] = {office: [] for office in offices}
-        for start, end in zip(events, events[1:], strict=False):
-            middle = (start + end) / 2
-            out = frozenset(link for link, spans in self.out.items()
-                            if any(s <= middle < e for s, e in spans))
-            if not out:
+        # An office with no path to pusat even with every link up is not watched from here.
+        cache: dict[frozenset[str], set[str]] = {frozenset(): serving(frozenset())}
+        found: dict[str, list[Span]] = {office: [] for office in cache[frozenset()]}
+        out: set[str] = set()
+        for index, (moment, step, link) in enumerate(changes):
+            if step > 0:
+                out.add(link)
+            else:
+                out.discard(link)
+            following = changes[index + 1][0] if index + 1 < len(changes) else moment
+            if not out or following <= moment:
                 continue
-            if out not in cache:
-                cache[out] = serving(out)
-            for office in offices:
-                if office not in cache[out]:
-                    found[office].append((start, end))
+            key = frozenset(out)
+            if key not in cache:
+                cache[key] = serving(key)
+            for office in found.keys() - cache[key]:
+                found[office].append((moment, following))
         return {office: merge(spans) for office, spans in found.items()}
 
     def build(self, year: int, month: int) -> Report:

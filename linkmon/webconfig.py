@@ -86,8 +86,10 @@ class WebConfig(_Strict):
 
 def load_web_config(path: Path | None) -> WebConfig | None:
     """Read and check the whole file, certificates included; WebConfigError says what is wrong."""
-    if path is None:
-        return None
+    return None if path is None else _read(path)
+
+
+def _read(path: Path) -> WebConfig:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
@@ -195,10 +197,8 @@ class WebConfigSource:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        config = load_web_config(path)  # strict: a bad file stops the start
-        assert config is not None
-        self.config: WebConfig | None = config
-        self.good: WebConfig = config
+        self.good = _read(path)  # strict: a bad file stops the start
+        self.config: WebConfig | None = self.good
         self._stamp = self._stamp_now()
         self._reported: str | None = None
 
@@ -218,8 +218,9 @@ class WebConfigSource:
         stamp = self._stamp_now()
         if stamp == self._stamp:
             return self.config
+        self._stamp = stamp  # taken before reading: a change during the read is seen next time
         try:
-            self.config = self.good = load_web_config(self.path)  # type: ignore[assignment]
+            self.config = self.good = _read(self.path)
         except WebConfigError as exc:
             self.config = None
             if str(exc) != self._reported:
@@ -230,7 +231,6 @@ class WebConfigSource:
             if self._reported is not None:
                 log.info("web config %s is good again", self.path)
             self._reported = None
-        self._stamp = self._stamp_now()
         return self.config
 
 

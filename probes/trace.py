@@ -39,6 +39,7 @@ import secrets
 import socket
 import struct
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -52,6 +53,7 @@ MODES: tuple[TraceMode, ...] = get_args(TraceMode)
 DEFAULT_PORTS: dict[str, int] = {"udp": 33434, "tcp": 80}
 MAX_HOPS = 64
 MAX_ATTEMPTS = 5
+FLOW_PORTS = (33000, 60000)  # where a target's source port is chosen (stable per target)
 NO_ROUTE = "no route from here"
 
 _SO_TIMESTAMPNS = 35  # Linux; the socket module does not export these
@@ -165,6 +167,9 @@ class TraceResult:
     started_at: float = 0.0
     duration: float = 0.0
     probes_sent: int = 0
+    flow: int = 0
+    """The ICMP identifier or the source port: the same for every trace of one target, unless
+    another trace was using it."""
 
     @property
     def last_answer(self) -> Hop | None:
@@ -193,7 +198,8 @@ class TraceResult:
         return {
             "target": self.target, "mode": self.mode, "port": self.port, "source": self.source,
             "reached": self.reached, "error": self.error, "started_at": self.started_at,
-            "duration": self.duration, "probes_sent": self.probes_sent, "stops": self.stops(),
+            "duration": self.duration, "probes_sent": self.probes_sent, "flow": self.flow,
+            "stops": self.stops(),
             "hops": [{"ttl": h.ttl, "address": h.address, "rtt": h.rtt,
                       "reply": h.reply.value if h.reply else None} for h in self.hops],
         }
@@ -208,7 +214,8 @@ class TraceResult:
         return cls(target=str(data["target"]), mode=mode, port=data["port"],
                    source=data["source"], hops=hops, reached=bool(data["reached"]),
                    error=str(data["error"]), started_at=float(data["started_at"]),
-                   duration=float(data["duration"]), probes_sent=int(data["probes_sent"]))
+                   duration=float(data["duration"]), probes_sent=int(data["probes_sent"]),
+                   flow=int(data.get("flow", 0)))
 
 
 async def trace(spec: TraceSpec) -> TraceResult:
@@ -246,13 +253,21 @@ def route_source(target: str) -> str:
         return str(sock.getsockname()[0])
 
 
-def _flow_identifier() -> int:
-    """An ICMP identifier no other trace in this process is using."""
-    while True:
-        ident = secrets.randbelow(0xFFFF) + 1
+def _flow_hash(spec: TraceSpec) -> int:
+    """Stable across traces and restarts: the same link is traced as the same flow each
+    time, so a path change between two traces is a real one, not another ECMP branch."""
+    return zlib.crc32(f"{spec.mode} {spec.target} {spec.destination_port}".encode())
+
+
+def _flow_identifier(spec: TraceSpec) -> int:
+    """The target's ICMP identifier, or the next one no other trace here is using."""
+    base = _flow_hash(spec)
+    for step in range(0xFFFF):
+        ident = (base + step) % 0xFFFF + 1
         if ident not in _used_identifiers:
             _used_identifiers.add(ident)
             return ident
+    raise ProbeSetupError("every ICMP identifier is taken by a running trace")
 
 
 @dataclass
@@ -274,7 +289,7 @@ class _Session:
         self.error = ""
         self._sockets: list[socket.socket] = []
         self._receivers: list[socket.socket] = []
-        self._identifier = _flow_identifier() if spec.mode == "icmp" else 0
+        self._identifier = _flow_identifier(spec) if spec.mode == "icmp" else 0
         self._tags = itertools.count(secrets.randbelow(1 << 15))
         self._done = asyncio.Event()
         try:
@@ -292,19 +307,29 @@ class _Session:
             self.close()
             raise ProbeSetupError("traceroute needs raw sockets: run linkmon as root or with "
                                   "CAP_NET_RAW (systemd AmbientCapabilities=CAP_NET_RAW)") from None
-        # Hold the flow's source port (and check the source address is ours) while tracing.
-        holder = self._open(socket.SOCK_STREAM if spec.mode == "tcp" else socket.SOCK_DGRAM, 0)
-        try:
-            holder.bind((source, 0))
-        except OSError as exc:
-            self.close()
-            raise ProbeSetupError(f"trace source {source} cannot be used on this host: "
-                                  f"{exc.strerror}") from None
-        self._flow_port = int(holder.getsockname()[1])
+        self._flow_port = self._hold_port()
+        self._flow = self._identifier if spec.mode == "icmp" else self._flow_port
         for sock in self._receivers:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         self._send_socket.setblocking(False)
+
+    def _hold_port(self) -> int:
+        """Bind the flow's source port while tracing (the target's own port, or any free one
+        if another socket has it), which also checks the source address is ours."""
+        kind = socket.SOCK_STREAM if self.spec.mode == "tcp" else socket.SOCK_DGRAM
+        preferred = FLOW_PORTS[0] + _flow_hash(self.spec) % (FLOW_PORTS[1] - FLOW_PORTS[0])
+        holder = self._open(kind, 0)
+        for port in (preferred, 0):
+            try:
+                holder.bind((self.source, port))
+                return int(holder.getsockname()[1])
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    self.close()
+                    raise ProbeSetupError(f"trace source {self.source} cannot be used on this "
+                                          f"host: {exc.strerror}") from None
+        raise AssertionError("binding port 0 cannot be refused as in use")
 
     def _open(self, kind: int, proto: int) -> socket.socket:
         sock = socket.socket(socket.AF_INET, kind, proto)
@@ -328,8 +353,7 @@ class _Session:
 
     def _send(self, ttl: int) -> bool:
         tag = self._next_tag()
-        flow = self._identifier if self.spec.mode == "icmp" else self._flow_port
-        data = probe_packet(self.spec, self.source, ttl, tag, flow)
+        data = probe_packet(self.spec, self.source, ttl, tag, self._flow)
         self.sent[tag] = _Sent(ttl, time.time())
         try:
             self._send_socket.sendto(data, (self.spec.target, 0))
@@ -411,7 +435,7 @@ class _Session:
             self.answers[self.terminal].address == self.spec.target
         return TraceResult(self.spec.target, self.spec.mode, self.spec.destination_port,
                            self.source, hops, reached, self.error, started, duration,
-                           len(self.sent))
+                           len(self.sent), self._flow)
 
 
 # Classic BPF, so that a raw socket wakes us only for what may answer this trace: it sees every
@@ -447,8 +471,10 @@ def probe_packet(spec: TraceSpec, source: str, ttl: int, tag: int, flow: int) ->
     ip = IP(src=source, dst=spec.target, ttl=ttl, id=tag if spec.mode == "udp" else 0)
     packet: Packet
     if spec.mode == "icmp":
-        # The first payload word cancels the sequence number out of the checksum.
-        word = struct.pack("!H", 0xFFFF - tag)
+        # The first payload word cancels identifier and sequence number out of the checksum
+        # (one's complement sum: x + ~x = 0xFFFF), so every probe has the same checksum.
+        total = flow + tag
+        word = struct.pack("!H", 0xFFFF - ((total & 0xFFFF) + (total >> 16)))
         packet = ip / ICMP(type=8, id=flow, seq=tag) / Raw(word + _PAYLOAD[2:])
     elif spec.mode == "udp":
         packet = ip / UDP(sport=flow, dport=spec.destination_port) / Raw(_PAYLOAD)

@@ -699,6 +699,7 @@ def test_minimal_config_takes_every_built_in_default() -> None:
     assert (config.agent.timezone, config.agent.language) == ("Asia/Makassar", "id")
     assert config.server.listen == "127.0.0.1:9840"
     assert config.server.enable_reload is False
+    assert config.server.metrics_detail == "full"
     assert config.storage.path == TESTDATA / "linkmon.db"
     defaults = config.defaults
     assert (defaults.interval, defaults.timeout, defaults.down_after, defaults.up_after) == (
@@ -745,6 +746,20 @@ def test_agent_name_defaults_to_the_host_name(
 @pytest.fixture
 def full(secrets_env: None) -> Config:
     return load_config(TESTDATA / "good-full.yml")
+
+
+@pytest.mark.parametrize("detail", ["full", "link"])
+def test_metrics_detail_is_full_or_link(detail: str) -> None:
+    text = (TESTDATA / "good-minimal.yml").read_text()
+    config = parse_config(f"server: {{metrics_detail: {detail}}}\n{text}")
+    assert config.server.metrics_detail == detail
+
+
+def test_metrics_detail_names_the_allowed_values() -> None:
+    text = (TESTDATA / "good-minimal.yml").read_text()
+    with pytest.raises(ConfigError) as raised:
+        parse_config(f"server: {{metrics_detail: probe}}\n{text}")
+    assert raised.value.errors == ["server.metrics_detail: must be 'full' or 'link', got 'probe'"]
 
 
 def test_full_config_agent_server_storage(full: Config) -> None:
@@ -1112,6 +1127,7 @@ KEYS = sorted(
     {
         *("agent", "server", "storage", "defaults", "sites", "links", "alerting", "maintenance"),
         *("name", "timezone", "language", "listen", "web_config", "enable_reload", "path"),
+        "metrics_detail",
         *("interval", "timeout", "icmp", "count", "spacing", "size", "down_after", "up_after"),
         *("degraded", "loss", "rtt", "service_hours", "days", "start", "end", "id", "kind"),
         *("parent", "from", "to", "network", "depends_on", "probes", "target", "source", "url"),

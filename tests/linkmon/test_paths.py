@@ -8,7 +8,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -160,6 +160,13 @@ class FakeTracer:
             self.running -= 1
 
 
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
 def _sample(registry: CollectorRegistry, name: str, link: str) -> float | None:
     labels = {"agent": "kec-krayan", "link": link, "from": "kec-krayan", "to": "pusat-dc",
               "network": "vpn", "kabupaten": "kab-nunukan"}
@@ -184,10 +191,9 @@ async def test_a_down_link_is_traced_at_once_and_a_flapping_one_within_the_limit
         watch.link_changed("kec-krayan--dc", "down")  # over the limit: waits
         await asyncio.sleep(0.05)
         assert len(tracer.calls) == 2
-        clock[0] += 301
-        await asyncio.sleep(0.1)
-        assert len(tracer.calls) == 3, "the waiting down trace runs once the limit allows"
-        assert [r.reason for r in reports] == ["down"] * 3
+        clock[0] += 301  # the waiting down trace runs once the limit allows
+        await eventually(lambda: len(reports) == 3)
+        assert len(tracer.calls) == 3 and [r.reason for r in reports] == ["down"] * 3
     finally:
         await watch.stop()
 
@@ -201,8 +207,8 @@ async def test_checks_run_for_up_links_and_at_most_n_at_once(tmp_path: Path) -> 
                       link_states=lambda: states)
     await watch.start()
     try:
-        await asyncio.sleep(0.5)
-        assert len(tracer.calls) == 3 and tracer.most == 2
+        await eventually(lambda: len(tracer.calls) == 3 and tracer.running == 0)
+        assert tracer.most == 2
         await asyncio.sleep(0.1)
         assert len(tracer.calls) == 3, "not again before check_every"
     finally:
@@ -394,12 +400,9 @@ async def test_reroute_over_starlink_is_a_path_change_and_a_cut_uplink_shows_whe
     lab.reroute(False)  # static routes: Krayan still sends to the hub, the hub has no way on
     lab.cut("kab-nunukan--dc")
     watch.link_changed(link, "down")
-    for _ in range(100):
-        report = watch.report(link)
-        if report is not None and report.reason == "down":
-            break
-        await asyncio.sleep(0.05)
-    assert report is not None and report.reason == "down", report
+    await eventually(lambda: getattr(watch.report(link), "reason", "") == "down", 30)
+    report = watch.report(link)
+    assert report is not None
     assert report.text("en") == (f"last answer from hop 1, {HUB} (network unreachable); path "
                                  f"differs from the last good one from hop 2: was {DC}, now no "
                                  "answer (2 → 1 hops)")

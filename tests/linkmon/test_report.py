@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from linkmon.config import Config
+from linkmon.config import Config, parse_config
 from linkmon.report import (
     Figures,
     Report,
@@ -37,6 +37,7 @@ from linkmon.report import (
     report_command,
     subtract,
 )
+from linkmon.state import Changes, LinkState, Transition
 from linkmon.storage import Storage
 from tests.support import outages
 
@@ -221,3 +222,24 @@ def test_an_outage_inside_maintenance_is_no_outage() -> None:
     fig = figures([(10.0, 20.0), (30.0, 50.0)], [(0.0, 100.0)], [(5.0, 25.0), (40.0, 60.0)])
     assert (fig.outages, fig.downtime, fig.longest, fig.maintenance) == (1, 10.0, 10.0, 40.0)
     assert fig.measured == 60.0 and fig.availability == pytest.approx(1 - 10 / 60)
+
+
+def test_offices_with_no_watched_path_to_pusat_get_no_office_row(tmp_path: Path) -> None:
+    config = parse_config(f"""
+storage: {{path: {tmp_path / "state.db"}}}
+sites:
+  - {{id: kab-nunukan, kind: kabupaten}}
+  - {{id: kec-krayan, kind: kecamatan, parent: kab-nunukan}}
+links:
+  - {{id: kec-krayan--kab, from: kec-krayan, to: kab-nunukan, network: vpn,
+     probes: [{{kind: icmp, target: 198.18.30.8}}]}}
+""")
+    with Storage(config.storage.path) as storage:
+        storage.record(Changes(transitions=(Transition(
+            "kec-krayan--kab", LinkState.UP, LinkState.DOWN, outages.timestamp(
+                "2026-11-03T10:00+08:00"), "path_down", "", "kec-krayan"),)), 0.0)
+    report = _report(config)
+    assert _rows(report, "office") == {}  # the agent watches no uplink: unknown, not "out"
+    link = _rows(report, "link")["kec-krayan--kab"].full
+    assert link.outages == 1 and link.downtime == outages.timestamp(
+        "2026-12-01T00:00+08:00") - outages.timestamp("2026-11-03T10:00+08:00")

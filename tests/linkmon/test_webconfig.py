@@ -13,7 +13,7 @@ import socket
 import ssl
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import bcrypt
@@ -31,8 +31,8 @@ from starlette.routing import Route
 from linkmon.webconfig import WebConfigError, load_web_config, security_middleware
 from tests.support.loopback import (
     free_port,
-    running,
     runnable_by_nobody,
+    running,
     start_linkmon,
     write_config,
 )
@@ -207,7 +207,7 @@ def app_behind(path: Path) -> Starlette:
 
 
 @pytest.fixture
-async def guarded(tmp_path: Path) -> Iterator[tuple[httpx.AsyncClient, Path]]:
+async def guarded(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Path]]:
     path = write_web_config(tmp_path / "web.yml", f"""
 basic_auth_users:
   noc: "{bcrypt_hash(PASSWORD, rounds=4)}"

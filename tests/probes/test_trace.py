@@ -60,6 +60,9 @@ def test_every_probe_of_a_trace_is_one_flow_for_a_load_balancer(mode: str) -> No
     spec = TraceSpec("198.18.10.13", mode)  # type: ignore[arg-type]
     packets = [probe_packet(spec, "198.18.1.1", ttl, tag, 40000)
                for ttl, tag in ((1, 1), (2, 2), (3, 77), (9, 65535), (16, 32768))]
+    if mode == "icmp":  # the checksum does not even depend on the identifier
+        other = probe_packet(spec, "198.18.1.1", 1, 1, 65535)
+        assert other[22:24] == packets[0][22:24] and other[24:26] != packets[0][24:26]
 
     def flow(data: bytes) -> tuple[bytes, ...]:
         ihl = (data[0] & 0x0F) * 4
@@ -116,6 +119,11 @@ async def test_each_mode_reaches_a_loopback_target_with_its_own_kind_of_answer()
         assert result.hops == (Hop(1, "127.0.0.1", result.hops[0].rtt, reply),)
         assert result.hops[0].rtt is not None and 0 <= result.hops[0].rtt < 0.5
         assert result.probes_sent == 1 and result.source == "127.0.0.1"
+    # Concurrent traces of one target use different flows; the next trace of a target uses
+    # the flow its last one used, so ECMP sends it the same way.
+    assert results[0].flow != results[4].flow
+    assert (await trace(specs[0])).flow == results[0].flow
+    assert (await trace(specs[1])).flow == results[1].flow
 
 
 @pytest.mark.root

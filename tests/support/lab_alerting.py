@@ -6,6 +6,9 @@ Alertmanager (Debian ``prometheus-alertmanager``). Linkmon's config names their 
 (``.url``); the test talks to them through a port forward from the host
 (:meth:`linkmon.lab.Lab.forward`) and reads the receiver's JSONL log from the shared file system.
 Both are stopped by PID (``ip netns exec`` execs, so the PID is the program's own).
+
+Also what alerting tests read from a running linkmon: link states from /metrics, the stored
+transitions and outbox, and the notifications the receiver got.
 """
 
 from __future__ import annotations
@@ -14,18 +17,27 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import yaml
 
-from tests.support.daemon import free_port, wait_until
+from linkmon.storage import Storage
+from tests.support.daemon import Linkmon, free_port, wait_until
 from tests.support.receiver import ROOT, ReceiverProcess
 
 if TYPE_CHECKING:
     from linkmon.lab import Lab
+
+# Short rounds for alerting tests: down after 3 failed rounds (1.5 s), up after 2 good ones.
+INTERVAL, DOWN_AFTER, UP_AFTER = 0.5, 3, 2
+FAST = {"interval": "500ms", "timeout": "400ms", "down_after": DOWN_AFTER, "up_after": UP_AFTER,
+        "icmp": {"count": 3, "spacing": "50ms", "size": 56}}
+SETTLE = 2.5  # two state ticks and a few rounds: long enough for a stray page to show up
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 ALERTMANAGER_PORT = 9093  # inside the site's namespace, which has no Alertmanager of its own
@@ -162,6 +174,51 @@ def notifications(receiver: ReceiverProcess, since: float = 0.0, accepted: bool 
     return found
 
 
-def sequence(found: list[Notification]) -> list[tuple[str, str]]:
-    """(status, alertname) of each notification: what a test compares to the expected pages."""
-    return [(n.status, n.name) for n in found]
+def subjects(found: list[Notification]) -> list[tuple[str, str, str]]:
+    """(status, alertname, link or site) of each: what a test compares with the pages it expects."""
+    return [(n.status, n.name, n.labels.get("link") or n.labels.get("site", "")) for n in found]
+
+
+# -- what a running linkmon shows --------------------------------------------------------------
+
+
+def link_states(daemon: Linkmon) -> dict[str, str]:
+    """Each link's state, from /metrics (reading it changes nothing in the daemon)."""
+    return {dict(labels)["link"]: dict(labels)["state"]
+            for (name, labels), sample in daemon.metrics().items()
+            if name == "linkmon_link_state" and sample == 1}
+
+
+def all_up(daemon: Linkmon) -> bool:
+    return set(link_states(daemon).values()) == {"up"}
+
+
+def link_doc(daemon: Linkmon, link: str) -> dict[str, Any]:
+    """The link as the status API shows it."""
+    links: list[dict[str, Any]] = daemon.status()["links"]  # type: ignore[assignment]
+    return next(doc for doc in links if doc["id"] == link)
+
+
+def echoes_sent(daemon: Linkmon, link: str) -> float:
+    return daemon.value("linkmon_probe_packets_sent_total", link=link, kind="icmp") or 0.0
+
+
+def config_path(daemon: Linkmon) -> Path:
+    return Path(daemon.process.args[-1])  # `linkmon run -c PATH`
+
+
+def storage_path(daemon: Linkmon) -> Path:
+    return Path(yaml.safe_load(config_path(daemon).read_text())["storage"]["path"])
+
+
+def transitions(db: Path, link: str, since: float) -> list[tuple[str, str]]:
+    """(old, new) of every state change stored for ``link`` since ``since``, in order."""
+    with Storage(db, readonly=True) as storage:
+        return [(t.old.value, t.new.value)
+                for t in storage.transitions(since, time.time() + 1, link=link)]
+
+
+def outbox_empty(db: Path) -> bool:
+    """Every queued notification delivered and forgotten (durably: it is read from disk)."""
+    with Storage(db, readonly=True) as storage:
+        return not storage.pending()
