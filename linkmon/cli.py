@@ -36,6 +36,7 @@ def run(
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
     cfg = config_or_exit(config)
     raise typer.Exit(asyncio.run(run_daemon(config, cfg, user=user)))
 

@@ -16,6 +16,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from .webconfig import WebConfigError, load_web_config, security_middleware, tls
 log = logging.getLogger("linkmon")
 
 STOP_GRACE = 1.5
+RESOLVER_THREADS = 32
 
 
 class Daemon:
@@ -42,7 +44,8 @@ class Daemon:
         self.config = config
         self.metrics = Metrics(config.agent.name)
         self.prober = Prober()
-        self.monitor = Monitor(config, self.metrics)
+        # Built in serve(), after privileges drop, so the state files belong to --user.
+        self.monitor: Monitor
         self.scheduler = Scheduler(self.prober.run, self)
         self.started_at = time.time()
         self._stopping = asyncio.Event()
@@ -106,6 +109,10 @@ class Daemon:
 
     async def serve(self, listener: socket.socket, user: str | None) -> int:
         loop = asyncio.get_running_loop()
+        # Name lookups run in the default pool; a resolver that never answers holds a worker
+        # for timeout x attempts, so give lookups of other names room to go on.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=RESOLVER_THREADS,
+                                                     thread_name_prefix="resolve"))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
@@ -113,6 +120,7 @@ class Daemon:
         await self.prober.start(icmp_specs=icmp_specs(self.config))
         if user is not None:
             drop_privileges(user)
+        self.monitor = Monitor(self.config, self.metrics)
         web_config_path = self.config.server.web_config
         app = create_app(self, security_middleware(web_config_path))
         web_settings = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")

@@ -7,6 +7,7 @@ No endpoint takes a target from the caller: linkmon probes only what its config 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any, Protocol
 
@@ -37,9 +38,12 @@ class StatusSource(Protocol):
 
 
 def create_app(daemon: StatusSource, middleware: list[Middleware] | None = None) -> Starlette:
+    # generate_latest is synchronous and slow at national scale: keep it off the loop, on a
+    # thread of its own, so slow name lookups in the default pool never delay a scrape.
+    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
+
     async def metrics(_: Request) -> Response:
-        # generate_latest is synchronous and slow at national scale: keep it off the loop.
-        body = await asyncio.to_thread(daemon.render_metrics)
+        body = await asyncio.get_running_loop().run_in_executor(renderer, daemon.render_metrics)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(_: Request) -> Response:

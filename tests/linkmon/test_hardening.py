@@ -348,10 +348,6 @@ def test_hostile_http_targets_never_stall_the_scheduler(
 
 
 @pytest.mark.root
-@pytest.mark.xfail(strict=True, reason=(
-    "a name server that never answers starves the event loop's default thread pool: every "
-    "getaddrinfo blocks a worker for timeout × attempts, so /metrics (rendered via "
-    "asyncio.to_thread) stalls for seconds and probes of healthy targets by name time out"))
 def test_a_name_server_that_never_answers_stalls_nothing(
         tmp_path: Path, hostile: HostileTargets) -> None:
     watch_under_hostility(tmp_path, dns_hostile_probes())

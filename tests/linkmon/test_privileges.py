@@ -126,10 +126,6 @@ def test_started_as_root_with_user_drops_everything_but_keeps_its_raw_socket(
     assert "Traceback" not in output and "ERROR" not in output, output
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the daemon opens its SQLite state (Daemon.__init__ -> Monitor -> Storage) before serve() "
-    "drops privileges, so the files are root's; a later start as that user (systemd User=) "
-    "cannot write them"))
 def test_state_files_belong_to_the_service_user(
         home: Path, runnable_by_nobody: dict[str, object]) -> None:
     port = free_port()
