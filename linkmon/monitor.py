@@ -206,13 +206,20 @@ class Monitor:
 
     # -- the status document ---------------------------------------------------------------
 
+    def _path_text(self, link_id: str) -> str | None:
+        """Where the trace taken when the link went down stopped."""
+        report = self.paths.report(link_id)
+        if report is None or report.reason != "down":
+            return None
+        return report.text(self.config.agent.language)
+
     def status(self, version: str, started_at: float) -> dict[str, Any]:
         config = self.config
         snapshots = self.network.snapshot()
         services = self.network.service()
         sites = [_site_doc(config, site.id, services) for site in config.sites]
-        links = [_link_doc(config, link, snapshots[link.id]) for link in config.links
-                 if link.id in snapshots]
+        links = [_link_doc(config, link, snapshots[link.id], self._path_text(link.id))
+                 for link in config.links if link.id in snapshots]
         windows = _maintenance_docs(config, self._clock())
         outages = [
             {"link": doc["id"], "state": doc["state"], "since": doc["since"],
@@ -255,7 +262,8 @@ def _site_doc(config: Config, site_id: str,
             "timezone": timezone, "zone_abbr": _zone_abbr(timezone), "service": service}
 
 
-def _link_doc(config: Config, link: Link, snap: LinkSnapshot) -> dict[str, Any]:
+def _link_doc(config: Config, link: Link, snap: LinkSnapshot,
+              path: str | None) -> dict[str, Any]:
     maintenance = None
     if snap.maintenance is not None:
         window = config.in_maintenance(link.id, datetime.now(UTC))
@@ -267,6 +275,7 @@ def _link_doc(config: Config, link: Link, snap: LinkSnapshot) -> dict[str, Any]:
         "detail": snap.detail, "flapping": snap.flapping, "maintenance": maintenance,
         "depends_on": list(link.depends_on),
         "unreachable_via": snap.upstream[0] if snap.upstream else None,
+        "path": path if snap.state.value == "down" else None,
         "rtt_seconds": snap.rtt, "loss": snap.loss,
         "probes": [{"kind": p.kind, "target": p.target, "success": p.success,
                     "failure": p.failure, "detail": p.detail,

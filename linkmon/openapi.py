@@ -117,6 +117,9 @@ def _schemas() -> dict[str, Schema]:
             "maintenance": _nullable(_ref("LinkMaintenance")),
             "depends_on": {"type": "array", "items": _ID},
             "unreachable_via": _nullable(_ID),
+            "path": {**_nullable({"type": "string"}),
+                     "description": "While down: where the trace taken at the failure stopped "
+                                    "and how it differs from the last good path."},
             "rtt_seconds": _nullable(_SECONDS),
             "loss": _nullable(_RATIO),
             "probes": {"type": "array", "items": _ref("Probe")},

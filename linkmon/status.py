@@ -358,6 +358,8 @@ def _link_notes(view: _View, link: Mapping[str, Any]) -> list[tuple[str, str]]:
     if link["state"] != "up":
         parts = [view.since(link), view.cause(link["cause"]), link["detail"]]
         notes.append((" · ".join(p for p in parts if p), ""))
+        if link.get("path"):  # older daemons have no trace
+            notes.append((f"traceroute: {link['path']}", ""))
     if link["maintenance"] is not None:
         until = timestamp(link["maintenance"]["until"])
         notes.append((view.words["maintenance"].format(

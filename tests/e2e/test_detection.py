@@ -56,6 +56,12 @@ def test_cut_is_down_within_down_after_rounds_and_up_after_restore(
     faults.cut("kec-krayan--kab")
     took = linkmon.wait_value("linkmon_link_up", 0, 15, link="kec-krayan--kab")
     assert took <= DOWN_AFTER * INTERVAL + 1.0, f"down after {took:.2f} s"
+
+    def traced() -> object:
+        links = linkmon.status()["links"]  # type: ignore[index]
+        return next(link for link in links if link["id"] == "kec-krayan--kab")["path"]
+    where = wait_until(traced, 10, "the trace taken at the failure in the status")
+    assert "198.18.30.8" in str(where)  # here: no route from the hub once its side is cut
     faults.restore("kec-krayan--kab")
     took = linkmon.wait_value("linkmon_link_up", 1, 15, link="kec-krayan--kab")
     assert took <= UP_AFTER * INTERVAL + 1.0, f"up again after {took:.2f} s"

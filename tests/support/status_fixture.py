@@ -32,7 +32,8 @@ def all_up(doc: dict[str, Any]) -> dict[str, Any]:
     doc = copy.deepcopy(doc)
     for link in doc["links"]:
         link.update(state="up", cause=None, detail="", flapping=False, maintenance=None,
-                    unreachable_via=None, rtt_seconds=link["rtt_seconds"] or 0.02, loss=0.0)
+                    unreachable_via=None, path=None, rtt_seconds=link["rtt_seconds"] or 0.02,
+                    loss=0.0)
     for site in doc["sites"]:
         if site["service"] is not None:
             site["service"] = {"state": "available", "via": [], "reason": ""}
