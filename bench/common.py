@@ -12,7 +12,6 @@ import os
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from icmp_scale import targets as loopback_targets  # noqa: E402  (bench/ is sys.path[0])
+from icmp_scale import targets as loopback_targets  # noqa: E402,F401 (bench/ is sys.path[0])
 
 from tests.support.daemon import free_port, running_linkmon  # noqa: E402,F401
 
@@ -300,12 +299,15 @@ def blackbox(workdir: Path, timeout: float, prefix: Sequence[str] = (),
         deadline = time.monotonic() + 15
         while True:
             if process.poll() is not None:
-                raise SystemExit(f"blackbox_exporter exited: {(workdir / 'blackbox.log').read_text()}")
+                log_text = (workdir / "blackbox.log").read_text()
+                raise SystemExit(f"blackbox_exporter exited: {log_text}")
             with contextlib.suppress(OSError):
                 if not prefix:
                     get(url + "/-/healthy", timeout=1)
                     break
-                with socket.create_connection((listen, port), timeout=1):
+                probe = f"import socket; socket.create_connection(('{listen}', {port}), 1)"
+                if subprocess.run([*prefix, sys.executable, "-c", probe],
+                                  capture_output=True, timeout=10).returncode == 0:
                     break
             if time.monotonic() > deadline:
                 raise SystemExit("blackbox_exporter did not start within 15 s")

@@ -42,7 +42,7 @@ class Daemon:
     def __init__(self, config_path: Path, config: Config) -> None:
         self.config_path = config_path
         self.config = config
-        self.metrics = Metrics(config.agent.name)
+        self.metrics = Metrics(config.agent.name, detail=config.server.metrics_detail)
         self.prober = Prober()
         # Built in serve(), after privileges drop, so the state files belong to --user.
         self.monitor: Monitor

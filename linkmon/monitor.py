@@ -39,7 +39,6 @@ class Monitor:
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.metrics = metrics
-        metrics.detail = config.server.metrics_detail  # like all server keys: fixed until restart
         self._clock = clock
         self._storage_errors: set[str] = set()
         self.storage = self._open_storage(config)
