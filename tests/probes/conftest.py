@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -138,13 +137,6 @@ def ping_group_range(low: int, high: int) -> Iterator[None]:
         yield
     finally:
         PING_GROUP_RANGE.write_text(" ".join(saved))
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago: connecting to it is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ipv6_on_loopback() -> bool:

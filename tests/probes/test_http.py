@@ -24,7 +24,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response, S
 from starlette.routing import Route
 
 from probes import Failure, HttpSpec, Prober, spec_from_target
-from tests.probes.conftest import Peer, free_port, run_probes
+from tests.probes.conftest import Peer, run_probes
+from tests.support.daemon import free_port
 
 BODY = "linkmon ok build=1234"
 

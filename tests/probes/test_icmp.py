@@ -20,11 +20,11 @@ from probes import Failure, IcmpSpec, Prober, ProbeSetupError, ProbeSpec, TcpSpe
 from tests.probes.conftest import (
     NOBODY,
     Peer,
-    free_port,
     ipv6_on_loopback,
     ping_group_range,
     run_probes,
 )
+from tests.support.daemon import free_port
 
 LOOPBACK_RTT = 0.05  # generous for a noisy 2-core machine; loopback echoes take microseconds
 SO_TIMESTAMPNS = 35

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from probes import Failure, Prober, ProbeSetupError, TcpSpec, spec_from_target
-from tests.probes.conftest import Peer, free_port, ipv6_on_loopback, run_probes
+from tests.probes.conftest import Peer, ipv6_on_loopback, run_probes
+from tests.support.daemon import free_port
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -62,9 +61,3 @@ async def until(condition: Callable[[], bool], timeout: float) -> None:
 
 def statuses(bodies: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(b["status"], b["alerts"][0]["fingerprint"]) for b in bodies]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

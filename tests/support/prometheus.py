@@ -8,7 +8,6 @@ stops it afterwards, whatever happened in between.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,6 +18,8 @@ from typing import Any, TypeVar
 
 import httpx
 import yaml
+
+from tests.support.daemon import free_port
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 JOB = "linkmon"
@@ -35,13 +36,6 @@ class ScrapeTarget:
 
 class PrometheusError(Exception):
     """Prometheus refused a query (bad PromQL, too many samples, ...); the message is its own."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def scrape_config(

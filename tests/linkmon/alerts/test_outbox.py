@@ -23,12 +23,12 @@ from tests.support.alerting import (
     GOOD,
     SILENT,
     delivering,
-    free_port,
     network,
     rounds,
     statuses,
     until,
 )
+from tests.support.daemon import free_port
 from tests.support.receiver import ROOT, running_receiver
 
 

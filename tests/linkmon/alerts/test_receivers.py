@@ -20,11 +20,11 @@ from tests.support.alerting import (
     GOOD,
     SILENT,
     delivering,
-    free_port,
     network,
     rounds,
     until,
 )
+from tests.support.daemon import free_port
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 AM_CONFIG = 'route: {receiver: "null"}\nreceivers: [{name: "null"}]\n'

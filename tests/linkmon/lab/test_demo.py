@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from linkmon.lab.demo import Watcher
+from tests.support.daemon import free_port
 
 Leftovers = Callable[[str, set[int]], list[str]]
 
@@ -46,13 +46,6 @@ def daemon_importable() -> bool:
     except ImportError:
         return False
     return True
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start_demo(prefix: str, *extra: str) -> subprocess.Popen[str]:

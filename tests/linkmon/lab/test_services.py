@@ -15,12 +15,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.support.daemon import free_port
 
 
 @pytest.fixture()
