@@ -34,7 +34,7 @@ def loaded_metrics(workdir: Path, n: int, detail: str) -> Metrics:
     c.write_config(config_path, c.loopback_targets(n), interval=10, timeout=2, count=5,
                    spacing=0.1, detail=detail)
     config = load_config(config_path)
-    metrics = Metrics(config.agent.name)
+    metrics = Metrics(config.agent.name, detail=config.server.metrics_detail)
     monitor = Monitor(config, metrics)
     now = time.time()
     for i, link in enumerate(config.links):

@@ -478,6 +478,7 @@ class Network:
         self._firing: dict[str, Alert] = {alert.key: alert for alert in firing}
         self._service: dict[str, ServiceStatus] = {}
         self._service_changed: float | None = now  # earliest state change not yet in _service
+        self._service_reconciled: dict[str, ServiceStatus] | None = None  # its alerts settled
         self._rollup: set[str] = set()  # kabupaten whose roll-up pages (or is about to)
         self._everything = True  # the next tick re-checks every alert
         # Links whose stored state must go: gone from the config since the last run or reload.
@@ -523,7 +524,10 @@ class Network:
             if link.persisted() != before:
                 step.changed[link.id] = link
         changed = list(step.changed.values())
-        services = self._everything or bool(changed) or self._service_changed is not None
+        # Against what was last reconciled: a status request (service()) may have refreshed
+        # _service since, and its changes still owe their alerts.
+        services = (self._everything or bool(changed)
+                    or self._services() is not self._service_reconciled)
         self._reconcile(step, now, changed, changed, everything=self._everything,
                         services=services)
         self._everything = False
@@ -702,7 +706,12 @@ class Network:
             return (LinkState.DOWN, *_diagnose(failed, path_ok=False))
         service = [p for p in link.probes if p.rule.kind not in PATH_KINDS]
         if service and all(p.verdict is False for p in service):
-            return (LinkState.DOWN, *_diagnose(service, path_ok=True))
+            # Judged on the services alone only while the path answers: ICMP failing too,
+            # just not judged yet (phases differ), is a path down, not a blocked service.
+            path = [p for p in link.probes if p.rule.kind in PATH_KINDS]
+            path_ok = not path or any(not p.failures for p in path)
+            return (LinkState.DOWN, *_diagnose(service if path_ok else service + path,
+                                               path_ok=path_ok))
         if link.state in (LinkState.UP, LinkState.DOWN) and any(
                 (p.verdict and p.failures) or (p.verdict is False and p.successes)
                 for p in link.probes):
@@ -946,7 +955,8 @@ class Network:
                 lang, kabupaten=place, since=alert.starts_at, at=now)))
 
     def _reconcile_services(self, step: _Step, now: float) -> None:
-        for status in self._services().values():
+        self._service_reconciled = self._services()
+        for status in self._service_reconciled.values():
             self._reconcile_service(step, status, now)
 
     def _reconcile_service(self, step: _Step, status: ServiceStatus, now: float) -> None:
@@ -955,7 +965,7 @@ class Network:
         key = f"ServiceUnavailable/{site}"
         # Only an office that lost every one of its own paths pages here: one with a single
         # link is paged by that link, one behind a failed hub by the hub's alerts.
-        root_cause = bool(own) and all(link.state not in SERVING for link in own)
+        root_cause = bool(own) and all(link.state is LinkState.DOWN for link in own)
         may_fire = (root_cause and len(own) >= 2
                     and not any(self._covered(link) for link in own)
                     and not all(self._rules.maintenance(link.id, now) for link in own))

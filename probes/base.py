@@ -10,7 +10,7 @@ This package never imports ``linkmon``: the daemon depends on the probes, not th
 from __future__ import annotations
 
 import enum
-import statistics
+import math
 from dataclasses import dataclass, field
 
 
@@ -61,6 +61,19 @@ class ProbeResult:
             return None
         return 1.0 - self.packets_received / self.packets_sent
 
+    def rtt_stats(self) -> tuple[float, float, float, float] | None:
+        """min, avg, max and population stddev of the echo RTTs; ``None`` without replies.
+
+        One cheap pass: the daemon asks for these on every round of every target, and
+        ``statistics.pstdev`` (exact fractions) cost more than the echoes themselves.
+        """
+        rtts = self.rtts
+        if not rtts:
+            return None
+        avg = math.fsum(rtts) / len(rtts)
+        variance = math.fsum([(rtt - avg) ** 2 for rtt in rtts]) / len(rtts)
+        return min(rtts), avg, max(rtts), math.sqrt(variance)
+
     @property
     def rtt_min(self) -> float | None:
         return min(self.rtts) if self.rtts else None
@@ -71,15 +84,18 @@ class ProbeResult:
 
     @property
     def rtt_avg(self) -> float | None:
-        return statistics.fmean(self.rtts) if self.rtts else None
+        return math.fsum(self.rtts) / len(self.rtts) if self.rtts else None
 
     @property
     def rtt_stddev(self) -> float | None:
-        return statistics.pstdev(self.rtts) if self.rtts else None
+        stats = self.rtt_stats()
+        return None if stats is None else stats[3]
 
     @property
     def jitter(self) -> float | None:
         """Mean absolute difference between consecutive RTTs (RFC 3550 style, unsmoothed)."""
-        if len(self.rtts) < 2:
+        rtts = self.rtts
+        if len(rtts) < 2:
             return None
-        return statistics.fmean(abs(b - a) for a, b in zip(self.rtts, self.rtts[1:], strict=False))
+        return math.fsum([abs(b - a) for a, b in zip(rtts, rtts[1:], strict=False)]) / (
+            len(rtts) - 1)
