@@ -2,7 +2,7 @@
 
 linkmon runs in a lab site's namespace and reaches only that namespace's loopback, so its
 receivers run there too: the webhook receiver of :mod:`tests.support.receiver` and a real
-Alertmanager (Debian ``prometheus-alertmanager``). Linkmon's config names their inside URL
+Alertmanager (Debian ``prometheus-alertmanager``). linkmon's config names their inside URL
 (``.url``); the test talks to them through a port forward from the host
 (:meth:`linkmon.lab.Lab.forward`) and reads the receiver's JSONL log from the shared file system.
 Both are stopped by PID (``ip netns exec`` execs, so the PID is the program's own).
@@ -204,7 +204,9 @@ def echoes_sent(daemon: Linkmon, link: str) -> float:
 
 
 def config_path(daemon: Linkmon) -> Path:
-    return Path(daemon.process.args[-1])  # `linkmon run -c PATH`
+    argv = daemon.process.args  # [..., "linkmon", "run", "-c", PATH]
+    assert isinstance(argv, list)
+    return Path(argv[-1])
 
 
 def storage_path(daemon: Linkmon) -> Path:
