@@ -743,3 +743,58 @@ def test_rules_from_a_real_config() -> None:
                    "kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)]})
     snap = run.net.snapshot()["kec-krayan--kab"]
     assert (snap.state, snap.cause) == (LinkState.UNKNOWN, "own_uplink")
+
+
+# -- fixes found by the lab end-to-end tests -------------------------------------------------
+
+
+def _krayan_behind_hub() -> tuple[Run, dict[str, list[ProbeResult]]]:
+    links = [link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
+             link("kec-krayan--kab", "kec-krayan", "kab-nunukan", network="m2m",
+                  depends_on=["kab-nunukan--dc"]),
+             link("kec-krayan--kab-starlink", "kec-krayan", "kab-nunukan", network="starlink",
+                  depends_on=["kab-nunukan--dc"])]
+    run = Run(rules(links))
+    plan = {"kab-nunukan--dc": [ok()], "kec-krayan--kab": [ok()],
+            "kec-krayan--kab-starlink": [ok()]}
+    run.round(plan)
+    return run, plan
+
+
+def test_office_with_two_paths_behind_a_failed_hub_is_not_paged() -> None:
+    """Both Krayan links unreachable because the hub's uplink failed: the uplink pages, not
+    Krayan's ServiceUnavailable (an unreachable link is not a failed path of its own)."""
+    run, plan = _krayan_behind_hub()
+    for _ in range(6):
+        run.round({name: [silent()] for name in plan})
+    assert run.state("kec-krayan--kab") is LinkState.UNREACHABLE
+    assert run.net.service()["kec-krayan"].availability is Availability.UNAVAILABLE
+    assert run.sent() == [("LinkDown", "kab-nunukan--dc", "firing")]
+
+
+def test_reading_the_status_between_a_change_and_the_tick_still_pages_the_office() -> None:
+    """service() (the status API) refreshes the cached service map; the next tick must still
+    reconcile the office alerts against it."""
+    run, plan = _krayan_behind_hub()
+    for _ in range(3):
+        for name in ("kec-krayan--kab", "kec-krayan--kab-starlink"):
+            run.feed(name, silent())
+        run.feed("kab-nunukan--dc", ok())
+        run.net.service()  # a status request before the tick
+        run.later(1.0)
+    assert ("ServiceUnavailable", "kec-krayan", "firing") in run.sent()
+
+
+def test_services_judged_failed_before_icmp_is_still_a_path_down() -> None:
+    """TCP/HTTP may reach down_after before ICMP does (phases differ): with ICMP failing too,
+    the cause is the path, not a blocked service."""
+    run = single((ICMP, HTTP))
+    run.round({"kec-krayan--kab": [ok(), service("http")]})
+    timeout = service("http", Failure.TIMEOUT, "timed out")
+    for _ in range(3):  # the HTTP result first, the ICMP one half a second later
+        run.changes.append(run.net.observe("kec-krayan--kab", 1, timeout, run.now))
+        run.changes.append(run.net.observe("kec-krayan--kab", 0, silent(), run.now + 0.5))
+        run.later(1.0)
+    down = [t for c in run.changes for t in c.transitions if t.new is LinkState.DOWN]
+    assert [t.cause for t in down] == ["path_down"]  # the cause the page carries
+    assert [a.labels["cause"] for a in run.alerts] == ["path_down"]
