@@ -29,7 +29,7 @@ from .storage import Storage, StorageError
 log = logging.getLogger("linkmon")
 
 TICK = 1.0  # maintenance windows, flap damping and roll-ups move with time alone
-SAVE_EVERY = 10.0  # per-probe counters to disk, so a restart resumes mid-count
+SAVE_EVERY = 60.0  # per-probe counters to disk (transitions are stored as they happen)
 SERVICE_METRIC = {"available": 1.0, "degraded": 0.5, "unavailable": 0.0}
 
 

@@ -202,7 +202,9 @@ class Rules:
         return cls(agent=agent.name, sites=sites, links=links, language=agent.language,
                    own_uplinks=own, flap_changes=alerting.flapping.changes,
                    flap_window=alerting.flapping.window, rollup_share=alerting.rollup.share,
-                   rollup_min_links=alerting.rollup.min_links, maintenance=maintenance)
+                   rollup_min_links=alerting.rollup.min_links,
+                   # Asked for every link every tick: skip the look-up when no window exists.
+                   maintenance=maintenance if config.maintenance else _no_maintenance)
 
 
 # ---------------------------------------------------------------------------------------------
