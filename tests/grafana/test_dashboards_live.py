@@ -12,8 +12,9 @@ Two sources of metrics, same checks:
 - ``stand_in``: the STAND-IN exporter of tests/support/fake_linkmon.py, not linkmon. It keeps
   the dashboards honest while the daemon is being built; it proves nothing about the daemon.
 - ``linkmon``: the real ``linkmon run -c FILE`` on loopback targets (ICMP to 127.0.0.x, TCP
-  listeners, a TLS health endpoint); the cut closes a listener. Marked ``lab``; skipped while
-  ``linkmon.daemon`` cannot be imported.
+  listeners, a TLS health endpoint); the cut closes a listener.
+- ``lab``: two real agents on the namespace lab (the Nunukan hub and pusat-dc); the cut is a
+  real interface going down on the hub's uplink.
 """
 
 from __future__ import annotations
@@ -120,6 +121,42 @@ def linkmon_scenario(tmp_path: Path) -> Iterator[Scenario]:
             cut=lumbis_service.close,
             cut_link="kec-lumbis--kab-nunukan",
             unreachable_link="kec-lumbis-ogong--kec-lumbis",
+            kabupaten="kab-nunukan",
+        )
+
+
+@pytest.fixture
+def lab_scenario(tmp_path: Path) -> Iterator[Scenario]:
+    """Two real agents on the namespace lab: one in the Nunukan hub (config/lab-nunukan.yml)
+    and one at pusat-dc probing the kecamatan through the hub (config/lab-pusat.yml). The cut
+    takes the hub's uplink to the DC down: down for both agents, the kecamatan links behind
+    it unreachable for the pusat agent."""
+    import os
+
+    from linkmon.lab import SHIPPED_LAB, Lab
+    from tests.support.daemon import lab_config, linkmon_in_lab
+
+    if os.geteuid() != 0:
+        pytest.skip("the lab builds network namespaces: run as root")
+    prefix = f"g{os.getpid() % 100_000}"
+    with contextlib.ExitStack() as stack:
+        stack.callback(Lab.teardown, prefix)
+        lab = Lab.up(SHIPPED_LAB, prefix=prefix)
+        targets = []
+        for site, name in (("kab-nunukan", "lab-nunukan.yml"), ("pusat-dc", "lab-pusat.yml")):
+            workdir = tmp_path / site
+            workdir.mkdir()
+            config = lab_config(ROOT / "config" / name, workdir)
+            daemon = stack.enter_context(linkmon_in_lab(lab, site, config))
+            wait_until(lambda d=daemon: httpx.get(d.url + "/readyz", timeout=2).status_code
+                       == 200, 20, f"linkmon in {site} ready")
+            agent = yaml.safe_load(config.read_text())["agent"]["name"]
+            targets.append(ScrapeTarget(daemon.url.removeprefix("http://"), {"agent": agent}))
+        yield Scenario(
+            targets,
+            cut=lambda: lab.cut("kab-nunukan--dc"),
+            cut_link="kab-nunukan--dc",
+            unreachable_link="kec-krayan--kab",
             kabupaten="kab-nunukan",
         )
 
@@ -267,7 +304,11 @@ def _ready(listen: str, daemon: subprocess.Popen[bytes], log: Path) -> bool:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("source", ["stand_in", pytest.param("linkmon", marks=pytest.mark.lab)])
+@pytest.mark.parametrize("source", [
+    "stand_in",
+    pytest.param("linkmon", marks=pytest.mark.lab),
+    pytest.param("lab", marks=[pytest.mark.lab, pytest.mark.root]),
+])
 def test_every_dashboard_query_and_rule_on_real_prometheus(
     source: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
