@@ -206,6 +206,18 @@ def count_stat(title: str, description: str, expr: str, alarm: str | None) -> Js
     )
 
 
+def availability_stat(title: str, description: str, ratio: str) -> Json:
+    """The average over the selection of ``ratio`` (0..1 per series), as a percentage."""
+    return stat(
+        title,
+        description,
+        "percentunit",
+        [query(f"avg({ratio})", instant=True)],
+        steps=AVAILABILITY_THRESHOLDS,
+        extra={"decimals": 2},
+    )
+
+
 def timeseries(
     title: str,
     description: str,
@@ -299,6 +311,29 @@ def column(field: str, title: str, unit: str | None = None, **properties: Any) -
             {"id": "custom.cellOptions", "value": {"type": "color-background", "mode": "basic"}}
         )
     return {"matcher": {"id": "byName", "options": field}, "properties": props}
+
+
+def availability_column(field: str, title: str) -> Json:
+    """An availability ratio, coloured by the availability thresholds."""
+    return column(
+        field,
+        title,
+        "percentunit",
+        decimals=2,
+        steps=AVAILABILITY_THRESHOLDS,
+        coloured=True,
+    )
+
+
+# The labels that name a link, as the first columns of a table with a row per link.
+LINK_COLUMNS = (
+    column("link", "Link"),
+    column("from", "Dari"),
+    column("to", "Ke"),
+    column("network", "Jaringan"),
+    column("kabupaten", "Kabupaten/kota"),
+    column("agent", "Agen"),
+)
 
 
 def table(
@@ -587,12 +622,7 @@ def noc_overview() -> Json:
                 )
             ],
             [
-                column("link", "Link"),
-                column("from", "Dari"),
-                column("to", "Ke"),
-                column("network", "Jaringan"),
-                column("kabupaten", "Kabupaten/kota"),
-                column("agent", "Agen"),
+                *LINK_COLUMNS,
                 column(
                     "state",
                     "Status",
@@ -1079,27 +1109,21 @@ def availability() -> Json:
     office_availability = f"avg_over_time({online}[$__range:])"
     board = Board()
     board.add(
-        stat(
+        availability_stat(
             "Ketersediaan link",
             "Rata-rata bagian waktu link UP (atau DEGRADED) dalam rentang "
             "waktu yang dipilih, semua link terpilih.",
-            "percentunit",
-            [query(f"avg({link_availability})", instant=True)],
-            steps=AVAILABILITY_THRESHOLDS,
-            extra={"decimals": 2},
+            link_availability,
         ),
         w=6,
         h=4,
     )
     board.add(
-        stat(
+        availability_stat(
             "Kantor bisa melayani online",
             "Rata-rata bagian waktu kantor bisa melayani online "
             "(lewat DC atau DRC) dalam rentang waktu yang dipilih.",
-            "percentunit",
-            [query(f"avg({office_availability})", instant=True)],
-            steps=AVAILABILITY_THRESHOLDS,
-            extra={"decimals": 2},
+            office_availability,
         ),
         w=6,
         h=4,
@@ -1185,20 +1209,8 @@ def availability() -> Json:
                 ),
             ],
             [
-                column("link", "Link"),
-                column("from", "Dari"),
-                column("to", "Ke"),
-                column("network", "Jaringan"),
-                column("kabupaten", "Kabupaten/kota"),
-                column("agent", "Agen"),
-                column(
-                    "Value #A",
-                    "Ketersediaan",
-                    "percentunit",
-                    decimals=2,
-                    steps=AVAILABILITY_THRESHOLDS,
-                    coloured=True,
-                ),
+                *LINK_COLUMNS,
+                availability_column("Value #A", "Ketersediaan"),
                 column("Value #B", "Gangguan", "none", decimals=0),
                 column("Value #C", "Total putus", "dtdurations"),
                 column("Value #D", "Perubahan status", "none", decimals=0),
@@ -1226,14 +1238,7 @@ def availability() -> Json:
                 column("site", "Kantor"),
                 column("kabupaten", "Kabupaten/kota"),
                 column("agent", "Agen"),
-                column(
-                    "Value #A",
-                    "Bisa melayani",
-                    "percentunit",
-                    decimals=2,
-                    steps=AVAILABILITY_THRESHOLDS,
-                    coloured=True,
-                ),
+                availability_column("Value #A", "Bisa melayani"),
                 column("Value #B", "Lewat DC", "percentunit", decimals=2),
                 column("Value #C", "Total tidak bisa melayani", "dtdurations"),
             ],

@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from linkmon.lab import Lab
+from tests.support.alerting import ALERTMANAGER
 from tests.support.daemon import lab_config, linkmon_in_lab, wait_until
 from tests.support.lab_alerting import (
-    ALERTMANAGER,
     DOWN_AFTER,
     FAST,
     INTERVAL,

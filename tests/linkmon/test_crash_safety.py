@@ -31,7 +31,9 @@ from linkmon.storage import Storage
 from tests.support.loopback import (
     SwitchableLink,
     free_port,
+    link_yaml,
     start_linkmon,
+    tcp_probe,
     wait_until,
     write_config,
 )
@@ -69,14 +71,7 @@ def test_kill_9_loop_delivers_every_outage_once_in_order(tmp_path: Path) -> None
     port = free_port()
     config_path = tmp_path / "linkmon.yml"
     log = tmp_path / "linkmon.log"
-    links = f"""
-  - id: kec-b--kab
-    from: kec-b
-    to: kab-a
-    network: m2m
-    probes:
-      - {{kind: tcp, target: "{link.target}"}}
-"""
+    links = link_yaml("kec-b--kab", tcp_probe(link.target))
     flapper = Flapper(link, random.Random(seed + 1))
     try:
         with running_receiver(tmp_path / "received.jsonl") as receiver:

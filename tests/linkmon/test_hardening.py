@@ -31,7 +31,9 @@ from tests.support.loopback import (
     SwitchableLink,
     free_port,
     histogram,
+    link_yaml,
     running,
+    tcp_probe,
     wait_for_connection,
     wait_until,
     write_config,
@@ -103,14 +105,7 @@ def test_no_endpoint_probes_a_target_the_caller_chooses(
 
 
 def new_link(port: int) -> str:
-    return f"""
-  - id: kec-b--kab
-    from: kec-b
-    to: kab-a
-    network: m2m
-    probes:
-      - {{kind: tcp, target: "127.0.0.1:{port}"}}
-"""
+    return link_yaml("kec-b--kab", tcp_probe(f"127.0.0.1:{port}"))
 
 
 def test_reload_over_http_is_off_unless_enabled(tmp_path: Path) -> None:
@@ -194,14 +189,7 @@ def test_a_broken_state_volume_is_reported_once_and_probing_and_alerting_go_on(
                                "fills-while-running": "size=1m"}[case])
     link = SwitchableLink()
     port = free_port()
-    links = f"""
-  - id: kec-b--kab
-    from: kec-b
-    to: kab-a
-    network: m2m
-    probes:
-      - {{kind: tcp, target: "{link.target}"}}
-"""
+    links = link_yaml("kec-b--kab", tcp_probe(link.target))
     try:
         with running_receiver(tmp_path / "received.jsonl") as receiver:
             config = write_config(tmp_path / "linkmon.yml", port=port, links=links,
@@ -247,23 +235,10 @@ def hostile() -> Iterator[HostileTargets]:
 def links_with(own_port: int, hostile_probes: list[str]) -> str:
     """A healthy uplink (linkmon's own port by TCP and by name over HTTP, and ICMP) and a
     link whose probes all point at hostile targets."""
-    probes = "\n".join(f"      - {probe}" for probe in hostile_probes)
-    return f"""
-  - id: kab-a--dc
-    from: kab-a
-    to: pusat-dc
-    network: vpn
-    probes:
-      - {{kind: tcp, target: "127.0.0.1:{own_port}"}}
-      - {{kind: http, url: "http://localhost:{own_port}/healthz"}}
-      - {{kind: icmp, target: 127.0.0.1}}
-  - id: kec-b--kab
-    from: kec-b
-    to: kab-a
-    network: m2m
-    probes:
-{probes}
-"""
+    return (link_yaml("kab-a--dc", tcp_probe(f"127.0.0.1:{own_port}"),
+                      f'{{kind: http, url: "http://localhost:{own_port}/healthz"}}',
+                      "{kind: icmp, target: 127.0.0.1}")
+            + link_yaml("kec-b--kab", *hostile_probes))
 
 
 def http_hostile_probes(ports: dict[str, int]) -> dict[str, str]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import grp
 import pwd
-import shutil
 import sysconfig
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,9 +22,12 @@ from tests.support.loopback import (
     AS_NOBODY,
     LinkmonProcess,
     free_port,
+    link_yaml,
+    nobody_dir,
     readable_by_nobody,
     running,
     start_linkmon,
+    tcp_probe,
     wait_until,
     write_config,
 )
@@ -65,25 +66,13 @@ def ping_group_range() -> Iterator[Path]:
 @pytest.fixture
 def home() -> Iterator[Path]:
     """Config and state where nobody can read and write (pytest's tmp_path is root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="linkmon-privileges-"))
-    try:
-        path.chmod(0o755)
-        shutil.chown(path, "nobody", "nogroup")
+    with nobody_dir("linkmon-privileges-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def icmp_config(home: Path, port: int) -> Path:
-    config = write_config(home / "linkmon.yml", port=port, links=f"""
-  - id: kab-a--dc
-    from: kab-a
-    to: pusat-dc
-    network: vpn
-    probes:
-      - {{kind: icmp, target: 127.0.0.1}}
-      - {{kind: tcp, target: "127.0.0.1:{port}"}}
-""")
+    config = write_config(home / "linkmon.yml", port=port, links=link_yaml(
+        "kab-a--dc", "{kind: icmp, target: 127.0.0.1}", tcp_probe(f"127.0.0.1:{port}")))
     config.chmod(0o644)
     return config
 

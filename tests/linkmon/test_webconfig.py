@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import socket
 import ssl
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from linkmon.webconfig import WebConfigError, load_web_config, security_middleware
+from tests.support import loopback
 from tests.support.loopback import (
     free_port,
     runnable_by_nobody,
@@ -424,13 +423,8 @@ def test_bad_web_config_stops_the_start_with_the_reason(
 @pytest.fixture
 def nobody_dir() -> Iterator[Path]:
     """A directory the unprivileged user can read and write (pytest's tmp_path is root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="linkmon-webconfig-"))
-    try:
-        path.chmod(0o755)
-        shutil.chown(path, "nobody", "nogroup")
+    with loopback.nobody_dir("linkmon-webconfig-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.root

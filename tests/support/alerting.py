@@ -1,16 +1,23 @@
-"""Helpers for alerting tests: a small network to make real alerts with, and waiting."""
+"""Helpers for alerting tests: a small network to make real alerts with, waiting, and a real
+Alertmanager (Debian ``prometheus-alertmanager``) to deliver to."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from linkmon.alerts.outbox import Outbox
 from linkmon.state import Changes, LinkRule, Network, ProbeRule, Rules, SiteRule
 from probes.base import Failure, ProbeResult
+from tests.support.child import stop_process
+from tests.support.daemon import wait_until
 
 GOOD = ProbeResult("icmp", "198.18.10.2", success=True, duration=0.01, packets_sent=5,
                    packets_received=5, rtts=(0.01,) * 5)
@@ -61,3 +68,60 @@ async def until(condition: Callable[[], bool], timeout: float) -> None:
 
 def statuses(bodies: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(b["status"], b["alerts"][0]["fingerprint"]) for b in bodies]
+
+
+# -- a real Alertmanager ----------------------------------------------------------------------
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+_AM_CONFIG = 'route: {receiver: "null"}\nreceivers: [{name: "null"}]\n'
+
+
+def alertmanager_argv(workdir: Path, port: int) -> list[str]:
+    """A standalone Alertmanager (no cluster port) on 127.0.0.1:``port``, its config (routing
+    to nowhere) and data in ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "alertmanager.yml"
+    config.write_text(_AM_CONFIG)
+    return [ALERTMANAGER, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+
+
+class Alertmanager:
+    """One standalone Alertmanager on loopback, stopped by PID; ``url`` is where it listens."""
+
+    proc: subprocess.Popen[bytes]
+    api: str  # where the test reaches its API
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.port = port
+        self.url = self.api = f"http://127.0.0.1:{port}"
+        argv = alertmanager_argv(workdir, port)
+        with (workdir / "alertmanager.log").open("w") as log:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
+        self.wait_ready(15, "alertmanager")
+
+    def wait_ready(self, timeout: float, what: str, every: float = 0.05) -> None:
+        """Wait for ``/-/ready``; stopped (and AssertionError) if it exits or never gets there."""
+        try:
+            wait_until(self._ready, timeout, what, every=every)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"alertmanager exited {self.proc.returncode}")
+        try:
+            return httpx.get(f"{self.api}/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """``GET /api/v2/alerts``: the alerts it holds now (resolved ones drop out)."""
+        response = httpx.get(f"{self.api}/api/v2/alerts", timeout=5)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    def stop(self) -> None:
+        stop_process(self.proc)

@@ -22,12 +22,10 @@ import asyncio
 import itertools
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.child import start_helper, stop_process
+
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -133,21 +131,12 @@ class HostileTargets:
     """The hostile process, started and killed by PID."""
 
     def __init__(self, dns: str | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.hostile", *(["--dns", dns] if dns else [])],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("{"):
-            self.stop()
-            raise RuntimeError(f"hostile targets did not start: {line!r}")
+        self.proc, line = start_helper("tests.support.hostile", ["--dns", dns] if dns else [],
+                                       "{", "hostile targets did not start")
         self.ports: dict[str, int] = json.loads(line)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
+        stop_process(self.proc)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 

@@ -14,21 +14,20 @@ transitions and outbox, and the notifications the receiver got.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import yaml
 
 from linkmon.storage import Storage
-from tests.support.daemon import Linkmon, free_port, wait_until
-from tests.support.receiver import ROOT, ReceiverProcess
+from tests.support.alerting import Alertmanager, alertmanager_argv
+from tests.support.child import start_helper
+from tests.support.daemon import Linkmon, free_port
+from tests.support.receiver import ReceiverProcess
 
 if TYPE_CHECKING:
     from linkmon.lab import Lab
@@ -39,9 +38,7 @@ FAST = {"interval": "500ms", "timeout": "400ms", "down_after": DOWN_AFTER, "up_a
         "icmp": {"count": 3, "spacing": "50ms", "size": 56}}
 SETTLE = 2.5  # two state ticks and a few rounds: long enough for a stray page to show up
 
-ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 ALERTMANAGER_PORT = 9093  # inside the site's namespace, which has no Alertmanager of its own
-_AM_CONFIG = 'route: {receiver: "null"}\nreceivers: [{name: "null"}]\n'
 
 
 class LabReceiver(ReceiverProcess):
@@ -54,15 +51,10 @@ class LabReceiver(ReceiverProcess):
     def __init__(self, lab: Lab, site: str, log: Path) -> None:
         # Not super().__init__: the same receiver, started inside the namespace instead.
         self.log = log
-        self.proc = lab.popen(
-            site, [sys.executable, "-m", "tests.support.receiver", "--log", str(log)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening "):
-            self.stop()
-            raise RuntimeError(f"test receiver did not start in {site}: {line!r}")
+        self.proc, line = start_helper(
+            "tests.support.receiver", ["--log", str(log)], "listening ",
+            f"test receiver did not start in {site}",
+            popen=lambda argv, **kw: lab.popen(site, argv, **kw))
         inside = int(line.split()[1])
         self.url = f"http://127.0.0.1:{inside}/hook"
         self.port = free_port()
@@ -82,49 +74,25 @@ def receiver_in_lab(lab: Lab, site: str, log: Path) -> Iterator[LabReceiver]:
         receiver.stop()
 
 
-class LabAlertmanager:
-    """A standalone Alertmanager (no cluster port) in a site's namespace."""
+class LabAlertmanager(Alertmanager):
+    """A standalone Alertmanager (no cluster port) in a site's namespace: ``url`` is where
+    linkmon (in the namespace) sends, ``api`` the host side of a forward to it."""
 
     def __init__(self, lab: Lab, site: str, workdir: Path) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        config = workdir / "alertmanager.yml"
-        config.write_text(_AM_CONFIG)
+        # Not super().__init__: the same Alertmanager, started inside the namespace instead.
+        self.port = ALERTMANAGER_PORT
         self.url = f"http://127.0.0.1:{ALERTMANAGER_PORT}"  # as linkmon sees it
+        argv = alertmanager_argv(workdir, ALERTMANAGER_PORT)
         with (workdir / "alertmanager.log").open("w") as log:
-            self.proc = lab.popen(
-                site, [ALERTMANAGER, f"--config.file={config}",
-                       f"--storage.path={workdir / 'data'}",
-                       f"--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}",
-                       "--cluster.listen-address="],
-                stdout=subprocess.DEVNULL, stderr=log)
+            self.proc = lab.popen(site, argv, stdout=subprocess.DEVNULL, stderr=log)
         try:
             host_port = free_port()
             lab.forward(site, ALERTMANAGER_PORT, host_port)
             self.api = f"http://127.0.0.1:{host_port}"
-            wait_until(self._ready, 20, f"alertmanager in {site}", every=0.1)
         except BaseException:
             self.stop()
             raise
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"alertmanager exited {self.proc.returncode}")
-        try:
-            return httpx.get(f"{self.api}/-/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def alerts(self) -> list[dict[str, Any]]:
-        """``GET /api/v2/alerts``: the alerts it holds now (resolved ones drop out)."""
-        response = httpx.get(f"{self.api}/api/v2/alerts", timeout=5)
-        response.raise_for_status()
-        result: list[dict[str, Any]] = response.json()
-        return result
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
+        self.wait_ready(20, f"alertmanager in {site}", every=0.1)
 
 
 @contextlib.contextmanager

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +29,8 @@ import httpx
 from tests.support.daemon import LINKMON, Samples, free_port, parse_metrics, value, wait_until
 
 __all__ = ["LINKMON", "free_port", "wait_until", "SwitchableLink", "LinkmonProcess",
-           "write_config", "start_linkmon", "running", "histogram", "AS_NOBODY",
-           "readable_by_nobody", "runnable_by_nobody"]
+           "write_config", "link_yaml", "tcp_probe", "nobody_dir", "start_linkmon", "running",
+           "histogram", "AS_NOBODY", "readable_by_nobody", "runnable_by_nobody"]
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
@@ -63,6 +65,39 @@ class SwitchableLink:
         self.down()
 
 
+_LINKS = {"kab-a--dc": ("kab-a", "pusat-dc", "vpn"), "kec-b--kab": ("kec-b", "kab-a", "m2m")}
+
+
+def link_yaml(link: str, *probes: str) -> str:
+    """One entry of ``links:`` for :func:`write_config`: the uplink kab-a--dc (vpn) or the
+    access link kec-b--kab (m2m), probing ``probes`` (each a flow-style YAML mapping)."""
+    source, target, network = _LINKS[link]
+    listed = "".join(f"      - {probe}\n" for probe in probes)
+    return f"""
+  - id: {link}
+    from: {source}
+    to: {target}
+    network: {network}
+    probes:
+{listed}"""
+
+
+def tcp_probe(target: str) -> str:
+    return f'{{kind: tcp, target: "{target}"}}'
+
+
+@contextlib.contextmanager
+def nobody_dir(prefix: str) -> Iterator[Path]:
+    """A directory the unprivileged user can read and write (pytest's tmp_path is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        path.chmod(0o755)
+        shutil.chown(path, "nobody", "nogroup")
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def write_config(path: Path, *, port: int, links: str | None = None,
                  web_config: Path | None = None, enable_reload: bool = False,
                  storage: Path | None = None, receiver_url: str | None = None,
@@ -70,14 +105,7 @@ def write_config(path: Path, *, port: int, links: str | None = None,
                  up_after: int = 1) -> Path:
     """A loopback config; without ``links``, one link probing linkmon's own port by TCP."""
     if links is None:
-        links = f"""
-  - id: kab-a--dc
-    from: kab-a
-    to: pusat-dc
-    network: vpn
-    probes:
-      - {{kind: tcp, target: "127.0.0.1:{port}"}}
-"""
+        links = link_yaml("kab-a--dc", tcp_probe(f"127.0.0.1:{port}"))
     server = f'listen: "127.0.0.1:{port}", enable_reload: {str(enable_reload).lower()}'
     if web_config is not None:
         server += f', web_config: "{web_config}"'

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +24,7 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.child import start_helper, stop_process
 
 
 class _State:
@@ -102,16 +99,11 @@ class ReceiverProcess:
     def __init__(self, log: Path, port: int = 0, fail_seconds: float = 0.0,
                  fail_status: int = 503) -> None:
         self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.receiver", "--log", str(log), "--port",
-             str(port), "--fail-seconds", str(fail_seconds), "--fail-status", str(fail_status)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening "):
-            self.stop()
-            raise RuntimeError(f"test receiver did not start: {line!r}")
+        self.proc, line = start_helper(
+            "tests.support.receiver",
+            ["--log", str(log), "--port", str(port), "--fail-seconds", str(fail_seconds),
+             "--fail-status", str(fail_status)],
+            "listening ", "test receiver did not start")
         self.port = int(line.split()[1])
         self.url = f"http://127.0.0.1:{self.port}/hook"
 
@@ -130,11 +122,7 @@ class ReceiverProcess:
         return [r["body"] for r in self.records() if r["answered"] == 200]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        stop_process(self.proc)
 
 
 @contextmanager

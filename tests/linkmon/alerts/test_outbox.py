@@ -28,8 +28,9 @@ from tests.support.alerting import (
     statuses,
     until,
 )
+from tests.support.child import ROOT
 from tests.support.daemon import free_port
-from tests.support.receiver import ROOT, running_receiver
+from tests.support.receiver import running_receiver
 
 
 async def test_receiver_failing_across_outage_gets_firing_then_resolved_once(

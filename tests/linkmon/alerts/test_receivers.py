@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from linkmon.alerts.outbox import Outbox
 from linkmon.alerts.receivers import AlertmanagerReceiver, safe_url
 from linkmon.storage import Storage
 from tests.support.alerting import (
+    ALERTMANAGER,
     GOOD,
     SILENT,
+    Alertmanager,
     delivering,
     network,
     rounds,
@@ -26,48 +25,8 @@ from tests.support.alerting import (
 )
 from tests.support.daemon import free_port
 
-ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
-AM_CONFIG = 'route: {receiver: "null"}\nreceivers: [{name: "null"}]\n'
-
 pytestmark = pytest.mark.skipif(shutil.which(ALERTMANAGER) is None,
                                 reason="Debian package prometheus-alertmanager not installed")
-
-
-class Alertmanager:
-    """One standalone Alertmanager on loopback (no cluster port), stopped by PID."""
-
-    def __init__(self, workdir: Path, port: int) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        workdir.mkdir(exist_ok=True)
-        config = workdir / "alertmanager.yml"
-        config.write_text(AM_CONFIG)
-        self.proc = subprocess.Popen(
-            [ALERTMANAGER, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-            stdout=subprocess.DEVNULL, stderr=(workdir / "alertmanager.log").open("w"))
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError("alertmanager did not become ready")
-            time.sleep(0.05)
-
-    def alerts(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/api/v2/alerts", timeout=5)
-        response.raise_for_status()
-        result: list[dict[str, Any]] = response.json()
-        return result
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
 
 
 def holding(am: Alertmanager, count: int) -> Callable[[], bool]:
