@@ -9,6 +9,7 @@ Run: ``python -m linkmon.lab.receiver --port 9999``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer((args.host, args.port), _Handler)
     print("ready", flush=True)
-    server.serve_forever()
+    # Ctrl-C in the demo's terminal reaches the whole process group: stop quietly.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
 
 
 if __name__ == "__main__":
