@@ -47,7 +47,7 @@ class Daemon:
         self.prober = Prober()
         # Built in serve(), after privileges drop, so the state files belong to --user.
         self.monitor: Monitor
-        self.scheduler = Scheduler(self.prober.run, self)
+        self.scheduler = Scheduler(self.prober.run, self, start_probe=self.prober.run_soon)
         self.started_at = time.time()
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()

@@ -27,6 +27,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import math
 import sqlite3
 import time
 import urllib.parse
@@ -345,6 +346,10 @@ class PathLimits:
     check_every: float = 1800.0
     concurrent: int = 4
     tick: float = 5.0
+    # Checks while up start at most this often (per second), or as often as re-tracing every
+    # link once per check_every needs: 10,000 links then cost 5.6 traces a second, not a burst
+    # of 10,000 at start-up. Traces of links going down are never held back by it.
+    check_rate: float = 1.0
 
 
 class PathWatch:
@@ -374,6 +379,9 @@ class PathWatch:
         self._good: dict[str, TraceResult] = {}
         self._last: dict[str, PathReport] = {}
         self._semaphore = asyncio.Semaphore(limits.concurrent)
+        self._checking: set[str] = set()
+        self._check_queue: deque[str] = deque()
+        self._check_credit = float(limits.concurrent)
         self._loop_task: asyncio.Task[None] | None = None
         self._errors: set[str] = set()
         self._disabled = ""
@@ -385,6 +393,7 @@ class PathWatch:
         self._loop_task = asyncio.create_task(self._checks(), name="path checks")
 
     async def stop(self) -> None:
+        self._check_queue.clear()
         tasks = [t for t in (self._loop_task, *self._running.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -447,23 +456,51 @@ class PathWatch:
         return True
 
     async def _checks(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
             now = self._clock()
             for link_id in sorted(self._waiting_down):
                 if self._begin(link_id, "down"):
                     self._waiting_down.discard(link_id)
-            for link_id, state in self._link_states().items():
-                if state in ("up", "degraded") and self._check_due(link_id, now):
-                    self._begin(link_id, "check")
+            elapsed, last = loop.time() - last, loop.time()
+            self._start_checks(now, elapsed)
             await asyncio.sleep(self.limits.tick)
 
-    def _check_due(self, link_id: str, now: float) -> bool:
+    def _start_checks(self, now: float, elapsed: float) -> None:
+        """Queue the most overdue checks the budget allows and start them, never more than
+        ``concurrent`` at once (a task per due link would be 10,000 tasks on a national
+        agent's start)."""
+        limits = self.limits
+        rate = max(limits.check_rate, len(self._specs) / limits.check_every)
+        ceiling = max(float(limits.concurrent), 2 * rate * limits.tick)
+        self._check_credit = min(self._check_credit + elapsed * rate, ceiling)
+        wanted = int(self._check_credit)
+        if wanted > 0:
+            due = sorted((newest, link_id) for link_id, state in self._link_states().items()
+                         if state in ("up", "degraded") and link_id not in self._checking
+                         and (newest := self._newest(link_id)) <= now - limits.check_every)
+            self._check_queue = deque(link_id for _, link_id in due[:wanted])
+        self._next_checks()
+
+    def _next_checks(self) -> None:
+        while self._check_queue and len(self._checking) < self.limits.concurrent:
+            link_id = self._check_queue.popleft()
+            if self._begin(link_id, "check"):
+                self._check_credit -= 1
+                self._checking.add(link_id)
+                self._running[link_id].add_done_callback(partial(self._check_done, link_id))
+
+    def _check_done(self, link_id: str, _: object) -> None:
+        self._checking.discard(link_id)
+        self._next_checks()
+
+    def _newest(self, link_id: str) -> float:
+        """When the link was last traced (-inf: never), from this run or the stored good path."""
         last = self._last.get(link_id)
-        newest = last.trace.started_at if last else None
         good = self._good.get(link_id)
-        if good is not None and (newest is None or good.started_at > newest):
-            newest = good.started_at
-        return newest is None or now - newest >= self.limits.check_every
+        return max(last.trace.started_at if last else -math.inf,
+                   good.started_at if good else -math.inf)
 
     # -- one trace ------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """When probes run: the only place that knows about time.
 
 Each probe of each link runs every ``interval`` at a fixed phase, phases spread evenly over
-the interval so thousands of targets never fire together at :00. A probe's next round never
-starts before its previous round has finished (a slow round skips the rounds it overran and
-counts them). The scheduler measures its own lateness, because a monitor that falls behind
+the interval (on a 10 ms grid) so thousands of targets never fire together at :00. A probe's
+next round never starts before its previous round has finished (a slow round skips the rounds
+it overran and counts them). The scheduler measures its own lateness, because a monitor that falls behind
 detects outages late without anyone noticing.
 """
 
@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from probes import Failure, ProbeResult, ProbeSpec
@@ -51,60 +52,141 @@ class SchedulerObserver(Protocol):
 
 
 RunProbe = Callable[[ProbeSpec, float], Awaitable[ProbeResult]]
+# Starts a probe whose result comes back by callback, no task needed; False: use RunProbe.
+StartProbe = Callable[[ProbeSpec, float, Callable[[ProbeResult], object]], bool]
+
+# Phases are multiples of this, so jobs due within it share one timer and one wake-up:
+# at 10,000 probes every 10 s that is 100 wake-ups a second instead of 1,000.
+GRID = 0.01
+
+
+class _Slot:
+    """The jobs due at one phase of one interval, and the task that wakes for them."""
+
+    __slots__ = ("jobs", "task")
+
+    def __init__(self) -> None:
+        self.jobs: dict[tuple[str, int], Job] = {}
+        self.task: asyncio.Task[None] | None = None
 
 
 class Scheduler:
+    """Wakes once per slot and starts every job due in it; a probe that can report by
+    callback (ICMP to an address) runs without a task of its own, any other in a task."""
+
     def __init__(self, run_probe: RunProbe, observer: SchedulerObserver, *,
-                 max_concurrency: int = 2000) -> None:
+                 start_probe: StartProbe | None = None, max_concurrency: int = 2000) -> None:
         self._run_probe = run_probe
+        self._start_probe = start_probe
         self._observer = observer
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._tasks: dict[tuple[str, int], tuple[Job, asyncio.Task[None]]] = {}
+        self._concurrency = asyncio.Semaphore(max_concurrency)
+        self._slots: dict[tuple[float, int], _Slot] = {}
+        self._slot_of: dict[tuple[str, int], tuple[float, int]] = {}
+        self._jobs: dict[tuple[str, int], Job] = {}
+        # job key -> loop time its round started; a job is never started twice at once
+        self._busy: dict[tuple[str, int], float] = {}
+        self._round_tasks: set[asyncio.Task[None]] = set()
         self._error_causes: set[tuple[str, str]] = set()
 
     @property
     def jobs(self) -> list[Job]:
-        return [job for job, _ in self._tasks.values()]
+        return list(self._jobs.values())
 
     def set_jobs(self, jobs: Iterable[Job]) -> None:
         """Start new jobs, stop removed or changed ones, leave unchanged ones on their phase."""
         wanted = {job.key: job for job in jobs}
-        for key, (job, task) in list(self._tasks.items()):
+        for key, job in list(self._jobs.items()):
             if wanted.get(key) != job:
-                task.cancel()
-                del self._tasks[key]
-        new = [job for key, job in wanted.items() if key not in self._tasks]
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+                self._remove(key)
+        new = [job for key, job in wanted.items() if key not in self._jobs]
+        start = asyncio.get_running_loop().time()
         for job, offset in _spread(new):
-            task = loop.create_task(self._loop(job, start + offset),
-                                    name=f"probe {job.link}[{job.index}]")
-            self._tasks[job.key] = (job, task)
+            self._add(job, start + offset)
+
+    def _add(self, job: Job, due: float) -> None:
+        phase = round((due % job.interval) / GRID)
+        if phase * GRID >= job.interval:
+            phase = 0
+        slot_key = (job.interval, phase)
+        slot = self._slots.get(slot_key)
+        if slot is None:
+            slot = self._slots[slot_key] = _Slot()
+            loop = asyncio.get_running_loop()
+            first = due - due % job.interval + phase * GRID
+            if first < due - GRID:
+                first += job.interval
+            slot.task = loop.create_task(self._wake(slot, job.interval, first),
+                                         name=f"probes every {job.interval:g}s at +{phase * GRID:g}s")
+        slot.jobs[job.key] = job
+        self._slot_of[job.key] = slot_key
+        self._jobs[job.key] = job
+
+    def _remove(self, key: tuple[str, int]) -> None:
+        del self._jobs[key]
+        self._busy.pop(key, None)
+        slot_key = self._slot_of.pop(key)
+        slot = self._slots[slot_key]
+        del slot.jobs[key]
+        if not slot.jobs:
+            del self._slots[slot_key]
+            if slot.task is not None:
+                slot.task.cancel()
 
     async def stop(self) -> None:
-        tasks = [task for _, task in self._tasks.values()]
-        self._tasks.clear()
+        tasks = [slot.task for slot in self._slots.values() if slot.task is not None]
+        tasks += self._round_tasks
+        self._slots.clear()
+        self._slot_of.clear()
+        self._jobs.clear()
+        self._busy.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _loop(self, job: Job, due: float) -> None:
+    async def _wake(self, slot: _Slot, interval: float, due: float) -> None:
         loop = asyncio.get_running_loop()
         while True:
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            async with self._slots:
-                started = loop.time()
-                self._observer.lag(max(0.0, started - due))
-                result = await self._run_once(job)
-            self._observer.result(job, result, time.time())
-            due += job.interval
+            for job in list(slot.jobs.values()):
+                self._start(job, due, loop.time())
+            due += interval
             now = loop.time()
-            if now > due:
-                missed = int((now - due) // job.interval) + 1
-                self._observer.skipped(missed)
-                due += missed * job.interval
+            if now > due:  # the loop stalled for a whole interval: those rounds are lost
+                missed = int((now - due) // interval) + 1
+                self._observer.skipped(missed * len(slot.jobs))
+                due += missed * interval
+
+    def _start(self, job: Job, due: float, now: float) -> None:
+        key = job.key
+        started = self._busy.get(key)
+        if started is not None:
+            if now - started <= job.timeout + DEADLINE_GRACE:
+                self._observer.skipped(1)  # the previous round is still running
+                return
+            # A probe that reports by callback missed its deadline: a bug, not a target's fault.
+            self._report_error(job, "did not return by its deadline")
+            self._finish(job, started, _failed(job, Failure.TIMEOUT, "probe overran its deadline"))
+        self._busy[key] = now
+        self._observer.lag(max(0.0, now - due))
+        if self._start_probe is not None and self._start_probe(
+                job.spec, job.timeout, partial(self._finish, job, now)):
+            return
+        task = asyncio.get_running_loop().create_task(self._run_in_task(job, now))
+        self._round_tasks.add(task)
+        task.add_done_callback(self._round_tasks.discard)
+
+    def _finish(self, job: Job, started: float, result: ProbeResult) -> None:
+        if self._busy.get(job.key) != started:
+            return  # given up on, or the job was removed meanwhile
+        del self._busy[job.key]
+        self._observer.result(job, result, time.time())
+
+    async def _run_in_task(self, job: Job, started: float) -> None:
+        async with self._concurrency:
+            result = await self._run_once(job)
+        self._finish(job, started, result)
 
     async def _run_once(self, job: Job) -> ProbeResult:
         try:
@@ -114,18 +196,15 @@ class Scheduler:
                 return await self._run_probe(job.spec, job.timeout)
         except TimeoutError:
             self._report_error(job, "did not return by its deadline")
-            return ProbeResult(kind=job.kind, target=job.target, success=False,
-                               failure=Failure.TIMEOUT, detail="probe overran its deadline")
+            return _failed(job, Failure.TIMEOUT, "probe overran its deadline")
         except asyncio.CancelledError:
             raise
         except ProbeSetupError as exc:
             self._report_error(job, str(exc))
-            return ProbeResult(kind=job.kind, target=job.target, success=False,
-                               failure=Failure.ERROR, detail=str(exc))
+            return _failed(job, Failure.ERROR, str(exc))
         except Exception as exc:  # a bug in one probe must not stop the others
             self._report_error(job, f"{type(exc).__name__}: {exc}")
-            return ProbeResult(kind=job.kind, target=job.target, success=False,
-                               failure=Failure.ERROR, detail=type(exc).__name__)
+            return _failed(job, Failure.ERROR, type(exc).__name__)
 
     def _report_error(self, job: Job, cause: str) -> None:
         self._observer.probe_error(job)
@@ -133,6 +212,11 @@ class Scheduler:
             self._error_causes.add((job.kind, cause))
             log.error("probe %s of link %s (%s) failed to run: %s (logged once per cause)",
                       job.kind, job.link, job.target, cause)
+
+
+def _failed(job: Job, failure: Failure, detail: str) -> ProbeResult:
+    return ProbeResult(kind=job.kind, target=job.target, success=False, failure=failure,
+                       detail=detail)
 
 
 def _spread(jobs: list[Job]) -> Iterable[tuple[Job, float]]:

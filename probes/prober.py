@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -101,6 +101,22 @@ class Prober:
         if isinstance(spec, HttpSpec):
             return await self._http.run(spec, timeout)
         raise TypeError(f"not a probe spec: {spec!r}")
+
+    def run_soon(
+        self, spec: ProbeSpec, timeout: float, done: Callable[[ProbeResult], object]
+    ) -> bool:
+        """Start ``spec`` and have the loop call ``done(result)`` within ``timeout``, without a
+        task, if its kind allows (ICMP to an IP address); False, and nothing started, if not:
+        then :meth:`run` it in a task."""
+        if not isinstance(spec, IcmpSpec) or self._closed or timeout <= 0:
+            return False
+        target = _numeric(spec.address)
+        if target is None:
+            return False
+        self._engine(target[0], spec.source, spec.interface).ping_then(
+            spec, target[1], timeout, done
+        )
+        return True
 
     async def run_many(self, specs: Sequence[ProbeSpec], timeout: float) -> list[ProbeResult]:
         """Run probes all at once; results in the order of ``specs``.

@@ -1,7 +1,8 @@
 """Scheduler timing, with real TCP probes against a loopback listener where a probe is needed.
 
-Two tests use a hand-written probe coroutine instead: a probe that ignores its deadline or
-raises is a bug no real probe should have, so it can only be staged.
+ICMP rounds run through the real engine on 127/8. Three tests use a hand-written probe instead:
+a probe that ignores its deadline or raises is a bug no real probe should have, so it can only
+be staged.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from linkmon.scheduler import Job, Scheduler
-from probes import Failure, Prober, ProbeResult, TcpSpec
+from probes import Failure, IcmpSpec, Prober, ProbeResult, TcpSpec
 
 
 class Recorder:
@@ -83,9 +84,9 @@ async def test_unchanged_jobs_keep_running_across_set_jobs(listener: int) -> Non
         keep, drop = tcp_job("keep", listener, 0.2), tcp_job("drop", listener, 0.2)
         scheduler.set_jobs([keep, drop])
         await asyncio.sleep(0.5)
-        task_before = scheduler._tasks[keep.key][1]
+        task_before = scheduler._slots[scheduler._slot_of[keep.key]].task
         scheduler.set_jobs([keep, tcp_job("new", listener, 0.2)])
-        assert scheduler._tasks[keep.key][1] is task_before
+        assert scheduler._slots[scheduler._slot_of[keep.key]].task is task_before
         assert {j.link for j in scheduler.jobs} == {"keep", "new"}
         dropped_at = asyncio.get_running_loop().time()
         await asyncio.sleep(0.5)
@@ -138,3 +139,53 @@ async def test_probe_that_overruns_or_raises_is_isolated(caplog: pytest.LogCaptu
     assert len([j for j in recorder.errors if j.link == "b"]) >= 5
     logged = [r for r in caplog.records if "bug in probe" in r.getMessage()]
     assert len(logged) == 1
+
+
+def icmp_job(link: str, interval: float, timeout: float = 0.3) -> Job:
+    address = f"127.0.3.{int(link.rsplit('-', 1)[1]) + 1}"
+    return Job(link=link, index=0, kind="icmp", target=address,
+               spec=IcmpSpec(address, count=2, spacing=0.01), interval=interval, timeout=timeout)
+
+
+@pytest.mark.root
+async def test_icmp_rounds_run_by_callback_share_wake_ups_and_need_no_task() -> None:
+    recorder = Recorder()
+    async with Prober() as prober:
+        scheduler = Scheduler(prober.run, recorder, start_probe=prober.run_soon)
+        jobs = [icmp_job(f"link-{i}", 0.5) for i in range(200)]
+        tasks_before = len(asyncio.all_tasks())
+        scheduler.set_jobs(jobs)
+        # 200 jobs on a 10 ms grid over 0.5 s: 50 wake-up tasks, not a task per job
+        assert len(asyncio.all_tasks()) - tasks_before == 50
+        await asyncio.sleep(1.6)
+        assert not scheduler._round_tasks, "an ICMP round to an address runs without a task"
+        await scheduler.stop()
+    per_link: dict[str, int] = {}
+    for job, result, _ in recorder.results:
+        assert result.success and result.packets_received == 2, result.detail
+        per_link[job.link] = per_link.get(job.link, 0) + 1
+    assert set(per_link) == {job.link for job in jobs} and min(per_link.values()) >= 3
+    assert statistics.median(recorder.lags) < 0.005 and recorder.skips == 0
+
+
+async def test_a_callback_that_never_comes_is_given_up_at_the_deadline(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Staged: the engine always reports by the deadline, so a lost callback is a bug."""
+    started: list[object] = []
+
+    def never_reports(spec: object, timeout: float, done: object) -> bool:
+        started.append(spec)
+        return True
+
+    async def unused(spec: object, timeout: float) -> ProbeResult:
+        raise AssertionError("every round was started by callback")
+
+    recorder = Recorder()
+    scheduler = Scheduler(unused, recorder, start_probe=never_reports)
+    scheduler.set_jobs([Job("lost", 0, "icmp", "x", "lost", interval=0.2, timeout=0.1)])
+    await asyncio.sleep(1.1)
+    await scheduler.stop()
+    # rounds at 0, 0.2 (skipped: still within timeout + grace), ... given up after 0.6 s
+    assert recorder.results and all(r.failure is Failure.TIMEOUT for _, r, _ in recorder.results)
+    assert len(started) >= 2 and recorder.skips >= 2
+    assert [r for r in caplog.records if "did not return by its deadline" in r.getMessage()]
