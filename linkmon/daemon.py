@@ -37,6 +37,7 @@ log = logging.getLogger("linkmon")
 
 STOP_GRACE = 1.5
 RESOLVER_THREADS = 32
+FULL_COLLECTION_EVERY = 1000  # middle-generation collections between two full ones
 
 
 class Daemon:
@@ -269,7 +270,12 @@ def _settle_heap() -> None:
     """Move what the config built (hundreds of thousands of objects at national scale) out of
     the collector's reach: a full collection over it held the GIL for 100–250 ms, a stall of
     every probe round due meanwhile. What a reload dropped is collected first (one such pause
-    per reload)."""
+    per reload). What stays outside is mostly each probe's latest result, replaced every round:
+    it reaches the old generation within seconds, which made a 40 ms full collection every
+    20 s at 10,000 links. Full collections now come after 1,000 young ones (tens of minutes);
+    linkmon makes little cyclic garbage, and reference counting frees the rest at once."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)

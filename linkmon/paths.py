@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import ipaddress
 import json
 import logging
@@ -381,6 +382,8 @@ class PathWatch:
         self._semaphore = asyncio.Semaphore(limits.concurrent)
         self._checking: set[str] = set()
         self._check_queue: deque[str] = deque()
+        self._due: list[tuple[float, str]] = []  # (when a check is due, link): one per link
+        self._scheduled: set[str] = set()
         self._check_credit = float(limits.concurrent)
         self._loop_task: asyncio.Task[None] | None = None
         self._errors: set[str] = set()
@@ -425,6 +428,8 @@ class PathWatch:
                 if good is not None:
                     self._good[link_id] = good
                     self._set_hops(link_id, good)
+            if link_id not in self._scheduled:
+                self._schedule(link_id, self._newest(link_id) + self.limits.check_every)
 
     def report(self, link_id: str) -> PathReport | None:
         """The link's newest trace this run, against the good path known before it."""
@@ -468,20 +473,32 @@ class PathWatch:
             await asyncio.sleep(self.limits.tick)
 
     def _start_checks(self, now: float, elapsed: float) -> None:
-        """Queue the most overdue checks the budget allows and start them, never more than
-        ``concurrent`` at once (a task per due link would be 10,000 tasks on a national
-        agent's start)."""
+        """Start the most overdue checks the budget allows, never more than ``concurrent`` at
+        once (a task per due link would be 10,000 tasks on a national agent's start). Links
+        wait in a heap by due time, so a tick looks only at those due, not at every link."""
         limits = self.limits
         rate = max(limits.check_rate, len(self._specs) / limits.check_every)
         ceiling = max(float(limits.concurrent), 2 * rate * limits.tick)
         self._check_credit = min(self._check_credit + elapsed * rate, ceiling)
-        wanted = int(self._check_credit)
-        if wanted > 0:
-            due = sorted((newest, link_id) for link_id, state in self._link_states().items()
-                         if state in ("up", "degraded") and link_id not in self._checking
-                         and (newest := self._newest(link_id)) <= now - limits.check_every)
-            self._check_queue = deque(link_id for _, link_id in due[:wanted])
+        states = self._link_states()
+        while (self._due and self._due[0][0] <= now
+               and len(self._check_queue) < int(self._check_credit)):
+            _, link_id = heapq.heappop(self._due)
+            if link_id not in self._specs:
+                self._scheduled.discard(link_id)
+                continue
+            due = self._newest(link_id) + limits.check_every
+            if due > now:  # traced meanwhile (it went down, or by hand)
+                heapq.heappush(self._due, (due, link_id))
+            elif states.get(link_id) not in ("up", "degraded"):
+                heapq.heappush(self._due, (now + limits.check_every, link_id))
+            else:
+                self._check_queue.append(link_id)
         self._next_checks()
+
+    def _schedule(self, link_id: str, due: float) -> None:
+        heapq.heappush(self._due, (due, link_id))
+        self._scheduled.add(link_id)
 
     def _next_checks(self) -> None:
         while self._check_queue and len(self._checking) < self.limits.concurrent:
@@ -490,9 +507,12 @@ class PathWatch:
                 self._check_credit -= 1
                 self._checking.add(link_id)
                 self._running[link_id].add_done_callback(partial(self._check_done, link_id))
+            else:  # over the link's own limit, or tracing already: look again next tick
+                heapq.heappush(self._due, (self._clock() + self.limits.tick, link_id))
 
     def _check_done(self, link_id: str, _: object) -> None:
         self._checking.discard(link_id)
+        heapq.heappush(self._due, (self._newest(link_id) + self.limits.check_every, link_id))
         self._next_checks()
 
     def _newest(self, link_id: str) -> float:

@@ -564,8 +564,12 @@ class Network:
         self._everything = True
         self._settle(self._pending, list(self._links.values()), now)
 
-    def snapshot(self) -> dict[str, LinkSnapshot]:
-        return {lid: link.snapshot() for lid, link in self._links.items()}
+    def snapshot(self, link_ids: Iterable[str] | None = None) -> dict[str, LinkSnapshot]:
+        """Every link, or those of ``link_ids`` that exist."""
+        if link_ids is None:
+            return {lid: link.snapshot() for lid, link in self._links.items()}
+        return {lid: link.snapshot() for lid in link_ids
+                if (link := self._links.get(lid)) is not None}
 
     def service(self) -> dict[str, ServiceStatus]:
         """Per office (every site that is not pusat or the DRC)."""

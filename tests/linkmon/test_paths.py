@@ -223,6 +223,60 @@ async def test_checks_run_for_up_links_and_at_most_n_at_once(tmp_path: Path) -> 
     assert quiet.calls == [], "no checks on a link that is down"
 
 
+def many_links(count: int) -> Config:
+    lines = ["agent: {name: kab-nunukan, timezone: Asia/Makassar}", "sites:",
+             "  - {id: kab-nunukan, kind: kabupaten, name: Kabupaten Nunukan}"]
+    lines += [f"  - {{id: kec-{i}, kind: kecamatan, parent: kab-nunukan, name: Kec {i}}}"
+              for i in range(count)]
+    lines.append("links:")
+    lines += [f"  - {{id: kec-{i}--kab, from: kec-{i}, to: kab-nunukan, network: m2m, "
+              f"probes: [{{kind: icmp, target: 198.18.9.{i + 1}}}]}}" for i in range(count)]
+    return parse_config("\n".join(lines))
+
+
+async def test_checks_are_paced_and_never_queue_a_task_per_link() -> None:
+    """A national agent must not start 10,000 traces (or tasks) at once: checks start at the
+    budget's rate, at most ``concurrent`` at a time, and each link is learnt once."""
+    config = many_links(60)
+    tracer = FakeTracer()
+    watch = PathWatch(config, CollectorRegistry(), tracer=tracer,
+                      limits=PathLimits(concurrent=4, tick=0.05, check_rate=40,
+                                        check_every=3600),
+                      link_states=lambda: dict.fromkeys((link.id for link in config.links),
+                                                        "up"))
+    most_tasks = 0
+
+    def traces_alive() -> int:
+        return sum(task.get_name().startswith("trace ") for task in asyncio.all_tasks())
+
+    await watch.start()
+    try:
+        for _ in range(10):
+            await asyncio.sleep(0.05)
+            most_tasks = max(most_tasks, traces_alive())
+        # 0.5 s at 40 a second, after a first burst of 4 (plus a tick of slack)
+        assert 10 <= len(tracer.calls) <= 4 + 0.5 * 40 + 4, len(tracer.calls)
+        await eventually(lambda: len(tracer.calls) == 60)
+        await asyncio.sleep(0.2)
+        assert len(tracer.calls) == 60, "each link once, then not before check_every"
+        assert len({spec.target for spec in tracer.calls}) == 60
+        assert most_tasks <= 4
+    finally:
+        await watch.stop()
+    # The budget grows with the links: 60 links re-traced every 0.5 s need 120 a second.
+    busy = FakeTracer()
+    watch = PathWatch(config, CollectorRegistry(), tracer=busy,
+                      limits=PathLimits(concurrent=4, tick=0.05, check_rate=1, check_every=0.5),
+                      link_states=lambda: dict.fromkeys((link.id for link in config.links),
+                                                        "up"))
+    await watch.start()
+    try:
+        await asyncio.sleep(1.0)
+    finally:
+        await watch.stop()
+    assert len(busy.calls) >= 60, "the rate follows links / check_every, not check_rate"
+
+
 async def test_path_changes_while_up_are_counted_stored_and_survive_a_restart(
         tmp_path: Path) -> None:
     config = make_config(tmp_path)
