@@ -79,8 +79,8 @@ class Daemon:
     def reload_enabled(self) -> bool:
         return self.config.server.enable_reload
 
-    def render_metrics(self) -> bytes:
-        return self.metrics.render()
+    def render_metrics(self) -> list[bytes]:
+        return self.metrics.render_parts()
 
     def status(self) -> dict[str, Any]:
         return self.monitor.status(version=__version__, started_at=self.started_at)

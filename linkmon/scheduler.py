@@ -3,8 +3,8 @@
 Each probe of each link runs every ``interval`` at a fixed phase, phases spread evenly over
 the interval (on a 10 ms grid) so thousands of targets never fire together at :00. A probe's
 next round never starts before its previous round has finished (a slow round skips the rounds
-it overran and counts them). The scheduler measures its own lateness, because a monitor that falls behind
-detects outages late without anyone noticing.
+it overran and counts them). The scheduler measures its own lateness, because a monitor that
+falls behind detects outages late without anyone noticing.
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ class Scheduler:
             first = due - due % job.interval + phase * GRID
             if first < due - GRID:
                 first += job.interval
-            slot.task = loop.create_task(self._wake(slot, job.interval, first),
-                                         name=f"probes every {job.interval:g}s at +{phase * GRID:g}s")
+            name = f"probes every {job.interval:g}s at +{phase * GRID:g}s"
+            slot.task = loop.create_task(self._wake(slot, job.interval, first), name=name)
         slot.jobs[job.key] = job
         self._slot_of[job.key] = slot_key
         self._jobs[job.key] = job

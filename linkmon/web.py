@@ -7,6 +7,7 @@ No endpoint takes a target from the caller: linkmon probes only what its config 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any, Protocol
@@ -15,7 +16,13 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from .openapi import openapi_document
@@ -30,7 +37,7 @@ class StatusSource(Protocol):
     @property
     def reload_enabled(self) -> bool: ...
 
-    def render_metrics(self) -> bytes: ...
+    def render_metrics(self) -> list[bytes]: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -43,8 +50,8 @@ def create_app(daemon: StatusSource, middleware: list[Middleware] | None = None)
     renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
 
     async def metrics(_: Request) -> Response:
-        body = await asyncio.get_running_loop().run_in_executor(renderer, daemon.render_metrics)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        parts = await asyncio.get_running_loop().run_in_executor(renderer, daemon.render_metrics)
+        return StreamingResponse(_send_in_parts(parts), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("OK\n")
@@ -100,3 +107,10 @@ def create_app(daemon: StatusSource, middleware: list[Middleware] | None = None)
 def _static(name: str) -> str:
     return (resources.files("linkmon") / "static" / name).read_text(encoding="utf-8")
 
+
+async def _send_in_parts(parts: list[bytes]) -> AsyncIterator[bytes]:
+    """Hand the body to the server a part at a time (each one waits for the socket to drain),
+    so the event loop never copies the whole body in one go."""
+    for index, part in enumerate(parts):
+        parts[index] = b""  # sent: let it go
+        yield part

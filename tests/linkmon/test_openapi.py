@@ -157,8 +157,8 @@ class _Source:
     ready = True
     reload_enabled = False
 
-    def render_metrics(self) -> bytes:
-        return b""
+    def render_metrics(self) -> list[bytes]:
+        return []
 
     def status(self) -> dict[str, Any]:
         return nunukan_status()

@@ -50,8 +50,8 @@ class StandInDaemon:
         self.document = document
         self.broken = False
 
-    def render_metrics(self) -> bytes:
-        return b""
+    def render_metrics(self) -> list[bytes]:
+        return []
 
     def status(self) -> dict[str, Any]:
         if self.broken:
