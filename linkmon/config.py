@@ -970,8 +970,9 @@ class _StrictKeys:
             ) from None
 
 
-class _FastLoader(_StrictKeys, yaml.CSafeLoader):
-    """libyaml's parser: a 10,000-link config in a fraction of the time and memory."""
+class _FastLoader(_StrictKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser: a 10,000-link config in a fraction of the time and memory (a PyYAML
+    built without libyaml has no CSafeLoader: then this is the pure-Python parser too)."""
 
 
 class _Loader(_StrictKeys, yaml.SafeLoader):

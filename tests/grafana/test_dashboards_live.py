@@ -133,15 +133,11 @@ def lab_scenario(tmp_path: Path) -> Iterator[Scenario]:
     it unreachable for the pusat agent."""
     import os
 
-    from linkmon.lab import SHIPPED_LAB, Lab
     from tests.support.daemon import lab_config, linkmon_in_lab
+    from tests.support.labs import shipped_lab
 
-    if os.geteuid() != 0:
-        pytest.skip("the lab builds network namespaces: run as root")
-    prefix = f"g{os.getpid() % 100_000}"
     with contextlib.ExitStack() as stack:
-        stack.callback(Lab.teardown, prefix)
-        lab = Lab.up(SHIPPED_LAB, prefix=prefix)
+        lab = stack.enter_context(shipped_lab(f"g{os.getpid() % 100_000}"))
         targets = []
         for site, name in (("kab-nunukan", "lab-nunukan.yml"), ("pusat-dc", "lab-pusat.yml")):
             workdir = tmp_path / site

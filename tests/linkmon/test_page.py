@@ -10,9 +10,7 @@ internet, and a wall screen must not leak what it shows).
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,12 +18,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 import uvicorn
 
 from linkmon.alerts import text
 from linkmon.web import create_app
+from tests.support.daemon import lab_config, linkmon_in_lab
+from tests.support.labs import shipped_lab
 from tests.support.status_fixture import all_up, nunukan_status
 
 CHROMIUM = "/usr/bin/chromium"
@@ -248,46 +247,9 @@ LAB_CONFIG = Path(__file__).resolve().parents[2] / "config" / "lab-nunukan.yml"
 @pytest.fixture
 def lab_daemon(tmp_path: Path) -> Iterator[tuple[Any, str]]:
     """The shipped Nunukan lab with linkmon running in the hub, forwarded to the host."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("the lab needs root and iproute2")
-    pytest.importorskip("linkmon.monitor", reason="the daemon's Monitor is not written yet")
-    import yaml
-
-    from linkmon.lab import SHIPPED_LAB, Lab
-
-    config = yaml.safe_load(LAB_CONFIG.read_text())
-    config["storage"]["path"] = str(tmp_path / "linkmon.db")
-    config_path = tmp_path / "lab-nunukan.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    _, port = config["server"]["listen"].rsplit(":", 1)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        host_port = probe.getsockname()[1]
-    prefix = f"p{os.getpid() % 100_000}"
-    daemon = None
-    try:
-        lab = Lab.up(SHIPPED_LAB, prefix=prefix)
-        daemon = lab.popen("kab-nunukan", [sys.executable, "-c",
-                                           "from linkmon.cli import main; main()",
-                                           "run", "-c", str(config_path)])
-        lab.forward("kab-nunukan", int(port), host_port)
-        base = f"http://127.0.0.1:{host_port}"
-        deadline = time.monotonic() + 20
-        while True:  # the daemon needs a moment to listen
-            try:
-                if httpx.get(f"{base}/api/v1/status", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert daemon.poll() is None, "linkmon run exited"
-            assert time.monotonic() < deadline, "linkmon did not answer within 20 s"
-            time.sleep(0.3)
-        yield lab, base
-    finally:
-        if daemon is not None and daemon.poll() is None:
-            daemon.terminate()
-            daemon.wait(timeout=10)
-        Lab.teardown(prefix)
+    with shipped_lab(f"p{os.getpid() % 100_000}") as lab, \
+            linkmon_in_lab(lab, "kab-nunukan", lab_config(LAB_CONFIG, tmp_path)) as daemon:
+        yield lab, daemon.url
 
 
 @pytest.mark.lab

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from linkmon.config import Config, parse_config
-from linkmon.lab import SHIPPED_LAB, Lab
+from linkmon.lab import Lab
 from linkmon.paths import (
     PathBook,
     PathChange,
@@ -33,6 +33,7 @@ from linkmon.paths import (
 )
 from probes import ProbeSetupError
 from probes.trace import Hop, Reply, TraceResult, TraceSpec, trace
+from tests.support.labs import shipped_lab
 
 HUB, DC = "198.19.0.18", "198.18.1.1"  # the hub's end of Krayan's VPN link; the DC
 
@@ -403,13 +404,8 @@ def test_trace_command_refuses_bad_input(tmp_path: Path, trace_app: typer.Typer)
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("the lab builds network namespaces: run as root")
-    prefix = f"pa{os.getpid() % 1_000_000}"
-    try:
-        yield Lab.up(SHIPPED_LAB, prefix=prefix)
-    finally:
-        Lab.teardown(prefix)
+    with shipped_lab(f"pa{os.getpid() % 1_000_000}") as lab:
+        yield lab
 
 
 @pytest.fixture()

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from linkmon.lab import SHIPPED_LAB, Lab
+from linkmon.lab import Lab
 from probes.trace import MODES, Hop, Reply, TraceResult, TraceSpec, probe_packet, trace
+from tests.support.labs import shipped_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 LUMBIS = "198.18.10.13"
@@ -152,13 +153,8 @@ def test_without_raw_sockets_the_error_names_the_fix() -> None:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("the lab builds network namespaces: run as root")
-    prefix = f"tr{os.getpid() % 1_000_000}"
-    try:
-        yield Lab.up(SHIPPED_LAB, prefix=prefix)
-    finally:
-        Lab.teardown(prefix)
+    with shipped_lab(f"tr{os.getpid() % 1_000_000}") as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")

@@ -3,35 +3,28 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from linkmon.lab import SHIPPED_LAB, Lab
+from linkmon.lab import Lab
 from linkmon.lab.lab import STATE_ROOT
+from tests.support.labs import require_lab, shipped_lab
 
 
 @pytest.fixture(scope="session")
 def root() -> None:
     """Skip unless root with the tools the lab drives."""
-    if os.geteuid() != 0:
-        pytest.skip("the lab builds network namespaces: run as root")
-    for tool in ("ip", "nft", "ping"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (Debian: iproute2, nftables, iputils-ping)")
+    require_lab()
 
 
 @pytest.fixture(scope="session")
 def lab(root: None) -> Iterator[Lab]:
     """The shipped Nunukan lab, up for the whole session and always taken down."""
-    prefix = f"t{os.getpid() % 10_000_000}"
-    try:
-        yield Lab.up(SHIPPED_LAB, prefix=prefix)
-    finally:
-        Lab.teardown(prefix)
+    with shipped_lab(f"t{os.getpid() % 10_000_000}") as lab:
+        yield lab
 
 
 @pytest.fixture()
