@@ -31,10 +31,14 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import logging
 import os
+import pickle
 import re
 import socket
 import stat
+import subprocess
+import sys
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
@@ -88,8 +92,11 @@ __all__ = [
     "TcpProbe",
     "format_errors",
     "load_config",
+    "load_config_apart",
     "parse_config",
 ]
+
+log = logging.getLogger(__name__)
 
 SiteKind: TypeAlias = Literal["kecamatan", "kabupaten", "kota", "provinsi", "pusat", "drc"]
 Network: TypeAlias = Literal["m2m", "jip", "vpn", "internet", "starlink", "other"]
@@ -125,6 +132,9 @@ class ConfigError(Exception):
         self.errors: list[str] = [errors] if isinstance(errors, str) else list(errors)
         self.source = source
         super().__init__(format_errors(self))
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[str], str]]:
+        return ConfigError, (self.errors, self.source)  # as load_config_apart's child sends it
 
 
 def format_errors(err: ConfigError) -> str:
@@ -1296,6 +1306,49 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             source,
         ) from None
     return parse_config(text, source, base_dir=file.absolute().parent)
+
+
+LOAD_APART_BYTES = 256 * 1024  # about 1,300 links; below it the parse's heap is small
+
+
+def load_config_apart(path: str | os.PathLike[str]) -> Config:
+    """``load_config`` for the daemon: a large file is loaded in a child process that hands
+    back the pickled Config. libyaml builds the whole node tree before Python sees a value,
+    and the heap that fragments stays with the process that parsed (80 MB at 10,000 links,
+    for the daemon's whole life); the child takes it away when it exits. A small file, or
+    a child that cannot run (a daemon that dropped to a user who may not run this Python),
+    is loaded here."""
+    file = Path(path)
+    try:
+        large = file.stat().st_size >= LOAD_APART_BYTES
+    except OSError:
+        large = False  # load_config names what is wrong with the file
+    loaded = _load_in_child(file) if large else None
+    if isinstance(loaded, ConfigError):
+        raise loaded
+    return loaded if loaded is not None else load_config(file)
+
+
+def _load_in_child(file: Path) -> Config | ConfigError | None:
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c",
+             "from linkmon.config import _load_for_parent; _load_for_parent()", str(file)],
+            capture_output=True, timeout=600, check=True)
+        loaded = pickle.loads(child.stdout)  # noqa: S301 - our own child's answer
+    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError) as exc:
+        log.warning("cannot load the config in a child process, loading it here: %s", exc)
+        return None
+    return loaded if isinstance(loaded, Config | ConfigError) else None
+
+
+def _load_for_parent() -> None:
+    """The child of ``load_config_apart``: the loaded Config, or the ConfigError, pickled."""
+    try:
+        loaded: Config | ConfigError = load_config(sys.argv[1])
+    except ConfigError as exc:
+        loaded = exc
+    sys.stdout.buffer.write(pickle.dumps(loaded, pickle.HIGHEST_PROTOCOL))
 
 
 def parse_config(text: str, source: str = "<string>", *, base_dir: Path | None = None) -> Config:

@@ -26,7 +26,7 @@ import uvicorn
 from probes import IcmpSpec, Prober, ProbeResult
 
 from . import __version__
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, load_config_apart
 from .metrics import Metrics
 from .monitor import Monitor
 from .scheduler import Job, Scheduler
@@ -89,7 +89,7 @@ class Daemon:
         """Load the config file again; a bad file changes nothing but the reload metric."""
         async with self._reload_lock:
             try:
-                new = await asyncio.to_thread(load_config, self.config_path)
+                new = await asyncio.to_thread(load_config_apart, self.config_path)
             except ConfigError as exc:
                 self.metrics.config_loaded(False)
                 log.error("reload refused, still running the previous config: %s", exc)

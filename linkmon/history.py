@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from .alerts.text import cause_text, duration
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, load_config_apart
 from .durations import parse_duration
 from .storage import Outage, Storage, StorageError
 
@@ -54,7 +54,7 @@ class UsageError(Exception):
 def config_or_exit(path: Path) -> Config:
     """The config, or exit 2 with every error listed (as ``check-config`` does)."""
     try:
-        return load_config(path)
+        return load_config_apart(path)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

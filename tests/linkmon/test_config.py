@@ -7,8 +7,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import ipaddress
+import logging
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import time as clock
 import urllib.parse
@@ -27,8 +30,10 @@ from linkmon.config import (
     HttpProbe,
     IcmpProbe,
     TcpProbe,
+    LOAD_APART_BYTES,
     format_errors,
     load_config,
+    load_config_apart,
     parse_config,
 )
 from probes import HttpSpec, IcmpSpec, TcpSpec
@@ -602,6 +607,49 @@ def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "bom.yml"
     path.write_bytes(b"\xef\xbb\xbf" + (TESTDATA / "good-minimal.yml").read_bytes())
     assert len(load_config(path).links) == 1
+
+
+def padded_copy(source: Path, target: Path) -> Path:
+    """``source`` made large enough to be loaded apart, by a trailing comment."""
+    text = source.read_text()
+    target.write_text(text + "#" * (LOAD_APART_BYTES - len(text.encode())) + "\n")
+    return target
+
+
+def test_a_large_config_is_loaded_in_a_child_with_the_same_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    children: list[list[str]] = []
+    real_run = subprocess.run
+
+    def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        children.append(args)
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    good = padded_copy(EXAMPLES / "nunukan.yml", tmp_path / "good.yml")
+    assert load_config_apart(good) == load_config(good)
+    bad = padded_copy(TESTDATA / "invalid-depends-cycle.yml", tmp_path / "bad.yml")
+    with pytest.raises(ConfigError) as apart:
+        load_config_apart(bad)
+    with pytest.raises(ConfigError) as here:
+        load_config(bad)
+    assert (apart.value.errors, apart.value.source) == (here.value.errors, here.value.source)
+    assert str(apart.value) == str(here.value)
+    assert [args[-1] for args in children] == [str(good), str(bad)]
+    small = TESTDATA / "good-minimal.yml"
+    assert load_config_apart(small) == load_config(small)
+    assert len(children) == 2  # a small file is loaded in-process
+
+
+@pytest.mark.parametrize("python", ["/nonexistent/python3", "/bin/false"])
+def test_a_child_that_cannot_load_falls_back_to_loading_here(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        python: str) -> None:
+    good = padded_copy(EXAMPLES / "nunukan.yml", tmp_path / "good.yml")
+    monkeypatch.setattr(sys, "executable", python)
+    with caplog.at_level(logging.WARNING, logger="linkmon.config"):
+        assert load_config_apart(good) == load_config(good)
+    assert "cannot load the config in a child process, loading it here" in caplog.text
 
 
 def test_yaml_1_2_scalars_times_and_words_stay_strings() -> None:
