@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linkmon.config import (
+    LOAD_APART_BYTES,
     Config,
     ConfigError,
     HttpProbe,
     IcmpProbe,
     TcpProbe,
-    LOAD_APART_BYTES,
     format_errors,
     load_config,
     load_config_apart,
