@@ -6,6 +6,10 @@ in the same run; we print CPU microseconds per echo (user + system, from rusage)
 and linkmon's open file descriptors, RSS and ICMP sockets. Needs root (or CAP_NET_RAW) for fping
 and for linkmon's raw sockets.
 
+icmplib (which linkmon's design first named for ICMP) runs once, on the first
+``--icmplib-targets`` targets, with its defaults (``async_multiping``, 50 concurrent tasks, a raw
+socket per host): the figure that explains why linkmon has an engine of its own.
+
     .venv/bin/python bench/icmp_scale.py --targets 5000 --count 5
 """
 
@@ -15,6 +19,7 @@ import argparse
 import asyncio
 import cProfile
 import ipaddress
+import json
 import os
 import pstats
 import re
@@ -27,6 +32,8 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+
+import icmplib
 
 from probes import IcmpSpec, Prober
 
@@ -121,6 +128,43 @@ async def run_fping(
     return Run("fping", len(addresses) * count, lost, used, wall)
 
 
+_ICMPLIB_CHILD = """
+import asyncio, json, resource, sys
+from icmplib import async_multiping
+count, spacing, timeout = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+addresses = sys.stdin.read().split()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+before = cpu()
+hosts = asyncio.run(async_multiping(addresses, count=count, interval=spacing, timeout=timeout))
+used = cpu() - before
+sent = sum(h.packets_sent for h in hosts)
+print(json.dumps([sent, sent - sum(h.packets_received for h in hosts), used]))
+"""
+
+
+async def run_icmplib(addresses: list[str], count: int, spacing: float, timeout: float) -> Run:
+    """icmplib's ``async_multiping`` with its defaults, in a child process: its CPU is measured
+    there around the call (not the interpreter's start), and its raw sockets never see
+    linkmon's replies."""
+    started = time.perf_counter()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _ICMPLIB_CHILD, str(count), str(spacing), str(timeout),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        async with asyncio.timeout(RUN_LIMIT_SECONDS):
+            stdout, _ = await child.communicate("\n".join(addresses).encode())
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    if child.returncode != 0:
+        raise SystemExit(f"icmplib {icmplib.__version__} failed (exit {child.returncode})")
+    sent, lost, used = json.loads(stdout)
+    return Run("icmplib", sent, lost, used, time.perf_counter() - started)
+
+
 def process_footprint() -> tuple[int, int, int]:
     """Open fds, sockets among them, RSS in KiB — of this process, now."""
     fds = os.listdir("/proc/self/fd")
@@ -166,6 +210,8 @@ async def bench(options: argparse.Namespace) -> int:
         runs.append(
             await run_fping(fping, addresses, options.count, options.spacing, options.timeout)
         )
+    sample = addresses[: options.icmplib_targets]
+    peer = await run_icmplib(sample, options.count, options.spacing, options.timeout)
     print(
         f"{options.targets} loopback targets x {options.count} echoes, spacing "
         f"{options.spacing * 1000:g} ms, timeout {options.timeout:g} s, {options.repeat} runs each"
@@ -190,6 +236,12 @@ async def bench(options: argparse.Namespace) -> int:
     for tool in ("linkmon", "linkmon/task", "fping"):
         lost = sum(r.lost for r in runs if r.tool == tool)
         print(f"{tool} replies lost: {lost} of {sum(r.echoes for r in runs if r.tool == tool)}")
+    print(
+        f"icmplib {icmplib.__version__} (async_multiping, defaults), {len(sample)} targets, once: "
+        f"{peer.us_per_echo:.2f} us per echo "
+        f"(ratio to fping {peer.us_per_echo / median['fping']:.1f}), "
+        f"{peer.lost} of {peer.echoes} replies lost, wall {peer.wall_seconds:.1f} s"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"linkmon ICMP sockets: {engines} ({modes}); open fds {fds} (sockets {sockets}); "
@@ -208,9 +260,13 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds a round may take")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each tool (default 3)")
     parser.add_argument("--profile", action="store_true", help="cProfile linkmon's runs")
+    parser.add_argument("--icmplib-targets", type=int, default=1000,
+                        help="targets icmplib gets (default 1000; about 13 s of wall time)")
     options = parser.parse_args()
     if not 1 <= options.targets <= 60000:
         parser.error("--targets must be between 1 and 60000")
+    if not 1 <= options.icmplib_targets <= options.targets:
+        parser.error("--icmplib-targets must be between 1 and --targets")
     if not 1 <= options.count <= 100 or options.repeat < 1:
         parser.error("--count must be between 1 and 100 and --repeat at least 1")
     if options.spacing * (options.count - 1) >= options.timeout:
