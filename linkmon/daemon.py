@@ -61,7 +61,7 @@ class Daemon:
         self.monitor.observe(job.link, job.index, result, at)
 
     def lag(self, seconds: float) -> None:
-        self.metrics.scheduler_lag.labels(self.metrics.agent).observe(seconds)
+        self.metrics.round_lag.observe(seconds)
 
     def skipped(self, rounds: int) -> None:
         self.metrics.rounds_skipped.labels(self.metrics.agent).inc(rounds)

@@ -20,6 +20,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
+from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 LINK_LABELS = ("agent", "link", "from", "to", "network", "kabupaten")
 PROBE_LABELS = (*LINK_LABELS, "kind", "target")
+_probe_key = itemgetter(*PROBE_LABELS)  # label values in order: a series' key
+_link_key = itemgetter(*LINK_LABELS)
 SERVICE_LABELS = ("agent", "site", "kabupaten")
 LINK_STATES = ("up", "degraded", "down", "unknown", "unreachable")
 
@@ -117,6 +120,7 @@ class Metrics:
         self.scheduler_lag = Histogram(
             "linkmon_scheduler_lag_seconds", "How late probe rounds start against their schedule.",
             ("agent",), buckets=LAG_BUCKETS, registry=r)
+        self.round_lag = self.scheduler_lag.labels(agent)  # observed every round: looked up once
         self.rounds_skipped = Counter(
             "linkmon_scheduler_rounds_skipped",
             "Rounds skipped because the previous round of the same probe was still running.",
@@ -127,7 +131,7 @@ class Metrics:
     # -- updates (event loop thread) -------------------------------------------------------
 
     def observe_probe(self, labels: dict[str, str], result: ProbeResult) -> None:
-        key = tuple(labels[name] for name in PROBE_LABELS)
+        key = _probe_key(labels)
         series = self._probes.get(key)
         if series is None:
             series = self._probes[key] = _Series(_label_text(PROBE_LABELS, key), _NO_VALUES)
@@ -163,7 +167,7 @@ class Metrics:
 
     def set_link(self, labels: dict[str, str], state: str, since: float, flapping: bool,
                  maintenance: bool, changed: bool) -> None:
-        key = tuple(labels[name] for name in LINK_LABELS)
+        key = _link_key(labels)
         series = self._links.get(key)
         if series is None:
             series = self._links[key] = _Series(_label_text(LINK_LABELS, key), None)
@@ -194,9 +198,9 @@ class Metrics:
                link_series: Iterable[dict[str, str]]) -> None:
         """Drop series of probes and links a reload removed, so dashboards don't show ghosts."""
         for labels in probe_series:
-            self._probes.pop(tuple(labels[name] for name in PROBE_LABELS), None)
+            self._probes.pop(_probe_key(labels), None)
         for labels in link_series:
-            self._links.pop(tuple(labels[name] for name in LINK_LABELS), None)
+            self._links.pop(_link_key(labels), None)
 
     # -- the render (its own thread) -------------------------------------------------------
 

@@ -44,6 +44,7 @@ Rules, in the order they apply:
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import math
 from collections import deque
@@ -310,6 +311,9 @@ class Changes:
         return bool(self.transitions or self.alerts or self.links or self.forgotten)
 
 
+_NO_CHANGES = Changes()
+_NO_TROUBLE: frozenset[str] = frozenset()
+
 # ---------------------------------------------------------------------------------------------
 # The machine
 
@@ -398,9 +402,8 @@ class _Link:
         losses, rtts = [], []
         for p in self.probes:
             if p.rule.kind in PATH_KINDS and p.rounds:
-                recent = list(p.rounds)[-QUALITY_SHORT:]
-                losses.append(_loss(recent))
-                rtt = _rtt(recent)
+                loss, rtt = _quality(p.rounds, QUALITY_SHORT)
+                losses.append(loss)
                 if rtt is not None:
                     rtts.append(rtt)
         return (max(losses) if losses else None, max(rtts) if rtts else None)
@@ -419,17 +422,18 @@ class _Link:
                 self.maintenance)
 
 
-def _loss(rounds: Iterable[tuple[int, int, float | None]]) -> float:
-    sent = received = 0
-    for s, r, _ in rounds:
+def _quality(rounds: deque[tuple[int, int, float | None]],
+             newest: int = QUALITY_LONG) -> tuple[float, float | None]:
+    """Loss and mean RTT of the ``newest`` rounds, in one pass: it runs on every result."""
+    sent = received = answered = 0
+    total = 0.0
+    for s, r, rtt in itertools.islice(rounds, max(0, len(rounds) - newest), None):
         sent += s
         received += r
-    return 1.0 - received / sent if sent else 0.0
-
-
-def _rtt(rounds: Iterable[tuple[int, int, float | None]]) -> float | None:
-    values = [rtt for _, _, rtt in rounds if rtt is not None]
-    return sum(values) / len(values) if values else None
+        if rtt is not None:
+            total += rtt
+            answered += 1
+    return (1.0 - received / sent if sent else 0.0), (total / answered if answered else None)
 
 
 def _describe(probe: _Probe) -> str:
@@ -744,21 +748,22 @@ class Network:
         for p in link.probes:
             if p.rule.kind not in PATH_KINDS or len(p.rounds) < QUALITY_SHORT:
                 continue
-            recent = list(p.rounds)[-QUALITY_SHORT:]
             # Leaving needs the recent rounds AND the long window clearly below: the long
             # window alone still holds the clean rounds from before the trouble began.
-            short_loss, long_loss = _loss(recent), _loss(p.rounds)
+            short_loss, short_rtt = _quality(p.rounds, QUALITY_SHORT)
+            long_loss, long_rtt = (_quality(p.rounds) if link.quality or short_rtt is None
+                                   else (0.0, None))  # a link without trouble needs no more
             if rule.max_loss > 0 and (
                     short_loss >= rule.max_loss
                     or ("loss" in link.quality
                         and max(short_loss, long_loss) >= rule.max_loss * LOSS_RECOVERY)):
                 bad.add("loss")
-            rtts = [v for v in (_rtt(recent), _rtt(p.rounds)) if v is not None]
+            rtts = [v for v in (short_rtt, long_rtt) if v is not None]
             if rule.max_rtt > 0 and rtts and (
                     rtts[0] >= rule.max_rtt
                     or ("rtt" in link.quality and max(rtts) >= rule.max_rtt * RTT_RECOVERY)):
                 bad.add("rtt")
-        link.quality = frozenset(bad)
+        link.quality = frozenset(bad) if bad else _NO_TROUBLE
 
     def _move(self, link: _Link, state: LinkState, cause: str, detail: str,
               roots: frozenset[str], now: float) -> Transition | None:
@@ -845,6 +850,10 @@ class Network:
         Office alerts (``services``) are left to :meth:`tick`: finding every office's path
         costs a search of the whole network, once per tick rather than per state change.
         """
+        if not (moved or everything or services):  # the common case: one link, no news
+            for link in links:
+                self._reconcile_link(step, link, now)
+            return
         subjects = {link.id: link for link in (self._links.values() if everything else links)}
         kabupatens = set(self._kecamatan) if everything else {
             self._member_of[link.id] for link in moved if link.id in self._member_of}
@@ -1003,6 +1012,9 @@ class Network:
                     self._rules.language, link=subject, timezone="UTC", at=now)))
 
     def _finish(self, step: _Step) -> Changes:
+        if not (step.transitions or step.alerts or step.changed or self._removed
+                or self._pending.transitions or self._pending.alerts or self._pending.changed):
+            return _NO_CHANGES  # what nearly every result comes to
         pending, self._pending = self._pending, _Step()
         removed, self._removed = self._removed, []
         step.transitions[:0] = pending.transitions
