@@ -25,9 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from icmp_scale import targets as loopback_targets  # noqa: E402,F401 (bench/ is sys.path[0])
+from icmp_scale import targets as loopback_targets  # noqa: E402 (bench/ is sys.path[0])
 
-from tests.support.daemon import free_port, running_linkmon  # noqa: E402,F401
+from tests.support.daemon import free_port, running_linkmon  # noqa: E402
+
+__all__ = ["free_port", "loopback_targets", "running_linkmon"]  # what the benches share, too
 
 BLACKBOX = shutil.which("prometheus-blackbox-exporter") or "/usr/bin/prometheus-blackbox-exporter"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -53,7 +53,7 @@ FLAPPING = {"changes": 4, "window": "15s"}
 
 
 def service_doc(daemon: Linkmon, site: str) -> dict[str, Any]:
-    sites: list[dict[str, Any]] = daemon.status()["sites"]  # type: ignore[assignment]
+    sites: list[dict[str, Any]] = daemon.status()["sites"]
     service: dict[str, Any] = next(doc for doc in sites if doc["id"] == site)["service"]
     return service
 

@@ -58,7 +58,7 @@ def test_cut_is_down_within_down_after_rounds_and_up_after_restore(
     assert took <= DOWN_AFTER * INTERVAL + 1.0, f"down after {took:.2f} s"
 
     def traced() -> object:
-        links = linkmon.status()["links"]  # type: ignore[index]
+        links = linkmon.status()["links"]
         return next(link for link in links if link["id"] == "kec-krayan--kab")["path"]
     where = wait_until(traced, 10, "the trace taken at the failure in the status")
     assert "198.18.30.8" in str(where)  # here: no route from the hub once its side is cut
@@ -120,6 +120,6 @@ def test_refused_service_keeps_icmp_up_while_tcp_and_http_fail(
                                      kind="http") == 0, 10, "http to fail")
     assert linkmon.value("linkmon_probe_success", link="kab-nunukan--dc", kind="icmp") == 1
     linkmon.wait_value("linkmon_link_up", 0, 10, link="kab-nunukan--dc")
-    link = next(item for item in linkmon.status()["links"]  # type: ignore[union-attr]
+    link = next(item for item in linkmon.status()["links"]
                 if item["id"] == "kab-nunukan--dc")
     assert link["cause"] == "service_refused", link

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,13 @@ import trustme
 import yaml
 
 from tests.support import promql
+from tests.support.daemon import free_port
 from tests.support.fake_linkmon import nunukan_and_pusat
 from tests.support.linkmon_metrics import KNOWN_SERIES
 from tests.support.prometheus import (
     PrometheusError,
     PrometheusServer,
     ScrapeTarget,
-    free_port,
     running_prometheus,
     wait_until,
 )
@@ -144,8 +145,7 @@ def lab_scenario(tmp_path: Path) -> Iterator[Scenario]:
             workdir.mkdir()
             config = lab_config(ROOT / "config" / name, workdir)
             daemon = stack.enter_context(linkmon_in_lab(lab, site, config))
-            wait_until(lambda d=daemon: httpx.get(d.url + "/readyz", timeout=2).status_code
-                       == 200, 20, f"linkmon in {site} ready")
+            wait_until(partial(_answers_ready, daemon.url), 20, f"linkmon in {site} ready")
             agent = yaml.safe_load(config.read_text())["agent"]["name"]
             targets.append(ScrapeTarget(daemon.url.removeprefix("http://"), {"agent": agent}))
         yield Scenario(
@@ -155,6 +155,10 @@ def lab_scenario(tmp_path: Path) -> Iterator[Scenario]:
             unreachable_link="kec-krayan--kab",
             kabupaten="kab-nunukan",
         )
+
+
+def _answers_ready(url: str) -> bool:
+    return httpx.get(url + "/readyz", timeout=2).status_code == 200
 
 
 @contextlib.contextmanager

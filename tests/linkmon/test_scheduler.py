@@ -17,6 +17,11 @@ import pytest
 from linkmon.scheduler import Job, Scheduler
 from probes import Failure, IcmpSpec, Prober, ProbeResult, TcpSpec
 
+# Specs for probe functions that are stand-ins (they never send): what they were given is all
+# they look at.
+HUNG = IcmpSpec("127.0.0.1")
+NOWHERE = TcpSpec("127.0.0.1", 9)
+
 
 class Recorder:
     def __init__(self) -> None:
@@ -67,7 +72,7 @@ async def test_rounds_repeat_at_interval_with_phases_spread(listener: int) -> No
     gaps = [b - a for a, b in zip(first_starts, first_starts[1:], strict=False)]
     # 8 jobs over 0.4 s: one every 50 ms, not all at once.
     assert statistics.median(gaps) == pytest.approx(0.05, abs=0.02)
-    per_link = {}
+    per_link: dict[str, list[float]] = {}
     for job, _, t in recorder.results:
         per_link.setdefault(job.link, []).append(t)
     for times in per_link.values():
@@ -109,7 +114,7 @@ async def test_slow_round_never_overlaps_and_skips_are_counted() -> None:
 
     recorder = Recorder()
     scheduler = Scheduler(slow_probe, recorder)
-    scheduler.set_jobs([Job("slow", 0, "tcp", "x", None, interval=0.1, timeout=0.3)])
+    scheduler.set_jobs([Job("slow", 0, "tcp", "x", NOWHERE, interval=0.1, timeout=0.3)])
     await asyncio.sleep(1.0)
     await scheduler.stop()
     assert overlaps == 0
@@ -125,12 +130,12 @@ async def test_probe_that_overruns_or_raises_is_isolated(caplog: pytest.LogCaptu
         raise RuntimeError("bug in probe")
 
     async def dispatch(spec: object, timeout: float) -> ProbeResult:
-        return await (hung if spec == "hung" else broken)(spec, timeout)
+        return await (hung if spec is HUNG else broken)(spec, timeout)
 
     recorder = Recorder()
     scheduler = Scheduler(dispatch, recorder)
-    scheduler.set_jobs([Job("a", 0, "icmp", "h", "hung", interval=0.3, timeout=0.1),
-                        Job("b", 0, "http", "b", "broken", interval=0.1, timeout=0.1)])
+    scheduler.set_jobs([Job("a", 0, "icmp", "h", HUNG, interval=0.3, timeout=0.1),
+                        Job("b", 0, "tcp", "b", NOWHERE, interval=0.1, timeout=0.1)])
     await asyncio.sleep(1.0)
     await scheduler.stop()
     by_link = {job.link: result for job, result, _ in recorder.results}
@@ -182,7 +187,7 @@ async def test_a_callback_that_never_comes_is_given_up_at_the_deadline(
 
     recorder = Recorder()
     scheduler = Scheduler(unused, recorder, start_probe=never_reports)
-    scheduler.set_jobs([Job("lost", 0, "icmp", "x", "lost", interval=0.2, timeout=0.1)])
+    scheduler.set_jobs([Job("lost", 0, "icmp", "x", HUNG, interval=0.2, timeout=0.1)])
     await asyncio.sleep(1.1)
     await scheduler.stop()
     # rounds at 0, 0.2 (skipped: still within timeout + grace), ... given up after 0.6 s

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -79,7 +79,7 @@ class Linkmon:
                    f"{name}{labels} == {expected}", every=0.05)
         return time.monotonic() - start
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> dict[str, Any]:
         return httpx.get(self.url + "/api/v1/status", timeout=5).json()  # type: ignore[no-any-return]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 5.0) -> float:

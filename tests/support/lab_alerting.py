@@ -163,7 +163,7 @@ def all_up(daemon: Linkmon) -> bool:
 
 def link_doc(daemon: Linkmon, link: str) -> dict[str, Any]:
     """The link as the status API shows it."""
-    links: list[dict[str, Any]] = daemon.status()["links"]  # type: ignore[assignment]
+    links: list[dict[str, Any]] = daemon.status()["links"]
     return next(doc for doc in links if doc["id"] == link)
 
 
