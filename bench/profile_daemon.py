@@ -7,7 +7,8 @@ whose cProfile switches on after ``--warmup`` seconds of event loop and off ``--
 later, and prints the functions by internal and by cumulative time. cProfile makes Python code
 about twice as slow: read the shares, not the absolute times (the CPU % is measured by
 scale.py, without a profiler). Then the resident memory of a fresh interpreter after importing
-linkmon and after loading that config, against the daemon's own. Traffic: loopback only.
+linkmon and after loading that config (in-process, and as the daemon does, in a child
+process), against the daemon's own. Traffic: loopback only.
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ def rss():
             return int(line.split()[1]) / 1024
 import linkmon.daemon, linkmon.paths, probes.trace
 print(f"after imports:            {rss():7.0f} MiB")
-from linkmon.config import load_config
-config = load_config(Path(sys.argv[1]))
+from linkmon.config import load_config, load_config_apart
+loader = load_config_apart if sys.argv[2] == "apart" else load_config
+config = loader(Path(sys.argv[1]))
 gc.collect()
-print(f"after loading the config: {rss():7.0f} MiB ({len(config.links)} links)")
+print(f"after {loader.__name__ + ':':18s} {rss():7.0f} MiB ({len(config.links)} links)")
 """
 
 
@@ -104,8 +106,9 @@ def main() -> int:
         for order in ("tottime", "cumulative"):
             pstats.Stats(str(stats)).strip_dirs().sort_stats(order).print_stats(options.top)
         print("== resident memory ==")
-        subprocess.run([sys.executable, "-c", _MEMORY_STAGES, str(config)], cwd=c.ROOT,
-                       check=True, timeout=300)
+        for loader in ("here", "apart"):  # as the daemon loads it / in this process
+            subprocess.run([sys.executable, "-c", _MEMORY_STAGES, str(config), loader],
+                           cwd=c.ROOT, check=True, timeout=300)
         print(f"the daemon, running:      {daemon_rss:7.0f} MiB")
     return 0
 
