@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from .config import load_config_apart
 from .history import config_or_exit
 
 app = typer.Typer(
@@ -37,7 +38,7 @@ def run(
         level=log_level.upper(), stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
-    cfg = config_or_exit(config)
+    cfg = config_or_exit(config, load_config_apart)  # a daemon keeps no parse's heap
     raise typer.Exit(asyncio.run(run_daemon(config, cfg, user=user)))
 
 

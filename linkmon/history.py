@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from .alerts.text import cause_text, duration
-from .config import Config, ConfigError, load_config_apart
+from .config import Config, ConfigError, load_config
 from .durations import parse_duration
 from .storage import Outage, Storage, StorageError
 
@@ -51,10 +52,10 @@ class UsageError(Exception):
     """A command-line value is wrong; the message names it and what is expected."""
 
 
-def config_or_exit(path: Path) -> Config:
+def config_or_exit(path: Path, load: Callable[[Path], Config] = load_config) -> Config:
     """The config, or exit 2 with every error listed (as ``check-config`` does)."""
     try:
-        return load_config_apart(path)
+        return load(path)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

@@ -312,7 +312,6 @@ class Changes:
 
 
 _NO_CHANGES = Changes()
-_NO_TROUBLE: frozenset[str] = frozenset()
 
 # ---------------------------------------------------------------------------------------------
 # The machine
@@ -466,6 +465,9 @@ class _Step:
     transitions: list[Transition] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     changed: dict[str, _Link] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.transitions or self.alerts or self.changed)
 
 
 class Network:
@@ -763,7 +765,7 @@ class Network:
                     rtts[0] >= rule.max_rtt
                     or ("rtt" in link.quality and max(rtts) >= rule.max_rtt * RTT_RECOVERY)):
                 bad.add("rtt")
-        link.quality = frozenset(bad) if bad else _NO_TROUBLE
+        link.quality = frozenset(bad)
 
     def _move(self, link: _Link, state: LinkState, cause: str, detail: str,
               roots: frozenset[str], now: float) -> Transition | None:
@@ -850,10 +852,6 @@ class Network:
         Office alerts (``services``) are left to :meth:`tick`: finding every office's path
         costs a search of the whole network, once per tick rather than per state change.
         """
-        if not (moved or everything or services):  # the common case: one link, no news
-            for link in links:
-                self._reconcile_link(step, link, now)
-            return
         subjects = {link.id: link for link in (self._links.values() if everything else links)}
         kabupatens = set(self._kecamatan) if everything else {
             self._member_of[link.id] for link in moved if link.id in self._member_of}
@@ -1012,8 +1010,7 @@ class Network:
                     self._rules.language, link=subject, timezone="UTC", at=now)))
 
     def _finish(self, step: _Step) -> Changes:
-        if not (step.transitions or step.alerts or step.changed or self._removed
-                or self._pending.transitions or self._pending.alerts or self._pending.changed):
+        if not (step or self._pending or self._removed):
             return _NO_CHANGES  # what nearly every result comes to
         pending, self._pending = self._pending, _Step()
         removed, self._removed = self._removed, []
