@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
-  iproute2 nftables iputils-ping fping libcap2-bin procps
+  python3-venv iproute2 nftables iputils-ping fping libcap2-bin procps
   prometheus prometheus-alertmanager prometheus-blackbox-exporter
   chromium
 )
