@@ -4,7 +4,8 @@
 ``listening <port>`` when ready and appends every POST to FILE as one JSON line:
 ``{"at", "path", "answered", "headers", "body"}``. Told to fail (``POST /-/fail`` with
 ``{"status": 503, "seconds": 30}``) it answers that status until the time is up — the
-requests are still recorded, with the status they got.
+requests are still recorded, with the status they got. A body that is not JSON (a request
+cut short) is answered 400.
 
 :class:`ReceiverProcess` starts and stops it from a test (by PID, also on failure).
 """
@@ -64,7 +65,9 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
                 try:
                     body: Any = json.loads(raw)
                 except ValueError:
-                    body = raw.decode("utf-8", "replace")
+                    # Cut short (a sender killed mid-request) or not JSON: refused, as a real
+                    # receiver would; the sender never had it.
+                    body, status = raw.decode("utf-8", "replace"), 400
                 record = {"at": time.time(), "path": self.path, "answered": status,
                           "headers": dict(self.headers.items()), "body": body}
                 with state.log.open("a", encoding="utf-8") as out:
