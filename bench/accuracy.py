@@ -59,16 +59,18 @@ BLACKBOX_DURATION = re.compile(r"^probe_duration_seconds (\S+)$", re.M)
 
 # -- inside the hub: linkmon's engine ------------------------------------------------------
 
+
 async def probe_link(target: str, load: int, seconds: float) -> dict[str, object]:
     """Rounds to ``target`` every ROUND_EVERY, with ``load`` loopback targets on the same
     engine; prints ``ready`` once warmed up, returns what the recorded rounds measured."""
     from probes import IcmpSpec, Prober
 
     link_spec = IcmpSpec(target, count=ROUND_COUNT, spacing=ROUND_SPACING)
-    load_specs = [IcmpSpec(a, count=LOAD_COUNT, spacing=LOAD_SPACING)
-                  for a in c.loopback_targets(load)]
+    load_specs = [
+        IcmpSpec(a, count=LOAD_COUNT, spacing=LOAD_SPACING) for a in c.loopback_targets(load)
+    ]
     share = math.ceil(load * TICK / LOAD_INTERVAL)  # rounds started per tick
-    batches = [load_specs[i:i + share] for i in range(0, load, share)] if load else []
+    batches = [load_specs[i : i + share] for i in range(0, load, share)] if load else []
     tally = {"sent": 0, "received": 0, "load_sent": 0, "load_received": 0}
     rtts: list[float] = []
 
@@ -112,6 +114,7 @@ async def probe_link(target: str, load: int, seconds: float) -> dict[str, object
 
 # -- around it: the lab, the peers, the figures ----------------------------------------------
 
+
 @dataclass
 class Sample:
     """What one tool measured in one run."""
@@ -138,8 +141,10 @@ def bridge_counters(lab: Lab) -> list[tuple[int, float]]:
 def lateness(before: list[tuple[int, float]], after: list[tuple[int, float]]) -> float:
     """Mean lateness of a frame between two reads, summed over both directions: what the
     bridge itself added to a round trip, beyond its delay."""
-    return sum((late1 - late0) / (frames1 - frames0) if frames1 > frames0 else 0.0
-               for (frames0, late0), (frames1, late1) in zip(before, after, strict=True))
+    return sum(
+        (late1 - late0) / (frames1 - frames0) if frames1 > frames0 else 0.0
+        for (frames0, late0), (frames1, late1) in zip(before, after, strict=True)
+    )
 
 
 @dataclass
@@ -161,8 +166,9 @@ async def drive_blackbox(url: str, target: str, seconds: float) -> Driven:
 
     async def probe(client: httpx.AsyncClient) -> None:
         try:
-            body = (await client.get(f"{url}/probe", params={"module": "icmp",
-                                                              "target": target})).text
+            body = (
+                await client.get(f"{url}/probe", params={"module": "icmp", "target": target})
+            ).text
         except httpx.HTTPError as exc:
             driven.errors.append(type(exc).__name__)
             return
@@ -186,12 +192,21 @@ async def drive_blackbox(url: str, target: str, seconds: float) -> Driven:
     return driven
 
 
-def run(lab: Lab, blackbox_url: str, target: str, load: int, seconds: float, label: str,
-        base: float) -> list[Sample]:
+def run(
+    lab: Lab, blackbox_url: str, target: str, load: int, seconds: float, label: str, base: float
+) -> list[Sample]:
     """All three tools on ``target`` at once, ``load`` loopback targets on linkmon's engine.
     Truth is ``base`` plus what the bridge's lateness added over the run."""
-    argv = [sys.executable, __file__, "--inner", target, "--load", str(load),
-            "--seconds", f"{seconds:g}"]
+    argv = [
+        sys.executable,
+        __file__,
+        "--inner",
+        target,
+        "--load",
+        str(load),
+        "--seconds",
+        f"{seconds:g}",
+    ]
     inner = lab.popen(HUB, argv, stdout=subprocess.PIPE, text=True)
     ping = None
     try:
@@ -199,9 +214,12 @@ def run(lab: Lab, blackbox_url: str, target: str, load: int, seconds: float, lab
         if inner.stdout.readline().strip() != "ready":  # the child is bounded: EOF if it died
             raise SystemExit("linkmon's side did not start")
         count = round(seconds * ECHO_RATE)
-        ping = lab.popen(HUB, ["ping", "-n", "-i", f"{1 / ECHO_RATE:g}",
-                               "-c", str(count), "-W", "1", target],
-                         stdout=subprocess.PIPE, text=True)
+        ping = lab.popen(
+            HUB,
+            ["ping", "-n", "-i", f"{1 / ECHO_RATE:g}", "-c", str(count), "-W", "1", target],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         counters = bridge_counters(lab)
         with lab.executor(HUB) as executor:
             driven = executor.submit(asyncio.run, drive_blackbox(blackbox_url, target, seconds))
@@ -216,17 +234,24 @@ def run(lab: Lab, blackbox_url: str, target: str, load: int, seconds: float, lab
                 process.wait(10)
     ours = json.loads(inner_out.strip().splitlines()[-1])
     if blackbox.failed or blackbox.errors:
-        print(f"{label}: blackbox probe_success 0 in {blackbox.failed} of {blackbox.sent}, "
-              f"no answer to {len(blackbox.errors)} ({', '.join(sorted(set(blackbox.errors)))})"
-              if blackbox.errors else f"{label}: blackbox probe_success 0 in {blackbox.failed} "
-              f"of {blackbox.sent}", flush=True)
+        print(
+            f"{label}: blackbox probe_success 0 in {blackbox.failed} of {blackbox.sent}, "
+            f"no answer to {len(blackbox.errors)} ({', '.join(sorted(set(blackbox.errors)))})"
+            if blackbox.errors
+            else f"{label}: blackbox probe_success 0 in {blackbox.failed} of {blackbox.sent}",
+            flush=True,
+        )
     if ours["load_sent"] != ours["load_received"]:
-        print(f"{label}: linkmon's load lost {ours['load_sent'] - ours['load_received']} of "
-              f"{ours['load_sent']} replies", flush=True)
+        print(
+            f"{label}: linkmon's load lost {ours['load_sent'] - ours['load_received']} of "
+            f"{ours['load_sent']} replies",
+            flush=True,
+        )
     return [
         Sample("linkmon", label, int(ours["sent"]), truth, [float(r) for r in ours["rtts"]]),
-        Sample("iputils ping", label, count, truth,
-               [float(ms) / 1000 for ms in RTT.findall(ping_out)]),
+        Sample(
+            "iputils ping", label, count, truth, [float(ms) / 1000 for ms in RTT.findall(ping_out)]
+        ),
         Sample("blackbox (rtt phase)", label, blackbox.sent, truth, blackbox.rtts),
         Sample("blackbox (probe_duration)", label, blackbox.sent, truth, blackbox.durations),
     ]
@@ -261,31 +286,45 @@ def ks_distance(values: Sequence[float], jitter: float) -> float:
 
 
 def print_errors(samples: Sequence[Sample]) -> None:
-    print("\nRTT error |rtt - truth|; truth = 80 ms + the bridge at zero delay + its lateness "
-          "in the run")
-    print(f"{'tool':<27}{'load':<14}{'truth ms':>9}{'echoes':>7}{'lost':>5}{'median ms':>10}"
-          f"{'p99 ms':>8}{'bias ms':>8}")
+    print(
+        "\nRTT error |rtt - truth|; truth = 80 ms + the bridge at zero delay + its lateness "
+        "in the run"
+    )
+    print(
+        f"{'tool':<27}{'load':<14}{'truth ms':>9}{'echoes':>7}{'lost':>5}{'median ms':>10}"
+        f"{'p99 ms':>8}{'bias ms':>8}"
+    )
     for s in samples:
         errors = s.errors()
-        print(f"{s.tool:<27}{s.load:<14}{s.truth * 1000:>9.3f}{len(s.rtts):>7}"
-              f"{s.sent - len(s.rtts):>5}{c.median(errors) * 1000:>10.3f}"
-              f"{c.quantile(errors, 0.99) * 1000:>8.3f}{c.median(s.offsets()) * 1000:>8.3f}")
+        print(
+            f"{s.tool:<27}{s.load:<14}{s.truth * 1000:>9.3f}{len(s.rtts):>7}"
+            f"{s.sent - len(s.rtts):>5}{c.median(errors) * 1000:>10.3f}"
+            f"{c.quantile(errors, 0.99) * 1000:>8.3f}{c.median(s.offsets()) * 1000:>8.3f}"
+        )
 
 
 def print_jitter(samples: Sequence[Sample]) -> None:
     quantiles = (0.05, 0.25, 0.5, 0.75, 0.95)
-    print(f"\nJitter: 40 ms ± 5 ms each way; RTT - truth quantiles (ms) against the triangle "
-          f"over ±{2 * JITTER * 1000:g} ms, and the Kolmogorov-Smirnov distance")
-    print(f"{'tool':<27}{'echoes':>7}" + "".join(f"{f'p{round(q * 100)}':>8}" for q in quantiles)
-          + f"{'max dev':>9}{'KS D':>7}")
+    print(
+        f"\nJitter: 40 ms ± 5 ms each way; RTT - truth quantiles (ms) against the triangle "
+        f"over ±{2 * JITTER * 1000:g} ms, and the Kolmogorov-Smirnov distance"
+    )
+    print(
+        f"{'tool':<27}{'echoes':>7}"
+        + "".join(f"{f'p{round(q * 100)}':>8}" for q in quantiles)
+        + f"{'max dev':>9}{'KS D':>7}"
+    )
     theory = [triangle_quantile(q, JITTER) for q in quantiles]
     print(f"{'theory':<27}{'':>7}" + "".join(f"{t * 1000:>8.2f}" for t in theory))
     for s in samples:
         offsets = s.offsets()
         measured = [c.quantile(offsets, q) for q in quantiles]
         deviation = max(abs(m - t) for m, t in zip(measured, theory, strict=True))
-        print(f"{s.tool:<27}{len(offsets):>7}" + "".join(f"{m * 1000:>8.2f}" for m in measured)
-              + f"{deviation * 1000:>9.2f}{ks_distance(offsets, JITTER):>7.3f}")
+        print(
+            f"{s.tool:<27}{len(offsets):>7}"
+            + "".join(f"{m * 1000:>8.2f}" for m in measured)
+            + f"{deviation * 1000:>9.2f}{ks_distance(offsets, JITTER):>7.3f}"
+        )
 
 
 def main() -> int:
@@ -307,8 +346,10 @@ def main() -> int:
     prefix = f"ba{os.getpid() % 100000}"
     samples: list[Sample] = []
     jittered: list[Sample] = []
-    with tempfile.TemporaryDirectory(prefix="linkmon-bench-") as tmp, \
-            contextlib.ExitStack() as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="linkmon-bench-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
         workdir = Path(tmp)
         os.chmod(workdir, 0o755)
         stack.callback(Lab.teardown, prefix)  # also if Lab.up fails half-way
@@ -317,10 +358,14 @@ def main() -> int:
         counters = bridge_counters(lab)
         overhead = lab.bridge_overhead(LINK)
         base = 2 * DELAY + overhead - lateness(counters, bridge_counters(lab))
-        print(f"lab {prefix}: {LINK}, target {target} from {HUB}; bridge at zero delay "
-              f"{overhead * 1000:.3f} ms (iputils ping, median of 200)", flush=True)
+        print(
+            f"lab {prefix}: {LINK}, target {target} from {HUB}; bridge at zero delay "
+            f"{overhead * 1000:.3f} ms (iputils ping, median of 200)",
+            flush=True,
+        )
         blackbox_url, _ = stack.enter_context(
-            c.blackbox(workdir, 1.0, prefix=["ip", "netns", "exec", lab.netns(HUB)]))
+            c.blackbox(workdir, 1.0, prefix=["ip", "netns", "exec", lab.netns(HUB)])
+        )
         lab.delay(LINK, DELAY)
         for load, label in ((0, "idle"), (LOAD_TARGETS, f"{LOAD_TARGETS} targets")):
             samples += run(lab, blackbox_url, target, load, seconds, label, base)
@@ -335,9 +380,11 @@ def main() -> int:
         print_jitter(jittered)
     loaded = {s.tool: s for s in samples if s.load != "idle"}
     p99 = {tool: c.quantile(s.errors(), 0.99) for tool, s in loaded.items()}
-    print(f"\nlinkmon p99 error under load < 0.3 ms: {p99['linkmon'] < 0.0003}; no worse than "
-          f"iputils ping: {p99['linkmon'] <= p99['iputils ping']}; "
-          f"total {time.monotonic() - started:.0f} s")
+    print(
+        f"\nlinkmon p99 error under load < 0.3 ms: {p99['linkmon'] < 0.0003}; no worse than "
+        f"iputils ping: {p99['linkmon'] <= p99['iputils ping']}; "
+        f"total {time.monotonic() - started:.0f} s"
+    )
     return 0
 
 

@@ -37,10 +37,20 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # -- configs -------------------------------------------------------------------------------
 
-def write_config(path: Path, icmp_targets: Sequence[str], *, interval: float, timeout: float,
-                 count: int, spacing: float, tcp_targets: Sequence[str] = (),
-                 detail: str | None = None, down_after: int = 3,
-                 receivers: str = "") -> str:
+
+def write_config(
+    path: Path,
+    icmp_targets: Sequence[str],
+    *,
+    interval: float,
+    timeout: float,
+    count: int,
+    spacing: float,
+    tcp_targets: Sequence[str] = (),
+    detail: str | None = None,
+    down_after: int = 3,
+    receivers: str = "",
+) -> str:
     """A linkmon config with a link (kecamatan → its kabupaten) per ICMP target, the first
     ``len(tcp_targets)`` links also carrying a TCP probe (or only one, without ICMP targets).
     Returns the base URL."""
@@ -50,7 +60,8 @@ def write_config(path: Path, icmp_targets: Sequence[str], *, interval: float, ti
     lines = [
         "agent: {name: bench, timezone: Asia/Jakarta}",
         f'server: {{listen: "127.0.0.1:{port}"'
-        + (f", metrics_detail: {detail}" if detail else "") + "}",
+        + (f", metrics_detail: {detail}" if detail else "")
+        + "}",
         f"storage: {{path: {path.parent / 'linkmon.db'}}}",
         "defaults:",
         f"  {{interval: {interval * 1000:g}ms, timeout: {timeout * 1000:g}ms, "
@@ -60,15 +71,20 @@ def write_config(path: Path, icmp_targets: Sequence[str], *, interval: float, ti
         "  - {id: pusat-dc, kind: pusat, name: Data Center}",
     ]
     lines += [f"  - {{id: kab-{k}, kind: kabupaten, name: Kab {k}}}" for k in range(kabupaten)]
-    lines += [f"  - {{id: kec-{i}, kind: kecamatan, name: Kec {i}, parent: kab-{i % kabupaten}}}"
-              for i in range(links)]
+    lines += [
+        f"  - {{id: kec-{i}, kind: kecamatan, name: Kec {i}, parent: kab-{i % kabupaten}}}"
+        for i in range(links)
+    ]
     lines.append("links:")
     for i in range(links):
         probes = ", ".join(
             ([f"{{kind: icmp, target: {icmp_targets[i]}}}"] if i < len(icmp_targets) else [])
-            + ([f'{{kind: tcp, target: "{tcp_targets[i]}"}}'] if i < len(tcp_targets) else []))
-        lines.append(f"  - {{id: kec-{i}--kab, from: kec-{i}, to: kab-{i % kabupaten}, "
-                     f"network: m2m, probes: [{probes}]}}")
+            + ([f'{{kind: tcp, target: "{tcp_targets[i]}"}}'] if i < len(tcp_targets) else [])
+        )
+        lines.append(
+            f"  - {{id: kec-{i}--kab, from: kec-{i}, to: kab-{i % kabupaten}, "
+            f"network: m2m, probes: [{probes}]}}"
+        )
     if receivers:
         lines.append(receivers)
     path.write_text("\n".join(lines) + "\n")
@@ -76,6 +92,7 @@ def write_config(path: Path, icmp_targets: Sequence[str], *, interval: float, ti
 
 
 # -- process accounting ---------------------------------------------------------------------
+
 
 def cpu_seconds(pid: int) -> float:
     """user + system CPU of a process (not its children), from /proc."""
@@ -181,8 +198,7 @@ def histogram(text: bytes, name: str) -> dict[float, float]:
     return buckets
 
 
-def histogram_quantile(before: dict[float, float], after: dict[float, float],
-                       q: float) -> float:
+def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
     """The q-quantile of what a cumulative histogram gained between two reads, interpolated
     linearly within the bucket as PromQL's histogram_quantile does."""
     bounds = sorted(after)
@@ -247,6 +263,7 @@ class Scraper(threading.Thread):
 
 # -- helpers for peers ----------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def tcp_listeners(count: int) -> Iterator[tuple[list[str], int]]:
     """``count`` loopback TCP listeners that accept and close, in a child process of their
@@ -259,9 +276,11 @@ def tcp_listeners(count: int) -> Iterator[tuple[list[str], int]]:
         "    servers=[await asyncio.start_server(handle,'127.0.0.1',int(p),backlog=1024)"
         " for p in sys.argv[1:]]\n"
         "    print('ready',flush=True)\n    await asyncio.sleep(3600)\n"
-        "asyncio.run(main())\n")
-    child = subprocess.Popen([sys.executable, "-c", code, *map(str, ports)],
-                             stdout=subprocess.PIPE, text=True)
+        "asyncio.run(main())\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, ports)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout is not None
         if child.stdout.readline().strip() != "ready":
@@ -285,17 +304,25 @@ BLACKBOX_CONFIG = """modules:
 
 
 @contextlib.contextmanager
-def blackbox(workdir: Path, timeout: float, prefix: Sequence[str] = (),
-             listen: str = "127.0.0.1") -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def blackbox(
+    workdir: Path, timeout: float, prefix: Sequence[str] = (), listen: str = "127.0.0.1"
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """prometheus-blackbox-exporter with an icmp and a tcp_connect module; yields its URL."""
     config = workdir / "blackbox.yml"
     config.write_text(BLACKBOX_CONFIG.format(timeout=f"{timeout:g}"))
     port = free_port()
     log = (workdir / "blackbox.log").open("wb")
     process = subprocess.Popen(
-        [*prefix, BLACKBOX, f"--config.file={config}",
-         f"--web.listen-address={listen}:{port}", "--log.level=error"],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            *prefix,
+            BLACKBOX,
+            f"--config.file={config}",
+            f"--web.listen-address={listen}:{port}",
+            "--log.level=error",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://{listen}:{port}"
     try:
         deadline = time.monotonic() + 15
@@ -308,8 +335,12 @@ def blackbox(workdir: Path, timeout: float, prefix: Sequence[str] = (),
                     get(url + "/-/healthy", timeout=1)
                     break
                 probe = f"import socket; socket.create_connection(('{listen}', {port}), 1)"
-                if subprocess.run([*prefix, sys.executable, "-c", probe],
-                                  capture_output=True, timeout=10).returncode == 0:
+                if (
+                    subprocess.run(
+                        [*prefix, sys.executable, "-c", probe], capture_output=True, timeout=10
+                    ).returncode
+                    == 0
+                ):
                     break
             if time.monotonic() > deadline:
                 raise SystemExit("blackbox_exporter did not start within 15 s")
@@ -334,8 +365,9 @@ class DriveResult:
     late: list[float] = field(default_factory=list)
 
 
-async def drive(url: str, paths: Sequence[str], interval: float, seconds: float,
-                connections: int = 64) -> DriveResult:
+async def drive(
+    url: str, paths: Sequence[str], interval: float, seconds: float, connections: int = 64
+) -> DriveResult:
     """Request every path once per ``interval``, phases spread evenly (as linkmon schedules),
     over keep-alive connections; bounded to ``seconds`` plus one timeout."""
     host, port = url.removeprefix("http://").rsplit(":", 1)

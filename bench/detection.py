@@ -30,8 +30,13 @@ from linkmon.lab import SHIPPED_LAB, Lab
 from tests.support.daemon import linkmon_in_lab, wait_until
 from tests.support.lab_alerting import receiver_in_lab
 
-LINK, SITE, TARGET, SOURCE, HUB = "kec-krayan--kab", "kec-krayan", "198.18.30.8", "198.18.0.1", \
-    "kab-nunukan"
+LINK, SITE, TARGET, SOURCE, HUB = (
+    "kec-krayan--kab",
+    "kec-krayan",
+    "198.18.30.8",
+    "198.18.0.1",
+    "kab-nunukan",
+)
 INTERVAL, DOWN_AFTER, TIMEOUT = 1.0, 3, 0.8
 PROMETHEUS, ALERTMANAGER = "/usr/bin/prometheus", "/usr/bin/prometheus-alertmanager"
 PIPELINES = {  # name: (scrape and evaluation interval, for, group_wait)
@@ -44,7 +49,7 @@ CUT_LIMIT = {"linkmon": 30.0, "tuned": 30.0, "typical": 180.0}
 def linkmon_config(path: Path, hook: str) -> None:
     path.write_text(f"""agent: {{name: bench, timezone: Asia/Makassar}}
 server: {{listen: "127.0.0.1:{c.free_port()}"}}
-storage: {{path: {path.parent / 'linkmon.db'}}}
+storage: {{path: {path.parent / "linkmon.db"}}}
 defaults:
   interval: {INTERVAL * 1000:g}ms
   timeout: {TIMEOUT * 1000:g}ms
@@ -63,8 +68,7 @@ alerting:
 
 
 @contextlib.contextmanager
-def pipeline(lab: Lab, workdir: Path, name: str, blackbox_url: str,
-             hook: str) -> Iterator[None]:
+def pipeline(lab: Lab, workdir: Path, name: str, blackbox_url: str, hook: str) -> Iterator[None]:
     """Prometheus scraping blackbox for TARGET, with a rule, and an Alertmanager paging
     ``hook``; both in the hub namespace, stopped by PID."""
     every, for_, group_wait = PIPELINES[name]
@@ -74,20 +78,22 @@ def pipeline(lab: Lab, workdir: Path, name: str, blackbox_url: str,
     (home / "am.yml").write_text(
         f"route: {{receiver: hook, group_by: [instance], group_wait: {group_wait}, "
         f"group_interval: {'1s' if name == 'tuned' else '5m'}, repeat_interval: 4h}}\n"
-        f"receivers: [{{name: hook, webhook_configs: [{{url: '{hook}'}}]}}]\n")
+        f"receivers: [{{name: hook, webhook_configs: [{{url: '{hook}'}}]}}]\n"
+    )
     (home / "rules.yml").write_text(
         "groups: [{name: bench, rules: [{alert: LinkDown, expr: 'probe_success == 0', "
-        f"for: {for_}}}]}}]\n")
+        f"for: {for_}}}]}}]\n"
+    )
     blackbox_host = blackbox_url.removeprefix("http://")
     (home / "prometheus.yml").write_text(f"""global: {{scrape_interval: {every}, \
 evaluation_interval: {every}}}
-rule_files: [{home / 'rules.yml'}]
+rule_files: [{home / "rules.yml"}]
 alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}
 scrape_configs:
   - job_name: blackbox
     metrics_path: /probe
     params: {{module: [icmp]}}
-    scrape_timeout: {'900ms' if name == 'tuned' else '10s'}
+    scrape_timeout: {"900ms" if name == "tuned" else "10s"}
     static_configs: [{{targets: ['{TARGET}']}}]
     relabel_configs:
       - {{source_labels: [__address__], target_label: __param_target}}
@@ -96,14 +102,30 @@ scrape_configs:
 """)
     log = (home / "log").open("w")
     processes = [
-        lab.popen(HUB, [ALERTMANAGER, f"--config.file={home / 'am.yml'}",
-                        f"--storage.path={home / 'am'}",
-                        f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
-                  stdout=log, stderr=subprocess.STDOUT),
-        lab.popen(HUB, [PROMETHEUS, f"--config.file={home / 'prometheus.yml'}",
-                        f"--storage.tsdb.path={home / 'tsdb'}",
-                        f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-                  stdout=log, stderr=subprocess.STDOUT),
+        lab.popen(
+            HUB,
+            [
+                ALERTMANAGER,
+                f"--config.file={home / 'am.yml'}",
+                f"--storage.path={home / 'am'}",
+                f"--web.listen-address=127.0.0.1:{am_port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        ),
+        lab.popen(
+            HUB,
+            [
+                PROMETHEUS,
+                f"--config.file={home / 'prometheus.yml'}",
+                f"--storage.tsdb.path={home / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        ),
     ]
     try:
         yield
@@ -136,8 +158,10 @@ def main() -> int:
     names = ["linkmon", "tuned"] + ([] if options.quick else ["typical"])
     results: dict[str, list[float]] = {name: [] for name in names}
     prefix = f"bd{os.getpid() % 10000}"
-    with tempfile.TemporaryDirectory(prefix="linkmon-bench-") as tmp, \
-            contextlib.ExitStack() as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="linkmon-bench-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
         workdir = Path(tmp)
         os.chmod(workdir, 0o755)
         lab = Lab.up(SHIPPED_LAB, prefix=prefix)
@@ -148,7 +172,8 @@ def main() -> int:
         linkmon_config(config, base + "/linkmon")
         daemon = stack.enter_context(linkmon_in_lab(lab, HUB, config))
         blackbox_url, _ = stack.enter_context(
-            c.blackbox(workdir, TIMEOUT, prefix=["ip", "netns", "exec", lab.netns(HUB)]))
+            c.blackbox(workdir, TIMEOUT, prefix=["ip", "netns", "exec", lab.netns(HUB)])
+        )
         for name in names[1:]:
             stack.enter_context(pipeline(lab, workdir, name, blackbox_url, f"{base}/{name}"))
         warmup = 35.0 if "typical" in names else 8.0
@@ -170,30 +195,44 @@ def main() -> int:
             for name in pending:
                 results[name].append(float("nan"))
             lab.restore(LINK)
-            print(f"cut {cut + 1}: " + ", ".join(f"{n} {results[n][-1]:.2f} s" for n in names),
-                  flush=True)
+            print(
+                f"cut {cut + 1}: " + ", ".join(f"{n} {results[n][-1]:.2f} s" for n in names),
+                flush=True,
+            )
         with contextlib.suppress(OSError):
             json.dump(results, (workdir / "results.json").open("w"))
     bound = DOWN_AFTER * INTERVAL + TIMEOUT + 0.3
-    print(f"\ncut -> page, {options.repeat} cuts; linkmon interval {INTERVAL:g} s, down_after "
-          f"{DOWN_AFTER}, timeout {TIMEOUT:g} s (bound {bound:.1f} s)")
+    print(
+        f"\ncut -> page, {options.repeat} cuts; linkmon interval {INTERVAL:g} s, down_after "
+        f"{DOWN_AFTER}, timeout {TIMEOUT:g} s (bound {bound:.1f} s)"
+    )
     print(f"{'pipeline':<44}{'median s':>9}{'min s':>8}{'max s':>8}{'vs linkmon':>11}")
-    label = {"linkmon": "linkmon (1 s x 3, webhook)",
-             "tuned": "blackbox+Prom+AM tuned (1 s, for 3s, gw 0s)",
-             "typical": "blackbox+Prom+AM typical (15 s, 1m, 30s)"}
+    label = {
+        "linkmon": "linkmon (1 s x 3, webhook)",
+        "tuned": "blackbox+Prom+AM tuned (1 s, for 3s, gw 0s)",
+        "typical": "blackbox+Prom+AM typical (15 s, 1m, 30s)",
+    }
     # A cut that paged no one within its limit counts as nan and is left out of the figures
     # (typical: Alertmanager holds a group's next page for group_interval 5m after the last).
-    results = {name: [v for v in values if v == v] or [float("nan")]
-               for name, values in results.items()}
+    results = {
+        name: [v for v in values if v == v] or [float("nan")] for name, values in results.items()
+    }
     ours = c.median(results["linkmon"])
     for name in names:
         values = results[name]
-        print(f"{label[name]:<44}{c.median(values):>9.2f}{min(values):>8.2f}{max(values):>8.2f}"
-              f"{c.median(values) / ours:>10.1f}x")
-    print(f"linkmon within bound: {max(results['linkmon']) <= bound}; faster than tuned: "
-          f"{ours < c.median(results['tuned'])}"
-          + (f"; 20x faster than typical: {c.median(results['typical']) >= 20 * ours}"
-             if "typical" in names else ""))
+        print(
+            f"{label[name]:<44}{c.median(values):>9.2f}{min(values):>8.2f}{max(values):>8.2f}"
+            f"{c.median(values) / ours:>10.1f}x"
+        )
+    print(
+        f"linkmon within bound: {max(results['linkmon']) <= bound}; faster than tuned: "
+        f"{ours < c.median(results['tuned'])}"
+        + (
+            f"; 20x faster than typical: {c.median(results['typical']) >= 20 * ours}"
+            if "typical" in names
+            else ""
+        )
+    )
     return 0
 
 

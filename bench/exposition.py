@@ -31,17 +31,35 @@ from probes import ProbeResult
 
 def loaded_metrics(workdir: Path, n: int, detail: str) -> Metrics:
     config_path = workdir / f"exposition-{detail}.yml"
-    c.write_config(config_path, c.loopback_targets(n), interval=10, timeout=2, count=5,
-                   spacing=0.1, detail=detail)
+    c.write_config(
+        config_path,
+        c.loopback_targets(n),
+        interval=10,
+        timeout=2,
+        count=5,
+        spacing=0.1,
+        detail=detail,
+    )
     config = load_config(config_path)
     metrics = Metrics(config.agent.name, detail=config.server.metrics_detail)
     monitor = Monitor(config, metrics)
     now = time.time()
     for i, link in enumerate(config.links):
         rtts = tuple(0.0004 + 0.00001 * ((i + k) % 7) for k in range(5))
-        monitor.observe(link.id, 0, ProbeResult(kind="icmp", target=link.probes[0].target_label,
-                                                success=True, packets_sent=5, packets_received=5,
-                                                rtts=rtts, duration=sum(rtts) / 5), now)
+        monitor.observe(
+            link.id,
+            0,
+            ProbeResult(
+                kind="icmp",
+                target=link.probes[0].target_label,
+                success=True,
+                packets_sent=5,
+                packets_received=5,
+                rtts=rtts,
+                duration=sum(rtts) / 5,
+            ),
+            now,
+        )
     if monitor.storage is not None:
         monitor.storage.close()
     return metrics
@@ -93,8 +111,10 @@ def main() -> int:
     n = options.targets
     logging.disable(logging.WARNING)  # 10,000 "unknown -> up" lines are not the benchmark
     print(f"{n} links, one ICMP probe each, every probe has reported; {options.repeat} renders")
-    print(f"{'exporter':<24}{'series':>9}{'MB':>8}{'render s (median)':>19}{'max s':>8}"
-          f"{'loop late p99 ms':>18}{'max ms':>8}")
+    print(
+        f"{'exporter':<24}{'series':>9}{'MB':>8}{'render s (median)':>19}{'max s':>8}"
+        f"{'loop late p99 ms':>18}{'max ms':>8}"
+    )
     with tempfile.TemporaryDirectory(prefix="linkmon-bench-") as tmp:
         workdir = Path(tmp)
         medians = {}
@@ -104,16 +124,22 @@ def main() -> int:
             body = metrics.render()
             series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
             medians[detail] = c.median([r[0] for r in runs])
-            print(f"{'linkmon ' + detail:<24}{series:>9}{runs[0][1] / 1e6:>8.2f}"
-                  f"{medians[detail]:>19.3f}{max(r[0] for r in runs):>8.3f}"
-                  f"{c.median([r[2] for r in runs]) * 1000:>18.1f}"
-                  f"{max(r[3] for r in runs) * 1000:>8.1f}")
+            print(
+                f"{'linkmon ' + detail:<24}{series:>9}{runs[0][1] / 1e6:>8.2f}"
+                f"{medians[detail]:>19.3f}{max(r[0] for r in runs):>8.3f}"
+                f"{c.median([r[2] for r in runs]) * 1000:>18.1f}"
+                f"{max(r[3] for r in runs) * 1000:>8.1f}"
+            )
             del metrics
         size, took = blackbox_probe(workdir, 20)
-        print(f"{'blackbox (N x /probe)':<24}{'':>9}{size * n / 1e6:>8.2f}{took * n:>19.3f}"
-              f"{'':>8}   ({size} B and {took * 1000:.2f} ms per /probe, x {n})")
-    print(f"full render {medians['full']:.3f} s (goal < 1 s); link detail "
-          f"{medians['link']:.3f} s, {medians['full'] / medians['link']:.1f}x faster")
+        print(
+            f"{'blackbox (N x /probe)':<24}{'':>9}{size * n / 1e6:>8.2f}{took * n:>19.3f}"
+            f"{'':>8}   ({size} B and {took * 1000:.2f} ms per /probe, x {n})"
+        )
+    print(
+        f"full render {medians['full']:.3f} s (goal < 1 s); link detail "
+        f"{medians['link']:.3f} s, {medians['full'] / medians['link']:.1f}x faster"
+    )
     return 0
 
 

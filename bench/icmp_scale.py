@@ -150,8 +150,15 @@ async def run_icmplib(addresses: list[str], count: int, spacing: float, timeout:
     linkmon's replies."""
     started = time.perf_counter()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _ICMPLIB_CHILD, str(count), str(spacing), str(timeout),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        sys.executable,
+        "-c",
+        _ICMPLIB_CHILD,
+        str(count),
+        str(spacing),
+        str(timeout),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
         async with asyncio.timeout(RUN_LIMIT_SECONDS):
             stdout, _ = await child.communicate("\n".join(addresses).encode())
@@ -260,8 +267,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds a round may take")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each tool (default 3)")
     parser.add_argument("--profile", action="store_true", help="cProfile linkmon's runs")
-    parser.add_argument("--icmplib-targets", type=int, default=1000,
-                        help="targets icmplib gets (default 1000; about 13 s of wall time)")
+    parser.add_argument(
+        "--icmplib-targets",
+        type=int,
+        default=1000,
+        help="targets icmplib gets (default 1000; about 13 s of wall time)",
+    )
     options = parser.parse_args()
     if not 1 <= options.targets <= 60000:
         parser.error("--targets must be between 1 and 60000")

@@ -83,13 +83,31 @@ def main() -> int:
         parser.error("--targets between 1 and 60000, --window > 0, --warmup >= 0")
     with tempfile.TemporaryDirectory(prefix="linkmon-profile-") as tmp:
         config = Path(tmp) / "linkmon.yml"
-        c.write_config(config, c.loopback_targets(options.targets), interval=10.0,
-                       timeout=2.0, count=5, spacing=0.1)
+        c.write_config(
+            config,
+            c.loopback_targets(options.targets),
+            interval=10.0,
+            timeout=2.0,
+            count=5,
+            spacing=0.1,
+        )
         stats = Path(tmp) / "daemon.prof"
         daemon = subprocess.Popen(
-            [sys.executable, "-c", _PROFILED_DAEMON, str(options.warmup), str(options.window),
-             str(stats), "run", "-c", str(config)],
-            cwd=c.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-c",
+                _PROFILED_DAEMON,
+                str(options.warmup),
+                str(options.window),
+                str(stats),
+                "run",
+                "-c",
+                str(config),
+            ],
+            cwd=c.ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + options.warmup + options.window + 120
             while not stats.exists() and daemon.poll() is None and time.monotonic() < deadline:
@@ -101,14 +119,20 @@ def main() -> int:
             daemon.wait(timeout=30)
         if not stats.exists():
             raise SystemExit("the daemon ended before its profile was written")
-        print(f"== linkmon run, {options.targets} ICMP targets x 5 echoes / 10 s: "
-              f"{options.window:g} s profiled after {options.warmup:g} s ==")
+        print(
+            f"== linkmon run, {options.targets} ICMP targets x 5 echoes / 10 s: "
+            f"{options.window:g} s profiled after {options.warmup:g} s =="
+        )
         for order in ("tottime", "cumulative"):
             pstats.Stats(str(stats)).strip_dirs().sort_stats(order).print_stats(options.top)
         print("== resident memory ==")
         for loader in ("here", "apart"):  # as the daemon loads it / in this process
-            subprocess.run([sys.executable, "-c", _MEMORY_STAGES, str(config), loader],
-                           cwd=c.ROOT, check=True, timeout=300)
+            subprocess.run(
+                [sys.executable, "-c", _MEMORY_STAGES, str(config), loader],
+                cwd=c.ROOT,
+                check=True,
+                timeout=300,
+            )
         print(f"the daemon, running:      {daemon_rss:7.0f} MiB")
     return 0
 

@@ -28,15 +28,18 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="linkmon YAML
 def run(
     config: ConfigOption,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
-    user: Annotated[str | None, typer.Option(
-        help="Started as root: drop to this user after opening sockets.")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Started as root: drop to this user after opening sockets.")
+    ] = None,
 ) -> None:
     """Run the daemon: probe every link, serve /metrics and the status API, send alerts."""
     from .daemon import run_daemon
 
     logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
     cfg = config_or_exit(config, load_config_apart)  # a daemon keeps no parse's heap
     raise typer.Exit(asyncio.run(run_daemon(config, cfg, user=user)))
@@ -85,12 +88,19 @@ def probe(
 
 def _result_dict(result) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return {
-        "kind": result.kind, "target": result.target, "success": result.success,
-        "failure": result.failure.value if result.failure else None, "detail": result.detail,
-        "duration_seconds": result.duration, "packets_sent": result.packets_sent,
-        "packets_received": result.packets_received, "loss": result.loss,
-        "rtts_seconds": list(result.rtts), "http_status": result.http_status,
-        "tls_cert_expiry": result.tls_cert_expiry, "phases": result.phases,
+        "kind": result.kind,
+        "target": result.target,
+        "success": result.success,
+        "failure": result.failure.value if result.failure else None,
+        "detail": result.detail,
+        "duration_seconds": result.duration,
+        "packets_sent": result.packets_sent,
+        "packets_received": result.packets_received,
+        "loss": result.loss,
+        "rtts_seconds": list(result.rtts),
+        "http_status": result.http_status,
+        "tls_cert_expiry": result.tls_cert_expiry,
+        "phases": result.phases,
     }
 
 
@@ -106,18 +116,22 @@ def _result_text(result) -> str:  # type: ignore[no-untyped-def]
         lines.append(f"  detail: {result.detail}")
     if result.kind == "icmp":
         loss = result.loss if result.loss is not None else 1.0
-        lines.append(f"  {result.packets_sent} sent, {result.packets_received} received, "
-                     f"{loss:.0%} loss")
+        lines.append(
+            f"  {result.packets_sent} sent, {result.packets_received} received, {loss:.0%} loss"
+        )
         if result.rtts:
-            lines.append(f"  rtt min/avg/max/stddev = {_ms(result.rtt_min)} / "
-                         f"{_ms(result.rtt_avg)} / {_ms(result.rtt_max)} / "
-                         f"{_ms(result.rtt_stddev)}")
+            lines.append(
+                f"  rtt min/avg/max/stddev = {_ms(result.rtt_min)} / "
+                f"{_ms(result.rtt_avg)} / {_ms(result.rtt_max)} / "
+                f"{_ms(result.rtt_stddev)}"
+            )
     else:
         lines.append(f"  time: {_ms(result.duration)}")
     if result.http_status is not None:
         lines.append(f"  http status: {result.http_status}")
     if result.tls_cert_expiry is not None:
         from datetime import UTC, datetime
+
         expiry = datetime.fromtimestamp(result.tls_cert_expiry, UTC)
         lines.append(f"  tls certificate expires: {expiry:%Y-%m-%d %H:%M UTC}")
     return "\n".join(lines)

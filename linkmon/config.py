@@ -1332,9 +1332,16 @@ def load_config_apart(path: str | os.PathLike[str]) -> Config:
 def _load_in_child(file: Path) -> Config | ConfigError | None:
     try:
         child = subprocess.run(
-            [sys.executable, "-c",
-             "from linkmon.config import _load_for_parent; _load_for_parent()", str(file)],
-            capture_output=True, timeout=600, check=True)
+            [
+                sys.executable,
+                "-c",
+                "from linkmon.config import _load_for_parent; _load_for_parent()",
+                str(file),
+            ],
+            capture_output=True,
+            timeout=600,
+            check=True,
+        )
         loaded = pickle.loads(child.stdout)  # noqa: S301 - our own child's answer
     except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError) as exc:
         log.warning("cannot load the config in a child process, loading it here: %s", exc)

@@ -101,8 +101,9 @@ class Daemon:
             self.scheduler.set_jobs(jobs_for(new))
             self.metrics.config_loaded(True)
             _settle_heap()
-            log.info("config reloaded: %d links, %d probes", len(new.links),
-                     len(self.scheduler.jobs))
+            log.info(
+                "config reloaded: %d links, %d probes", len(new.links), len(self.scheduler.jobs)
+            )
             return True, "config reloaded"
 
     def stop(self) -> None:
@@ -114,8 +115,9 @@ class Daemon:
         loop = asyncio.get_running_loop()
         # Name lookups run in the default pool; a resolver that never answers holds a worker
         # for timeout x attempts, so give lookups of other names room to go on.
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=RESOLVER_THREADS,
-                                                     thread_name_prefix="resolve"))
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix="resolve")
+        )
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
@@ -135,9 +137,14 @@ class Daemon:
         self.scheduler.set_jobs(jobs_for(self.config))
         self.metrics.config_loaded(True)
         _settle_heap()
-        log.info("linkmon %s started as agent %s: %d links, %d probes, listening on %s",
-                 __version__, self.config.agent.name, len(self.config.links),
-                 len(self.scheduler.jobs), self.config.server.listen)
+        log.info(
+            "linkmon %s started as agent %s: %d links, %d probes, listening on %s",
+            __version__,
+            self.config.agent.name,
+            len(self.config.links),
+            len(self.scheduler.jobs),
+            self.config.server.listen,
+        )
 
         stop = loop.create_task(self._stopping.wait())
         done, _ = await asyncio.wait({web, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -165,16 +172,28 @@ class _EmbeddedServer(uvicorn.Server):
 
 def jobs_for(config: Config) -> list[Job]:
     return [
-        Job(link=link.id, index=i, kind=probe.kind, target=probe.target_label, spec=probe.spec(),
-            interval=probe.interval, timeout=probe.timeout)
-        for link in config.links for i, probe in enumerate(link.probes)
+        Job(
+            link=link.id,
+            index=i,
+            kind=probe.kind,
+            target=probe.target_label,
+            spec=probe.spec(),
+            interval=probe.interval,
+            timeout=probe.timeout,
+        )
+        for link in config.links
+        for i, probe in enumerate(link.probes)
     ]
 
 
 def icmp_specs(config: Config) -> list[IcmpSpec]:
     """ICMP sockets (per family, source and interface) to open before privileges drop."""
-    return [spec for link in config.links for probe in link.probes
-            if isinstance(spec := probe.spec(), IcmpSpec)]
+    return [
+        spec
+        for link in config.links
+        for probe in link.probes
+        if isinstance(spec := probe.spec(), IcmpSpec)
+    ]
 
 
 def open_listener(listen: str) -> socket.socket:
@@ -190,10 +209,11 @@ def open_listener(listen: str) -> socket.socket:
         sock.bind((host, int(port)))
     except OSError as exc:
         sock.close()
-        hint = {errno.EADDRINUSE: " (another process listens there: is linkmon already "
-                                  "running?)",
-                errno.EACCES: " (a port below 1024 needs root or CAP_NET_BIND_SERVICE)",
-                errno.EADDRNOTAVAIL: " (not an address of this host)"}.get(exc.errno or 0, "")
+        hint = {
+            errno.EADDRINUSE: " (another process listens there: is linkmon already running?)",
+            errno.EACCES: " (a port below 1024 needs root or CAP_NET_BIND_SERVICE)",
+            errno.EADDRNOTAVAIL: " (not an address of this host)",
+        }.get(exc.errno or 0, "")
         raise SystemExit(f"linkmon: cannot listen on {listen}: {exc.strerror}{hint}") from None
     sock.listen(128)
     sock.set_inheritable(False)
@@ -213,8 +233,10 @@ def drop_privileges(user: str) -> None:
     if os.geteuid() != 0:
         if os.geteuid() == entry.pw_uid:
             return
-        raise SystemExit(f"linkmon: --user {user} needs linkmon started as root (it runs as "
-                         f"uid {os.geteuid()}); without root, start it as {user} directly")
+        raise SystemExit(
+            f"linkmon: --user {user} needs linkmon started as root (it runs as "
+            f"uid {os.geteuid()}); without root, start it as {user} directly"
+        )
     if entry.pw_uid == 0:
         raise SystemExit(f"linkmon: --user {user}: that is root; name an unprivileged user")
     os.setgroups([])
@@ -231,11 +253,16 @@ def drop_privileges(user: str) -> None:
     import sysconfig
 
     paths = sysconfig.get_paths()
-    unreadable = [path for path in (paths["stdlib"], paths["purelib"], str(Path(__file__).parent))
-                  if not os.access(path, os.R_OK | os.X_OK)]
+    unreadable = [
+        path
+        for path in (paths["stdlib"], paths["purelib"], str(Path(__file__).parent))
+        if not os.access(path, os.R_OK | os.X_OK)
+    ]
     if unreadable:
-        raise SystemExit(f"linkmon: --user {user} cannot read {', '.join(unreadable)}: install "
-                         f"Python and linkmon where {user} can read them (not under /root)")
+        raise SystemExit(
+            f"linkmon: --user {user} cannot read {', '.join(unreadable)}: install "
+            f"Python and linkmon where {user} can read them (not under /root)"
+        )
     log.info("dropped privileges to %s (uid %d, gid %d)", user, entry.pw_uid, entry.pw_gid)
 
 
@@ -250,8 +277,10 @@ async def run_daemon(config_path: Path, config: Config, user: str | None = None)
         log.error("%s", exc)
         return 2
     if user is None and os.geteuid() == 0:
-        log.warning("running as root: use --user (or systemd User=/DynamicUser=) so that "
-                    "only the sockets are opened as root")
+        log.warning(
+            "running as root: use --user (or systemd User=/DynamicUser=) so that "
+            "only the sockets are opened as root"
+        )
     listener = open_listener(config.server.listen)
     daemon = Daemon(config_path, config)
     try:

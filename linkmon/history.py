@@ -35,7 +35,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "columns": "link|kantor|mulai|selesai|lama|status|penyebab",
         "ongoing": "masih berlangsung",
         "maintenance": "pemeliharaan",
-        "down": "putus", "unreachable": "tak terjangkau",
+        "down": "putus",
+        "unreachable": "tak terjangkau",
     },
     "en": {
         "title": "Outage history {agent} · {since} to {until} ({n} outages)",
@@ -43,7 +44,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "columns": "link|office|start|end|duration|state|cause",
         "ongoing": "ongoing",
         "maintenance": "maintenance",
-        "down": "down", "unreachable": "unreachable",
+        "down": "down",
+        "unreachable": "unreachable",
     },
 }
 
@@ -79,7 +81,8 @@ def parse_when(text: str, zone: ZoneInfo, now: float) -> float:
     except ValueError as exc:
         raise UsageError(
             f"{text!r} is not a time: use 7d / 12h (ago), 2026-11-01, '2026-11-01 08:00' "
-            f"(local time) or 2026-11-01T00:00:00Z ({exc})") from None
+            f"(local time) or 2026-11-01T00:00:00Z ({exc})"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +100,21 @@ class OutageView:
 
 def links_of_site(config: Config, site_id: str) -> set[str]:
     """Links that touch a site, or belong to it as a kabupaten (its kecamatan links)."""
-    return {link.id for link in config.links
-            if site_id in (link.from_site, link.to_site)
-            or config.kabupaten_of_link(link.id) == site_id}
+    return {
+        link.id
+        for link in config.links
+        if site_id in (link.from_site, link.to_site) or config.kabupaten_of_link(link.id) == site_id
+    }
 
 
-def collect(config: Config, storage: Storage, since: float, until: float,
-            link: str | None = None, site: str | None = None) -> list[OutageView]:
+def collect(
+    config: Config,
+    storage: Storage,
+    since: float,
+    until: float,
+    link: str | None = None,
+    site: str | None = None,
+) -> list[OutageView]:
     """Outages overlapping [since, until), oldest first, filtered by link or site."""
     if link is not None and site is not None:
         raise UsageError("give --link or --site, not both")
@@ -122,10 +133,14 @@ def collect(config: Config, storage: Storage, since: float, until: float,
         timezone = office.timezone if office else config.agent.timezone
         maintenance = outage.link in {k.id for k in config.links} and bool(
             config.maintenance_periods(
-                outage.link, datetime.fromtimestamp(outage.start, UTC),
-                datetime.fromtimestamp(outage.end if outage.end else until, UTC)))
-        views.append(OutageView(outage, office.name if office else outage.site, timezone,
-                                maintenance))
+                outage.link,
+                datetime.fromtimestamp(outage.start, UTC),
+                datetime.fromtimestamp(outage.end if outage.end else until, UTC),
+            )
+        )
+        views.append(
+            OutageView(outage, office.name if office else outage.site, timezone, maintenance)
+        )
     return views
 
 
@@ -135,12 +150,19 @@ def local(ts: float, timezone: str) -> str:
     return f"{moment:%Y-%m-%d %H:%M} {moment.tzname()}"
 
 
-def render_text(config: Config, views: list[OutageView], since: float, until: float,
-                now: float, language: str) -> str:
+def render_text(
+    config: Config, views: list[OutageView], since: float, until: float, now: float, language: str
+) -> str:
     words = _WORDS[language]
     zone = config.agent.timezone
-    lines = [words["title"].format(agent=config.agent.name, since=local(since, zone),
-                                   until=local(min(until, now), zone), n=len(views))]
+    lines = [
+        words["title"].format(
+            agent=config.agent.name,
+            since=local(since, zone),
+            until=local(min(until, now), zone),
+            n=len(views),
+        )
+    ]
     if not views:
         lines.append(words["none"])
         return "\n".join(lines)
@@ -150,28 +172,49 @@ def render_text(config: Config, views: list[OutageView], since: float, until: fl
         cause = cause_text(o.cause, language)
         if view.maintenance:
             cause += f" [{words['maintenance']}]"
-        rows.append([o.link, view.office, local(o.start, view.timezone),
-                     local(o.end, view.timezone) if o.end is not None else words["ongoing"],
-                     duration(view.length(now), language), words[o.state.value], cause])
+        rows.append(
+            [
+                o.link,
+                view.office,
+                local(o.start, view.timezone),
+                local(o.end, view.timezone) if o.end is not None else words["ongoing"],
+                duration(view.length(now), language),
+                words[o.state.value],
+                cause,
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
-                     + "  " + row[-1])
+        lines.append(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        )
     return "\n".join(line.rstrip() for line in lines)
 
 
 def to_json(views: list[OutageView], now: float) -> list[dict[str, Any]]:
     def iso(ts: float | None) -> str | None:
-        return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ")
+        return (
+            None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
 
-    return [{"link": v.outage.link, "site": v.outage.site, "office": v.office,
-             "state": v.outage.state.value, "cause": v.outage.cause, "detail": v.outage.detail,
-             "start": iso(v.outage.start), "end": iso(v.outage.end),
-             "start_local": local(v.outage.start, v.timezone),
-             "end_local": local(v.outage.end, v.timezone) if v.outage.end else None,
-             "duration_seconds": round(v.length(now), 3), "ongoing": v.outage.end is None,
-             "maintenance": v.maintenance} for v in views]
+    return [
+        {
+            "link": v.outage.link,
+            "site": v.outage.site,
+            "office": v.office,
+            "state": v.outage.state.value,
+            "cause": v.outage.cause,
+            "detail": v.outage.detail,
+            "start": iso(v.outage.start),
+            "end": iso(v.outage.end),
+            "start_local": local(v.outage.start, v.timezone),
+            "end_local": local(v.outage.end, v.timezone) if v.outage.end else None,
+            "duration_seconds": round(v.length(now), 3),
+            "ongoing": v.outage.end is None,
+            "maintenance": v.maintenance,
+        }
+        for v in views
+    ]
 
 
 def open_storage(config: Config) -> Storage:
@@ -181,9 +224,16 @@ def open_storage(config: Config) -> Storage:
     return Storage(config.storage.path, readonly=True)
 
 
-def run_history(config: Config, link: str | None = None, site: str | None = None,
-                since: str = DEFAULT_SINCE, until: str | None = None, as_json: bool = False,
-                language: str | None = None, now: float | None = None) -> int:
+def run_history(
+    config: Config,
+    link: str | None = None,
+    site: str | None = None,
+    since: str = DEFAULT_SINCE,
+    until: str | None = None,
+    as_json: bool = False,
+    language: str | None = None,
+    now: float | None = None,
+) -> int:
     """`linkmon history` without the command line; returns the exit code."""
     now = time.time() if now is None else now
     lang = language or config.agent.language
@@ -194,8 +244,9 @@ def run_history(config: Config, link: str | None = None, site: str | None = None
         start = parse_when(since, zone, now)
         end = parse_when(until, zone, now) if until else now
         if end <= start:
-            raise UsageError(f"--until ({local(end, zone.key)}) must be after --since "
-                             f"({local(start, zone.key)})")
+            raise UsageError(
+                f"--until ({local(end, zone.key)}) must be after --since ({local(start, zone.key)})"
+            )
         with open_storage(config) as storage:
             views = collect(config, storage, start, end, link, site)
     except (UsageError, StorageError) as exc:
@@ -211,16 +262,22 @@ def run_history(config: Config, link: str | None = None, site: str | None = None
 def history_command(
     config: Annotated[Path, typer.Option("--config", "-c", help="linkmon YAML config file.")],
     link: Annotated[str | None, typer.Option(help="Only this link.")] = None,
-    site: Annotated[str | None, typer.Option(
-        help="Only links of this site (for a kabupaten: its kecamatan links too).")] = None,
-    since: Annotated[str, typer.Option(
-        help="From: 7d or 12h ago, 2026-11-01, '2026-11-01 08:00' (agent's local time) or "
-             "2026-11-01T00:00:00Z.")] = DEFAULT_SINCE,
+    site: Annotated[
+        str | None,
+        typer.Option(help="Only links of this site (for a kabupaten: its kecamatan links too)."),
+    ] = None,
+    since: Annotated[
+        str,
+        typer.Option(
+            help="From: 7d or 12h ago, 2026-11-01, '2026-11-01 08:00' (agent's local time) or "
+            "2026-11-01T00:00:00Z."
+        ),
+    ] = DEFAULT_SINCE,
     until: Annotated[str | None, typer.Option(help="Up to (same forms); default now.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    lang: Annotated[str | None, typer.Option(
-        help="id or en; default: the agent's language.")] = None,
+    lang: Annotated[
+        str | None, typer.Option(help="id or en; default: the agent's language.")
+    ] = None,
 ) -> None:
     """Outages from the state database, in each office's local time."""
-    raise typer.Exit(run_history(config_or_exit(config), link, site, since, until, as_json,
-                                 lang))
+    raise typer.Exit(run_history(config_or_exit(config), link, site, since, until, as_json, lang))

@@ -90,8 +90,9 @@ class _Series:
 class Metrics:
     """Every linkmon metric of one daemon; a registry of its own keeps tests and reloads apart."""
 
-    def __init__(self, agent: str, registry: CollectorRegistry | None = None,
-                 detail: str = "full") -> None:
+    def __init__(
+        self, agent: str, registry: CollectorRegistry | None = None, detail: str = "full"
+    ) -> None:
         self.agent = agent
         # "link": per probe only success, loss, average RTT and failures (server.metrics_detail)
         self.detail = detail
@@ -101,32 +102,58 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.tls_expiry = Gauge(
-            "linkmon_tls_cert_expiry_timestamp_seconds", "notAfter of the server certificate.",
-            ("agent", "link", "target"), registry=r)
+            "linkmon_tls_cert_expiry_timestamp_seconds",
+            "notAfter of the server certificate.",
+            ("agent", "link", "target"),
+            registry=r,
+        )
         self.probe_errors = Counter(
-            "linkmon_probe_errors", "Probe code that raised instead of returning a result.",
-            ("agent", "kind"), registry=r)
-        self.alerts_queued = Gauge("linkmon_alerts_queued",
-                                   "Alert notifications not yet delivered.",
-                                   ("agent", "receiver"), registry=r)
-        self.alert_deliveries = Counter("linkmon_alert_deliveries", "Alert delivery attempts.",
-                                        ("agent", "receiver", "result"), registry=r)
-        self.reload_ok = Gauge("linkmon_config_last_reload_successful",
-                               "1 if the last configuration load succeeded.", ("agent",),
-                               registry=r)
-        self.reload_time = Gauge("linkmon_config_last_reload_success_timestamp_seconds",
-                                 "When the configuration was last loaded successfully.",
-                                 ("agent",), registry=r)
+            "linkmon_probe_errors",
+            "Probe code that raised instead of returning a result.",
+            ("agent", "kind"),
+            registry=r,
+        )
+        self.alerts_queued = Gauge(
+            "linkmon_alerts_queued",
+            "Alert notifications not yet delivered.",
+            ("agent", "receiver"),
+            registry=r,
+        )
+        self.alert_deliveries = Counter(
+            "linkmon_alert_deliveries",
+            "Alert delivery attempts.",
+            ("agent", "receiver", "result"),
+            registry=r,
+        )
+        self.reload_ok = Gauge(
+            "linkmon_config_last_reload_successful",
+            "1 if the last configuration load succeeded.",
+            ("agent",),
+            registry=r,
+        )
+        self.reload_time = Gauge(
+            "linkmon_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully.",
+            ("agent",),
+            registry=r,
+        )
         self.scheduler_lag = Histogram(
-            "linkmon_scheduler_lag_seconds", "How late probe rounds start against their schedule.",
-            ("agent",), buckets=LAG_BUCKETS, registry=r)
+            "linkmon_scheduler_lag_seconds",
+            "How late probe rounds start against their schedule.",
+            ("agent",),
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
         self.round_lag = self.scheduler_lag.labels(agent)  # observed every round: looked up once
         self.rounds_skipped = Counter(
             "linkmon_scheduler_rounds_skipped",
             "Rounds skipped because the previous round of the same probe was still running.",
-            ("agent",), registry=r)
+            ("agent",),
+            registry=r,
+        )
         Gauge("linkmon_build_info", "linkmon version.", ("version", "python"), registry=r).labels(
-            __version__, platform.python_version()).set(1)
+            __version__, platform.python_version()
+        ).set(1)
 
     # -- updates (event loop thread) -------------------------------------------------------
 
@@ -149,12 +176,15 @@ class Metrics:
         elif result.kind == "icmp":
             stats = result.rtt_stats() or (old.rtt_min, old.rtt_avg, old.rtt_max, old.rtt_stddev)
             values = ProbeValues(
-                success, loss, *stats,
+                success,
+                loss,
+                *stats,
                 jitter=result.jitter if len(result.rtts) > 1 else old.jitter,
                 sent=(old.sent or 0) + result.packets_sent,
                 received=(old.received or 0) + result.packets_received,
                 histogram=_observe(old.histogram, result.rtts) if result.rtts else old.histogram,
-                failures=failures)
+                failures=failures,
+            )
         else:
             histogram = old.histogram
             if result.duration is not None and result.success:
@@ -163,10 +193,18 @@ class Metrics:
         series.values = values
         if result.tls_cert_expiry is not None:
             self.tls_expiry.labels(self.agent, labels["link"], labels["target"]).set(
-                result.tls_cert_expiry)
+                result.tls_cert_expiry
+            )
 
-    def set_link(self, labels: dict[str, str], state: str, since: float, flapping: bool,
-                 maintenance: bool, changed: bool) -> None:
+    def set_link(
+        self,
+        labels: dict[str, str],
+        state: str,
+        since: float,
+        flapping: bool,
+        maintenance: bool,
+        changed: bool,
+    ) -> None:
         key = _link_key(labels)
         series = self._links.get(key)
         if series is None:
@@ -194,8 +232,9 @@ class Metrics:
         if ok:
             self.reload_time.labels(self.agent).set(time.time())
 
-    def forget(self, probe_series: Iterable[dict[str, str]],
-               link_series: Iterable[dict[str, str]]) -> None:
+    def forget(
+        self, probe_series: Iterable[dict[str, str]], link_series: Iterable[dict[str, str]]
+    ) -> None:
         """Drop series of probes and links a reload removed, so dashboards don't show ghosts."""
         for labels in probe_series:
             self._probes.pop(_probe_key(labels), None)
@@ -218,10 +257,13 @@ class Metrics:
         pacer = _Pacer()
         for family in _FAMILIES:
             out.append(family.header)
-            rows = probes if family.source == "probe" else (
-                links if family.source == "link" else services)
+            rows = (
+                probes
+                if family.source == "probe"
+                else (links if family.source == "link" else services)
+            )
             for start in range(0, len(rows), RENDER_BATCH):
-                lines = family.lines(rows[start:start + RENDER_BATCH])
+                lines = family.lines(rows[start : start + RENDER_BATCH])
                 out.append("".join(lines).encode())
                 pacer.tick()
         out.append(generate_latest(self.registry))
@@ -234,8 +276,14 @@ Rows = list[tuple[str, object]]
 
 
 class _Family:
-    def __init__(self, name: str, kind: str, help_text: str, source: str,
-                 lines: Callable[[str, Rows], Iterator[str]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        source: str,
+        lines: Callable[[str, Rows], Iterator[str]],
+    ) -> None:
         self.name = name
         self.source = source
         help_escaped = help_text.replace("\\", r"\\").replace("\n", r"\n")
@@ -255,6 +303,7 @@ def _gauge(field: str) -> Callable[[str, Rows], Iterator[str]]:
             value = values[index]  # type: ignore[index]
             if value is not None:
                 yield f"{name}{{{labels}}} {_num(value)}\n"
+
     return lines
 
 
@@ -267,9 +316,8 @@ def _counter(field: str) -> Callable[[str, Rows], Iterator[str]]:
             value = values[index]  # type: ignore[index]
             if value is not None:
                 yield f"{sample}{labels}}} {value}\n"
+
     return lines
-
-
 
 
 def _histogram_lines(name: str, rows: Rows) -> Iterator[str]:
@@ -297,6 +345,7 @@ def _link_lines(value_of: Callable[[LinkValues], float]) -> Callable[[str, Rows]
     def lines(name: str, rows: Rows) -> Iterator[str]:
         for labels, values in rows:
             yield f"{name}{{{labels}}} {_num(value_of(values))}\n"  # type: ignore[arg-type]
+
     return lines
 
 
@@ -319,39 +368,110 @@ def _service_lines(name: str, rows: Rows) -> Iterator[str]:
 
 
 _FAMILIES = (
-    _Family("linkmon_probe_success", "gauge", "1 if the last probe round succeeded.", "probe",
-            _gauge("success")),
-    _Family("linkmon_probe_duration_seconds", "histogram",
-            "Echo RTT (icmp, one observation per reply), connect time (tcp), request time (http).",
-            "probe", _histogram_lines),
-    _Family("linkmon_probe_packets_sent", "counter", "ICMP echo requests sent.", "probe",
-            _counter("sent")),
-    _Family("linkmon_probe_packets_received", "counter", "ICMP echo replies received in time.",
-            "probe", _counter("received")),
-    _Family("linkmon_probe_loss_ratio", "gauge", "Share of echoes lost in the last round.",
-            "probe", _gauge("loss")),
-    *(_Family(f"linkmon_probe_rtt_{stat}_seconds", "gauge", f"{stat} echo RTT of the last round.",
-              "probe", _gauge(f"rtt_{stat}")) for stat in ("min", "avg", "max", "stddev")),
-    _Family("linkmon_probe_jitter_seconds", "gauge",
-            "Mean difference of consecutive RTTs, last round.", "probe", _gauge("jitter")),
-    _Family("linkmon_probe_failures", "counter", "Failed probe rounds by reason.", "probe",
-            _failure_lines),
-    _Family("linkmon_link_up", "gauge", "1 if the link is up or degraded.", "link",
-            _link_lines(lambda v: 1 if v.state in ("up", "degraded") else 0)),
-    _Family("linkmon_link_state", "gauge", "1 for the link's current state.", "link",
-            _link_state_lines),
-    _Family("linkmon_link_state_changes", "counter", "Link state transitions.", "link",
-            _link_changes_lines),
-    _Family("linkmon_link_state_since_timestamp_seconds", "gauge",
-            "When the link entered its current state.", "link", _link_lines(lambda v: v.since)),
-    _Family("linkmon_link_flapping", "gauge", "1 while the link is flapping.", "link",
-            _link_lines(lambda v: 1 if v.flapping else 0)),
-    _Family("linkmon_link_in_maintenance", "gauge",
-            "1 while a maintenance window covers the link.", "link",
-            _link_lines(lambda v: 1 if v.maintenance else 0)),
-    _Family("linkmon_service_available", "gauge",
-            "1 if the office can serve citizens online, 0.5 via DRC or backup path only, 0 not.",
-            "service", _service_lines),
+    _Family(
+        "linkmon_probe_success",
+        "gauge",
+        "1 if the last probe round succeeded.",
+        "probe",
+        _gauge("success"),
+    ),
+    _Family(
+        "linkmon_probe_duration_seconds",
+        "histogram",
+        "Echo RTT (icmp, one observation per reply), connect time (tcp), request time (http).",
+        "probe",
+        _histogram_lines,
+    ),
+    _Family(
+        "linkmon_probe_packets_sent",
+        "counter",
+        "ICMP echo requests sent.",
+        "probe",
+        _counter("sent"),
+    ),
+    _Family(
+        "linkmon_probe_packets_received",
+        "counter",
+        "ICMP echo replies received in time.",
+        "probe",
+        _counter("received"),
+    ),
+    _Family(
+        "linkmon_probe_loss_ratio",
+        "gauge",
+        "Share of echoes lost in the last round.",
+        "probe",
+        _gauge("loss"),
+    ),
+    *(
+        _Family(
+            f"linkmon_probe_rtt_{stat}_seconds",
+            "gauge",
+            f"{stat} echo RTT of the last round.",
+            "probe",
+            _gauge(f"rtt_{stat}"),
+        )
+        for stat in ("min", "avg", "max", "stddev")
+    ),
+    _Family(
+        "linkmon_probe_jitter_seconds",
+        "gauge",
+        "Mean difference of consecutive RTTs, last round.",
+        "probe",
+        _gauge("jitter"),
+    ),
+    _Family(
+        "linkmon_probe_failures",
+        "counter",
+        "Failed probe rounds by reason.",
+        "probe",
+        _failure_lines,
+    ),
+    _Family(
+        "linkmon_link_up",
+        "gauge",
+        "1 if the link is up or degraded.",
+        "link",
+        _link_lines(lambda v: 1 if v.state in ("up", "degraded") else 0),
+    ),
+    _Family(
+        "linkmon_link_state", "gauge", "1 for the link's current state.", "link", _link_state_lines
+    ),
+    _Family(
+        "linkmon_link_state_changes",
+        "counter",
+        "Link state transitions.",
+        "link",
+        _link_changes_lines,
+    ),
+    _Family(
+        "linkmon_link_state_since_timestamp_seconds",
+        "gauge",
+        "When the link entered its current state.",
+        "link",
+        _link_lines(lambda v: v.since),
+    ),
+    _Family(
+        "linkmon_link_flapping",
+        "gauge",
+        "1 while the link is flapping.",
+        "link",
+        _link_lines(lambda v: 1 if v.flapping else 0),
+    ),
+    _Family(
+        "linkmon_link_in_maintenance",
+        "gauge",
+        "1 while a maintenance window covers the link.",
+        "link",
+        _link_lines(lambda v: 1 if v.maintenance else 0),
+    ),
+    _Family(
+        "linkmon_service_available",
+        "gauge",
+        "1 if the office can serve citizens online, 0.5 via DRC or backup path only, 0 not.",
+        "service",
+        _service_lines,
+    ),
 )
 
 
@@ -368,7 +488,7 @@ def _label_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
 def _num(value: float) -> str:
@@ -379,8 +499,9 @@ def _num(value: float) -> str:
     return repr(value)
 
 
-def _observe(histogram: tuple[float, ...] | None,
-             observations: Iterable[float]) -> tuple[float, ...]:
+def _observe(
+    histogram: tuple[float, ...] | None, observations: Iterable[float]
+) -> tuple[float, ...]:
     counts = list(histogram) if histogram is not None else [0] * (_BUCKETS + 1) + [0.0]
     for value in observations:
         counts[bisect_left(RTT_BUCKETS, value)] += 1
@@ -413,9 +534,14 @@ class _Pacer:
 
 def link_labels(config: Config, link: Link) -> dict[str, str]:
     """The labels every series about a link carries."""
-    return {"agent": config.agent.name, "link": link.id, "from": link.from_site,
-            "to": link.to_site, "network": link.network,
-            "kabupaten": config.kabupaten_of_link(link.id) or ""}
+    return {
+        "agent": config.agent.name,
+        "link": link.id,
+        "from": link.from_site,
+        "to": link.to_site,
+        "network": link.network,
+        "kabupaten": config.kabupaten_of_link(link.id) or "",
+    }
 
 
 _LE = [f',le="{_num(bound)}"}} ' for bound in (*RTT_BUCKETS, float("inf"))]

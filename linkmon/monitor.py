@@ -35,8 +35,9 @@ SERVICE_METRIC = {"available": 1.0, "degraded": 0.5, "unavailable": 0.0}
 
 
 class Monitor:
-    def __init__(self, config: Config, metrics: Metrics,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: Config, metrics: Metrics, clock: Callable[[], float] = time.time
+    ) -> None:
         self.config = config
         self.metrics = metrics
         self._clock = clock
@@ -54,11 +55,17 @@ class Monitor:
         self.network = Network(config, now, restored=restored, firing=firing)
         self.outbox = Outbox(
             build_receivers(config.alerting, external_url=f"http://{config.server.listen}/"),
-            self.storage, firing=self.network.firing, max_entries=config.alerting.outbox_max,
-            on_delivery=self._delivered)
+            self.storage,
+            firing=self.network.firing,
+            max_entries=config.alerting.outbox_max,
+            on_delivery=self._delivered,
+        )
         self.paths = PathWatch(
-            config, metrics.registry, book=open_book(config.storage.path),
-            link_states=lambda: self._states)
+            config,
+            metrics.registry,
+            book=open_book(config.storage.path),
+            link_states=lambda: self._states,
+        )
         # link id -> state as last published; the path checks read it every second, and a
         # full network snapshot for that cost 15 % of a core at 10,000 links
         self._states: dict[str, str] = {}
@@ -73,8 +80,10 @@ class Monitor:
 
     async def start(self) -> None:
         self._apply(self.network.tick(self._clock()))
-        self._tasks = [asyncio.create_task(self.outbox.run(), name="outbox"),
-                       asyncio.create_task(self._ticker(), name="state ticker")]
+        self._tasks = [
+            asyncio.create_task(self.outbox.run(), name="outbox"),
+            asyncio.create_task(self._ticker(), name="state ticker"),
+        ]
         await self.paths.start()
 
     async def stop(self) -> None:
@@ -121,9 +130,15 @@ class Monitor:
         for transition in changes.transitions:
             self.paths.link_changed(transition.link, transition.new.value)
             # The first verdict on each link is news to nobody: 10,000 warnings at start-up
-            log.log(logging.INFO if transition.old.value == "unknown" else logging.WARNING,
-                    "link %s: %s -> %s (%s) %s", transition.link, transition.old.value,
-                    transition.new.value, transition.cause, transition.detail)
+            log.log(
+                logging.INFO if transition.old.value == "unknown" else logging.WARNING,
+                "link %s: %s -> %s (%s) %s",
+                transition.link,
+                transition.old.value,
+                transition.new.value,
+                transition.cause,
+                transition.detail,
+            )
         changed = {t.link for t in changes.transitions}
         for snapshot in changes.links:
             self._publish_link(snapshot, changed=snapshot.link in changed)
@@ -137,12 +152,14 @@ class Monitor:
         self.config = config
         self.network.reconfigure(config, self._clock())
         self.paths.reconfigure(config)
-        self.outbox.reconfigure(build_receivers(
-            config.alerting, external_url=f"http://{config.server.listen}/"))
+        self.outbox.reconfigure(
+            build_receivers(config.alerting, external_url=f"http://{config.server.listen}/")
+        )
         self._index(config)
         self.metrics.forget(
             [labels for key, labels in old_probes.items() if self._probe_labels.get(key) != labels],
-            [labels for key, labels in old_links.items() if self._labels.get(key) != labels])
+            [labels for key, labels in old_links.items() if self._labels.get(key) != labels],
+        )
         self._apply(self.network.tick(self._clock()))
         self._publish_all()
 
@@ -151,9 +168,14 @@ class Monitor:
     def _index(self, config: Config) -> None:
         self._labels = {link.id: link_labels(config, link) for link in config.links}
         self._probe_labels = {
-            (link.id, i): {**self._labels[link.id], "kind": probe.kind,
-                           "target": probe.target_label}
-            for link in config.links for i, probe in enumerate(link.probes)}
+            (link.id, i): {
+                **self._labels[link.id],
+                "kind": probe.kind,
+                "target": probe.target_label,
+            }
+            for link in config.links
+            for i, probe in enumerate(link.probes)
+        }
 
     def _publish_all(self) -> None:
         self._states = {}
@@ -172,13 +194,22 @@ class Monitor:
         self._states[snapshot.link] = snapshot.state.value
         labels = self._labels.get(snapshot.link)
         if labels is not None:
-            self.metrics.set_link(labels, snapshot.state.value, snapshot.since, snapshot.flapping,
-                                  snapshot.maintenance is not None, changed)
+            self.metrics.set_link(
+                labels,
+                snapshot.state.value,
+                snapshot.since,
+                snapshot.flapping,
+                snapshot.maintenance is not None,
+                changed,
+            )
 
     def _publish_services(self) -> None:
         for site, status in self.network.service().items():
-            self.metrics.set_service(site, self.config.kabupaten_of(site) or "",
-                                     SERVICE_METRIC.get(status.availability.value))
+            self.metrics.set_service(
+                site,
+                self.config.kabupaten_of(site) or "",
+                SERVICE_METRIC.get(status.availability.value),
+            )
 
     def _delivered(self, receiver: str, result: str) -> None:
         self.metrics.alert_deliveries.labels(self.metrics.agent, receiver, result).inc()
@@ -205,7 +236,7 @@ class Monitor:
         meanwhile started late; in slices, with the loop free in between, none waits long."""
         link_ids = list(self._labels)
         for start in range(0, len(link_ids), SAVE_SLICE):
-            self._save_links(link_ids[start:start + SAVE_SLICE])
+            self._save_links(link_ids[start : start + SAVE_SLICE])
             await asyncio.sleep(0)
 
     def _storage_failed(self, exc: StorageError) -> None:
@@ -227,22 +258,39 @@ class Monitor:
         snapshots = self.network.snapshot()
         services = self.network.service()
         sites = [_site_doc(config, site.id, services) for site in config.sites]
-        links = [_link_doc(config, link, snapshots[link.id], self._path_text(link.id))
-                 for link in config.links if link.id in snapshots]
+        links = [
+            _link_doc(config, link, snapshots[link.id], self._path_text(link.id))
+            for link in config.links
+            if link.id in snapshots
+        ]
         windows = _maintenance_docs(config, self._clock())
         outages = [
-            {"link": doc["id"], "state": doc["state"], "since": doc["since"],
-             "cause": doc["cause"] or "",
-             "alerted": _alerted(self.network, doc["id"])}
-            for doc in links if doc["state"] in ("down", "unreachable")]
+            {
+                "link": doc["id"],
+                "state": doc["state"],
+                "since": doc["since"],
+                "cause": doc["cause"] or "",
+                "alerted": _alerted(self.network, doc["id"]),
+            }
+            for doc in links
+            if doc["state"] in ("down", "unreachable")
+        ]
         agent = config.agent
         return {
-            "agent": {"name": agent.name, "timezone": agent.timezone,
-                      "zone_abbr": _zone_abbr(agent.timezone), "language": agent.language,
-                      "version": version, "started_at": _iso(started_at)},
+            "agent": {
+                "name": agent.name,
+                "timezone": agent.timezone,
+                "zone_abbr": _zone_abbr(agent.timezone),
+                "language": agent.language,
+                "version": version,
+                "started_at": _iso(started_at),
+            },
             "generated_at": _iso(self._clock()),
             "summary": summarize(sites, links, windows),
-            "sites": sites, "links": links, "outages": outages, "maintenance": windows,
+            "sites": sites,
+            "links": links,
+            "outages": outages,
+            "maintenance": windows,
         }
 
 
@@ -256,40 +304,68 @@ def _iso_or_none(ts: float | None) -> str | None:
 
 def _zone_abbr(timezone: str) -> str:
     from zoneinfo import ZoneInfo
+
     return datetime.now(ZoneInfo(timezone)).tzname() or timezone
 
 
-def _site_doc(config: Config, site_id: str,
-              services: Mapping[str, ServiceStatus]) -> dict[str, Any]:
+def _site_doc(
+    config: Config, site_id: str, services: Mapping[str, ServiceStatus]
+) -> dict[str, Any]:
     site = config.site(site_id)
     timezone = site.timezone or config.agent.timezone
     status = services.get(site_id)
-    service = None if site.kind in ("pusat", "drc") or status is None else {
-        "state": status.availability.value, "via": list(status.via), "reason": status.reason}
-    return {"id": site.id, "kind": site.kind, "name": site.name or site.id,
-            "parent": site.parent, "kabupaten": config.kabupaten_of(site.id),
-            "timezone": timezone, "zone_abbr": _zone_abbr(timezone), "service": service}
+    service = (
+        None
+        if site.kind in ("pusat", "drc") or status is None
+        else {"state": status.availability.value, "via": list(status.via), "reason": status.reason}
+    )
+    return {
+        "id": site.id,
+        "kind": site.kind,
+        "name": site.name or site.id,
+        "parent": site.parent,
+        "kabupaten": config.kabupaten_of(site.id),
+        "timezone": timezone,
+        "zone_abbr": _zone_abbr(timezone),
+        "service": service,
+    }
 
 
-def _link_doc(config: Config, link: Link, snap: LinkSnapshot,
-              path: str | None) -> dict[str, Any]:
+def _link_doc(config: Config, link: Link, snap: LinkSnapshot, path: str | None) -> dict[str, Any]:
     maintenance = None
     if snap.maintenance is not None:
         window = config.in_maintenance(link.id, datetime.now(UTC))
         until = _window_end(config, link.id, window)
         maintenance = {"reason": snap.maintenance, "until": until}
     return {
-        "id": link.id, "from": link.from_site, "to": link.to_site, "network": link.network,
-        "state": snap.state.value, "since": _iso(snap.since), "cause": snap.cause or None,
-        "detail": snap.detail, "flapping": snap.flapping, "maintenance": maintenance,
+        "id": link.id,
+        "from": link.from_site,
+        "to": link.to_site,
+        "network": link.network,
+        "state": snap.state.value,
+        "since": _iso(snap.since),
+        "cause": snap.cause or None,
+        "detail": snap.detail,
+        "flapping": snap.flapping,
+        "maintenance": maintenance,
         "depends_on": list(link.depends_on),
         "unreachable_via": snap.upstream[0] if snap.upstream else None,
         "path": path if snap.state.value == "down" else None,
-        "rtt_seconds": snap.rtt, "loss": snap.loss,
-        "probes": [{"kind": p.kind, "target": p.target, "success": p.success,
-                    "failure": p.failure, "detail": p.detail,
-                    "duration_seconds": p.duration, "loss": p.loss,
-                    "at": _iso_or_none(p.last_at)} for p in snap.probes],
+        "rtt_seconds": snap.rtt,
+        "loss": snap.loss,
+        "probes": [
+            {
+                "kind": p.kind,
+                "target": p.target,
+                "success": p.success,
+                "failure": p.failure,
+                "detail": p.detail,
+                "duration_seconds": p.duration,
+                "loss": p.loss,
+                "at": _iso_or_none(p.last_at),
+            }
+            for p in snap.probes
+        ],
     }
 
 
@@ -307,9 +383,15 @@ def _maintenance_docs(config: Config, now_ts: float) -> list[dict[str, Any]]:
     for link in config.links:
         for start, end, window in config.maintenance_periods(link.id, now, now):
             if start <= now <= end:
-                docs.append({"links": list(window.links), "sites": list(window.sites),
-                             "reason": window.reason or "", "start": _iso(start.timestamp()),
-                             "end": _iso(end.timestamp())})
+                docs.append(
+                    {
+                        "links": list(window.links),
+                        "sites": list(window.sites),
+                        "reason": window.reason or "",
+                        "start": _iso(start.timestamp()),
+                        "end": _iso(end.timestamp()),
+                    }
+                )
     unique = {tuple(sorted((k, str(v)) for k, v in d.items())): d for d in docs}
     return list(unique.values())
 

@@ -57,101 +57,145 @@ def _object(description: str, properties: dict[str, Schema]) -> Schema:
 def _schemas() -> dict[str, Schema]:
     link_counts = {state: {"type": "integer", "minimum": 0} for state in LINK_STATES}
     return {
-        "Status": _object("Everything this agent knows right now.", {
-            "agent": _ref("Agent"),
-            "generated_at": _TIMESTAMP,
-            "summary": _ref("Summary"),
-            "sites": {"type": "array", "items": _ref("Site")},
-            "links": {"type": "array", "items": _ref("Link")},
-            "outages": {"type": "array", "items": _ref("Outage")},
-            "maintenance": {"type": "array", "items": _ref("MaintenanceWindow")},
-        }),
-        "Agent": _object("The linkmon instance (vantage point) that answered.", {
-            "name": _ID,
-            "timezone": {"type": "string", "description": "IANA zone, e.g. Asia/Makassar."},
-            "zone_abbr": {"type": "string", "examples": ["WIB", "WITA", "WIT"]},
-            "language": {"enum": list(LANGUAGES)},
-            "version": {"type": "string"},
-            "started_at": _TIMESTAMP,
-        }),
-        "Summary": _object("The one-glance answer; `state` is what `linkmon status` exits with.", {
-            "state": {"enum": list(SUMMARY_STATES)},
-            "links": _object("Number of links in each state.", link_counts),
-            "offices_online": {"type": "integer", "minimum": 0,
-                               "description": "Offices able to serve citizens online now "
-                                              "(service available or degraded)."},
-            "offices_total": {"type": "integer", "minimum": 0},
-        }),
-        "Site": _object("An office or data center.", {
-            "id": _ID,
-            "kind": {"enum": list(SITE_KINDS)},
-            "name": {"type": "string"},
-            "parent": _nullable(_ID),
-            "kabupaten": _nullable(_ID),
-            "timezone": {"type": "string"},
-            "zone_abbr": {"type": "string"},
-            "service": {**_nullable(_ref("Service")),
-                        "description": "Can this office serve online; null for pusat and DRC, "
-                                       "which are where the service lives."},
-        }),
-        "Service": _object("Whether an office can serve citizens online right now.", {
-            "state": {"enum": list(SERVICE_STATES)},
-            "via": {"type": "array", "items": _ID,
-                    "description": "Links of the working path to pusat, office first."},
-            "reason": {"type": "string",
-                       "description": "drc or backup when degraded, no_path when unavailable, "
-                                      "no_data or not_monitored when unknown; empty otherwise."},
-        }),
-        "Link": _object("A measured path between two sites.", {
-            "id": _ID,
-            "from": _ID,
-            "to": _ID,
-            "network": {"enum": list(NETWORKS)},
-            "state": {"enum": list(LINK_STATES)},
-            "since": _TIMESTAMP,
-            "cause": {**_nullable({"type": "string"}),
-                      "description": "Diagnosis code (path_down, service_refused, loss, "
-                                     "upstream:<link>, ...); null while up."},
-            "detail": {"type": "string"},
-            "flapping": {"type": "boolean"},
-            "maintenance": _nullable(_ref("LinkMaintenance")),
-            "depends_on": {"type": "array", "items": _ID},
-            "unreachable_via": _nullable(_ID),
-            "path": {**_nullable({"type": "string"}),
-                     "description": "While down: where the trace taken at the failure stopped "
-                                    "and how it differs from the last good path."},
-            "rtt_seconds": _nullable(_SECONDS),
-            "loss": _nullable(_RATIO),
-            "probes": {"type": "array", "items": _ref("Probe")},
-        }),
-        "LinkMaintenance": _object("The maintenance window covering a link now.", {
-            "reason": {"type": "string"},
-            "until": _TIMESTAMP,
-        }),
-        "Probe": _object("The last result of one probe of a link; nulls before its first round.", {
-            "kind": {"enum": list(PROBE_KINDS)},
-            "target": {"type": "string"},
-            "success": _nullable({"type": "boolean"}),
-            "failure": _nullable({"type": "string"}),
-            "detail": {"type": "string"},
-            "duration_seconds": _nullable(_SECONDS),
-            "loss": _nullable(_RATIO),
-            "at": _nullable(_TIMESTAMP),
-        }),
-        "Outage": _object("A link that is not up, from when, and whether anyone was paged.", {
-            "link": _ID,
-            "state": {"enum": list(LINK_STATES)},
-            "since": _TIMESTAMP,
-            "cause": _nullable({"type": "string"}),
-            "alerted": {"type": "boolean"},
-        }),
-        "MaintenanceWindow": _object("A maintenance window active now or coming up.", {
-            "links": {"type": "array", "items": _ID},
-            "sites": {"type": "array", "items": _ID},
-            "reason": {"type": "string"},
-            "start": _TIMESTAMP,
-            "end": _TIMESTAMP,
-        }),
+        "Status": _object(
+            "Everything this agent knows right now.",
+            {
+                "agent": _ref("Agent"),
+                "generated_at": _TIMESTAMP,
+                "summary": _ref("Summary"),
+                "sites": {"type": "array", "items": _ref("Site")},
+                "links": {"type": "array", "items": _ref("Link")},
+                "outages": {"type": "array", "items": _ref("Outage")},
+                "maintenance": {"type": "array", "items": _ref("MaintenanceWindow")},
+            },
+        ),
+        "Agent": _object(
+            "The linkmon instance (vantage point) that answered.",
+            {
+                "name": _ID,
+                "timezone": {"type": "string", "description": "IANA zone, e.g. Asia/Makassar."},
+                "zone_abbr": {"type": "string", "examples": ["WIB", "WITA", "WIT"]},
+                "language": {"enum": list(LANGUAGES)},
+                "version": {"type": "string"},
+                "started_at": _TIMESTAMP,
+            },
+        ),
+        "Summary": _object(
+            "The one-glance answer; `state` is what `linkmon status` exits with.",
+            {
+                "state": {"enum": list(SUMMARY_STATES)},
+                "links": _object("Number of links in each state.", link_counts),
+                "offices_online": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Offices able to serve citizens online now "
+                    "(service available or degraded).",
+                },
+                "offices_total": {"type": "integer", "minimum": 0},
+            },
+        ),
+        "Site": _object(
+            "An office or data center.",
+            {
+                "id": _ID,
+                "kind": {"enum": list(SITE_KINDS)},
+                "name": {"type": "string"},
+                "parent": _nullable(_ID),
+                "kabupaten": _nullable(_ID),
+                "timezone": {"type": "string"},
+                "zone_abbr": {"type": "string"},
+                "service": {
+                    **_nullable(_ref("Service")),
+                    "description": "Can this office serve online; null for pusat and DRC, "
+                    "which are where the service lives.",
+                },
+            },
+        ),
+        "Service": _object(
+            "Whether an office can serve citizens online right now.",
+            {
+                "state": {"enum": list(SERVICE_STATES)},
+                "via": {
+                    "type": "array",
+                    "items": _ID,
+                    "description": "Links of the working path to pusat, office first.",
+                },
+                "reason": {
+                    "type": "string",
+                    "description": "drc or backup when degraded, no_path when unavailable, "
+                    "no_data or not_monitored when unknown; empty otherwise.",
+                },
+            },
+        ),
+        "Link": _object(
+            "A measured path between two sites.",
+            {
+                "id": _ID,
+                "from": _ID,
+                "to": _ID,
+                "network": {"enum": list(NETWORKS)},
+                "state": {"enum": list(LINK_STATES)},
+                "since": _TIMESTAMP,
+                "cause": {
+                    **_nullable({"type": "string"}),
+                    "description": "Diagnosis code (path_down, service_refused, loss, "
+                    "upstream:<link>, ...); null while up.",
+                },
+                "detail": {"type": "string"},
+                "flapping": {"type": "boolean"},
+                "maintenance": _nullable(_ref("LinkMaintenance")),
+                "depends_on": {"type": "array", "items": _ID},
+                "unreachable_via": _nullable(_ID),
+                "path": {
+                    **_nullable({"type": "string"}),
+                    "description": "While down: where the trace taken at the failure stopped "
+                    "and how it differs from the last good path.",
+                },
+                "rtt_seconds": _nullable(_SECONDS),
+                "loss": _nullable(_RATIO),
+                "probes": {"type": "array", "items": _ref("Probe")},
+            },
+        ),
+        "LinkMaintenance": _object(
+            "The maintenance window covering a link now.",
+            {
+                "reason": {"type": "string"},
+                "until": _TIMESTAMP,
+            },
+        ),
+        "Probe": _object(
+            "The last result of one probe of a link; nulls before its first round.",
+            {
+                "kind": {"enum": list(PROBE_KINDS)},
+                "target": {"type": "string"},
+                "success": _nullable({"type": "boolean"}),
+                "failure": _nullable({"type": "string"}),
+                "detail": {"type": "string"},
+                "duration_seconds": _nullable(_SECONDS),
+                "loss": _nullable(_RATIO),
+                "at": _nullable(_TIMESTAMP),
+            },
+        ),
+        "Outage": _object(
+            "A link that is not up, from when, and whether anyone was paged.",
+            {
+                "link": _ID,
+                "state": {"enum": list(LINK_STATES)},
+                "since": _TIMESTAMP,
+                "cause": _nullable({"type": "string"}),
+                "alerted": {"type": "boolean"},
+            },
+        ),
+        "MaintenanceWindow": _object(
+            "A maintenance window active now or coming up.",
+            {
+                "links": {"type": "array", "items": _ID},
+                "sites": {"type": "array", "items": _ID},
+                "reason": {"type": "string"},
+                "start": _TIMESTAMP,
+                "end": _TIMESTAMP,
+            },
+        ),
     }
 
 
@@ -164,25 +208,33 @@ def openapi_document() -> dict[str, Any]:
             "title": "linkmon status API",
             "version": __version__,
             "description": "State of the Dukcapil WAN links one linkmon agent watches, and "
-                           "which offices can serve citizens online. Times are UTC.",
+            "which offices can serve citizens online. Times are UTC.",
         },
         "paths": {
-            "/api/v1/status": {"get": {
-                "operationId": "getStatus",
-                "summary": "Sites, links, service availability, open outages, maintenance.",
-                "responses": {"200": {
-                    "description": "The current status.",
-                    "content": {"application/json": {"schema": _ref("Status")}},
-                }},
-            }},
-            "/api/v1/openapi.json": {"get": {
-                "operationId": "getOpenApi",
-                "summary": "This document.",
-                "responses": {"200": {
-                    "description": "OpenAPI 3.1 document.",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                }},
-            }},
+            "/api/v1/status": {
+                "get": {
+                    "operationId": "getStatus",
+                    "summary": "Sites, links, service availability, open outages, maintenance.",
+                    "responses": {
+                        "200": {
+                            "description": "The current status.",
+                            "content": {"application/json": {"schema": _ref("Status")}},
+                        }
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document.",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1 document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
         },
         "components": {"schemas": _schemas()},
     }
@@ -202,8 +254,13 @@ def status_schema() -> dict[str, Any]:
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,),
-    "integer": (int,), "number": (int, float), "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "number": (int, float),
+    "null": (type(None),),
 }
 
 

@@ -69,7 +69,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "silent": "tidak ada hop yang menjawab",
         "no_route": "tidak ada rute dari sini ke {target}",
         "changed": "jalur berbeda dari jalur baik terakhir mulai hop {hop}: sebelumnya {was}, "
-                   "sekarang {now}",
+        "sekarang {now}",
         "hops": " ({was} → {now} hop)",
         "nothing": "tidak ada",
         "no_answer": "tidak menjawab",
@@ -138,8 +138,13 @@ class PathChange:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hop": self.hop, "was": self.was, "now": self.now, "hops_was": self.hops_was,
-                "hops_now": self.hops_now}
+        return {
+            "hop": self.hop,
+            "was": self.was,
+            "now": self.now,
+            "hops_was": self.hops_was,
+            "hops_now": self.hops_now,
+        }
 
 
 def compare(good: TraceResult, now: TraceResult) -> PathChange | None:
@@ -155,8 +160,13 @@ def compare(good: TraceResult, now: TraceResult) -> PathChange | None:
     if len(was) == len(new) and now.reached:
         return None
     index = min(len(was), len(new))
-    return PathChange(index + 1, was[index] if index < len(was) else None,
-                      new[index] if index < len(new) else None, len(was), len(new))
+    return PathChange(
+        index + 1,
+        was[index] if index < len(was) else None,
+        new[index] if index < len(new) else None,
+        len(was),
+        len(new),
+    )
 
 
 def where(result: TraceResult, language: str) -> str:
@@ -195,9 +205,14 @@ class PathReport:
     def to_dict(self, language: str) -> dict[str, Any]:
         """For the status document and alert annotations."""
         return {
-            "link": self.link, "reason": self.reason, "at": self.trace.started_at,
-            "mode": self.trace.mode, "target": self.trace.target, "reached": self.trace.reached,
-            "hops": len(self.trace.path), "path": list(self.trace.path),
+            "link": self.link,
+            "reason": self.reason,
+            "at": self.trace.started_at,
+            "mode": self.trace.mode,
+            "target": self.trace.target,
+            "reached": self.trace.reached,
+            "hops": len(self.trace.path),
+            "path": list(self.trace.path),
             "good_path": list(self.good.path) if self.good else None,
             "change": self.change.to_dict() if self.change else None,
             "text": self.text(language),
@@ -218,11 +233,13 @@ class PathBook:
         self.path = str(path)
         if readonly:
             uri = f"{Path(path).resolve().as_uri()}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, timeout=5, isolation_level=None,
-                                       check_same_thread=False)
+            self._db = sqlite3.connect(
+                uri, uri=True, timeout=5, isolation_level=None, check_same_thread=False
+            )
         else:
-            self._db = sqlite3.connect(self.path, timeout=5, isolation_level=None,
-                                       check_same_thread=False)
+            self._db = sqlite3.connect(
+                self.path, timeout=5, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             # Traces are history, not alerts: a power cut may lose the last few, never the
             # file; and no fsync per trace (5 a second on a national agent).
@@ -243,12 +260,15 @@ class PathBook:
 
     def good(self, link: str) -> TraceResult | None:
         """The newest trace of ``link`` that reached its target."""
-        return self._one("SELECT trace FROM path_traces WHERE link = ? AND good = 1 "
-                         "ORDER BY id DESC LIMIT 1", (link,))
+        return self._one(
+            "SELECT trace FROM path_traces WHERE link = ? AND good = 1 ORDER BY id DESC LIMIT 1",
+            (link,),
+        )
 
     def last(self, link: str) -> TraceResult | None:
-        return self._one("SELECT trace FROM path_traces WHERE link = ? ORDER BY id DESC LIMIT 1",
-                         (link,))
+        return self._one(
+            "SELECT trace FROM path_traces WHERE link = ? ORDER BY id DESC LIMIT 1", (link,)
+        )
 
     def record(self, report: PathReport) -> None:
         change = json.dumps(report.change.to_dict()) if report.change else ""
@@ -257,13 +277,22 @@ class PathBook:
             self._db.execute(
                 "INSERT INTO path_traces (link, at, reason, good, change, trace) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (report.link, report.trace.started_at, report.reason, int(report.trace.reached),
-                 change, json.dumps(report.trace.to_dict())))
+                (
+                    report.link,
+                    report.trace.started_at,
+                    report.reason,
+                    int(report.trace.reached),
+                    change,
+                    json.dumps(report.trace.to_dict()),
+                ),
+            )
             self._db.execute(
                 "DELETE FROM path_traces WHERE link = ?1 AND id NOT IN "
                 "(SELECT id FROM path_traces WHERE link = ?1 ORDER BY id DESC LIMIT ?2) "
                 "AND id != coalesce((SELECT max(id) FROM path_traces WHERE link = ?1 "
-                "AND good = 1), -1)", (report.link, KEEP_TRACES))
+                "AND good = 1), -1)",
+                (report.link, KEEP_TRACES),
+            )
             self._db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -294,8 +323,9 @@ def open_book(path: str | Path) -> PathBook | None:
 # ------------------------------------------------------------------------------ what to trace
 
 
-def trace_spec(link: Link, mode: TraceMode | None = None, port: int | None = None,
-               **options: Any) -> TraceSpec | None:
+def trace_spec(
+    link: Link, mode: TraceMode | None = None, port: int | None = None, **options: Any
+) -> TraceSpec | None:
     """The trace for a link: to its first probe's IPv4 target, in that probe's protocol
     (ICMP, or TCP to the probe's port), from its source address. None if no probe has one.
     ``mode`` and ``port`` override the protocol; ``options`` go to :class:`TraceSpec`."""
@@ -319,8 +349,7 @@ def trace_spec(link: Link, mode: TraceMode | None = None, port: int | None = Non
 
 def _http_target(probe: HttpProbe) -> tuple[str, str, int]:
     parts = urllib.parse.urlsplit(probe.url)
-    return (parts.hostname or "", "tcp",
-            parts.port or (443 if parts.scheme == "https" else 80))
+    return (parts.hostname or "", "tcp", parts.port or (443 if parts.scheme == "https" else 80))
 
 
 # ------------------------------------------------------------------------------ metrics
@@ -330,12 +359,18 @@ class PathMetrics:
     """``linkmon_path_hops`` and ``linkmon_path_changes_total``, on the daemon's registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.hops = Gauge("linkmon_path_hops",
-                          "Hops to the target on the link's last known good path.",
-                          LINK_LABELS, registry=registry)
-        self.changes = Counter("linkmon_path_changes",
-                               "Path changes (another hop, another length) seen while up.",
-                               LINK_LABELS, registry=registry)
+        self.hops = Gauge(
+            "linkmon_path_hops",
+            "Hops to the target on the link's last known good path.",
+            LINK_LABELS,
+            registry=registry,
+        )
+        self.changes = Counter(
+            "linkmon_path_changes",
+            "Path changes (another hop, another length) seen while up.",
+            LINK_LABELS,
+            registry=registry,
+        )
 
 
 # ------------------------------------------------------------------------------ the watch
@@ -365,11 +400,18 @@ class PathWatch:
     status and the alert).
     """
 
-    def __init__(self, config: Config, registry: CollectorRegistry, *,
-                 book: PathBook | None = None, limits: PathLimits = PathLimits(),
-                 tracer: Tracer = trace, clock: Callable[[], float] = time.time,
-                 link_states: Callable[[], Mapping[str, str]] = dict,
-                 on_trace: Callable[[PathReport], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        registry: CollectorRegistry,
+        *,
+        book: PathBook | None = None,
+        limits: PathLimits = PathLimits(),
+        tracer: Tracer = trace,
+        clock: Callable[[], float] = time.time,
+        link_states: Callable[[], Mapping[str, str]] = dict,
+        on_trace: Callable[[PathReport], None] | None = None,
+    ) -> None:
         self.limits = limits
         self.book = book
         self.metrics = PathMetrics(registry)
@@ -419,8 +461,9 @@ class PathWatch:
         """Take a new config: links that went away are forgotten (metrics too)."""
         old_labels = getattr(self, "_labels", {})
         self.config = config
-        self._specs = {link.id: spec for link in config.links
-                       if (spec := trace_spec(link)) is not None}
+        self._specs = {
+            link.id: spec for link in config.links if (spec := trace_spec(link)) is not None
+        }
         self._labels = {link.id: link_labels(config, link) for link in config.links}
         for link_id, labels in old_labels.items():
             if self._labels.get(link_id) != labels:
@@ -459,8 +502,9 @@ class PathWatch:
         if not self._allowed(link_id, now):
             return False
         self._started[link_id].append(now)
-        self._running[link_id] = asyncio.create_task(self._run(link_id, reason),
-                                                     name=f"trace {link_id}")
+        self._running[link_id] = asyncio.create_task(
+            self._run(link_id, reason), name=f"trace {link_id}"
+        )
         return True
 
     async def _checks(self) -> None:
@@ -484,8 +528,11 @@ class PathWatch:
         ceiling = max(float(limits.concurrent), 2 * rate * limits.tick)
         self._check_credit = min(self._check_credit + elapsed * rate, ceiling)
         states = self._link_states()
-        while (self._due and self._due[0][0] <= now
-               and len(self._check_queue) < int(self._check_credit)):
+        while (
+            self._due
+            and self._due[0][0] <= now
+            and len(self._check_queue) < int(self._check_credit)
+        ):
             _, link_id = heapq.heappop(self._due)
             if link_id not in self._specs:
                 self._scheduled.discard(link_id)
@@ -522,8 +569,9 @@ class PathWatch:
         """When the link was last traced (-inf: never), from this run or the stored good path."""
         last = self._last.get(link_id)
         good = self._good.get(link_id)
-        return max(last.trace.started_at if last else -math.inf,
-                   good.started_at if good else -math.inf)
+        return max(
+            last.trace.started_at if last else -math.inf, good.started_at if good else -math.inf
+        )
 
     # -- one trace ------------------------------------------------------------------------
 
@@ -549,8 +597,9 @@ class PathWatch:
         report = PathReport(link_id, reason, result, good, change)
         language = self.config.agent.language
         if reason == "down" or not result.reached:
-            log.warning("link %s %s: trace to %s: %s", link_id, reason, result.target,
-                        report.text(language))
+            log.warning(
+                "link %s %s: trace to %s: %s", link_id, reason, result.target, report.text(language)
+            )
         elif change is not None:
             log.warning("link %s: path changed: %s", link_id, change.text(language))
             labels = self._labels.get(link_id)
@@ -589,24 +638,35 @@ class PathWatch:
         except sqlite3.Error as exc:
             if str(exc) not in self._errors:
                 self._errors.add(str(exc))
-                log.error("%s: cannot store traces: %s — traces go on, in memory only",
-                          self.book.path, exc)
+                log.error(
+                    "%s: cannot store traces: %s — traces go on, in memory only",
+                    self.book.path,
+                    exc,
+                )
             return None
 
 
 # ------------------------------------------------------------------------------ `linkmon trace`
 
 
-def render(config: Config, link: Link, result: TraceResult, good: TraceResult | None,
-           language: str) -> str:
+def render(
+    config: Config, link: Link, result: TraceResult, good: TraceResult | None, language: str
+) -> str:
     """The trace beside the last good path, for a terminal."""
     words = _WORDS[language]
     office, peer = config.site(link.from_site), config.site(link.to_site)
     port = f":{result.port}" if result.port else ""
-    lines = [words["title"].format(link=link.id, office=office.name, peer=peer.name,
-                                   network=link.network, mode=result.mode,
-                                   target=f"{result.target}{port}",
-                                   source=result.source or "?")]
+    lines = [
+        words["title"].format(
+            link=link.id,
+            office=office.name,
+            peer=peer.name,
+            network=link.network,
+            mode=result.mode,
+            target=f"{result.target}{port}",
+            source=result.source or "?",
+        )
+    ]
     if good is not None:
         when = date(good.started_at, office.timezone, language)
         lines.append(words["header"].format(when=when))
@@ -632,8 +692,15 @@ def render(config: Config, link: Link, result: TraceResult, good: TraceResult | 
     return "\n".join(lines)
 
 
-def run_trace(config: Config, link_id: str, mode: str | None, port: int | None,
-              max_hops: int, as_json: bool, language: str | None) -> int:
+def run_trace(
+    config: Config,
+    link_id: str,
+    mode: str | None,
+    port: int | None,
+    max_hops: int,
+    as_json: bool,
+    language: str | None,
+) -> int:
     """`linkmon trace` without the command line: 0 reached, 1 not reached, 2 usage error."""
     lang = language or config.agent.language
     if lang not in _WORDS:
@@ -667,9 +734,13 @@ def run_trace(config: Config, link_id: str, mode: str | None, port: int | None,
                 book.close()
     if as_json:
         change = compare(good, result) if good else None
-        doc = {"link": link.id, "trace": result.to_dict(), "where": where(result, lang),
-               "good": good.to_dict() if good else None,
-               "change": change.to_dict() if change else None}
+        doc = {
+            "link": link.id,
+            "trace": result.to_dict(),
+            "where": where(result, lang),
+            "good": good.to_dict() if good else None,
+            "change": change.to_dict() if change else None,
+        }
         typer.echo(json.dumps(doc, indent=2))
     else:
         typer.echo(render(config, link, result, good, lang))
@@ -684,17 +755,19 @@ def _usage(message: str) -> int:
 def trace_command(
     link: Annotated[str, typer.Argument(help="Link id from the config.")],
     config: Annotated[Path, typer.Option("--config", "-c", help="linkmon YAML config file.")],
-    mode: Annotated[str | None, typer.Option(
-        help="icmp, udp or tcp; default: the protocol of the link's first probe.")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="icmp, udp or tcp; default: the protocol of the link's first probe."),
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Destination port (udp, tcp).")] = None,
     max_hops: Annotated[int, typer.Option(help="Give up after this many hops.")] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    lang: Annotated[str | None, typer.Option(
-        help="id or en; default: the agent's language.")] = None,
+    lang: Annotated[
+        str | None, typer.Option(help="id or en; default: the agent's language.")
+    ] = None,
 ) -> None:
     """Trace a link's path now and show it beside the last good path linkmon knows.
 
     Exit code: 0 the target answered, 1 the path is broken, 2 usage or set-up error.
     """
-    raise typer.Exit(run_trace(config_or_exit(config), link, mode, port, max_hops, as_json,
-                               lang))
+    raise typer.Exit(run_trace(config_or_exit(config), link, mode, port, max_hops, as_json, lang))

@@ -126,8 +126,13 @@ def figures(out: Sequence[Span], hours: Sequence[Span], maintenance: Sequence[Sp
     measured = subtract(hours, maintenance)
     parts = [total(intersect([span], measured)) for span in out]
     counted = [part for part in parts if part > 0]
-    return Figures(total(measured), sum(counted), len(counted), max(counted, default=0.0),
-                   total(intersect(hours, maintenance)))
+    return Figures(
+        total(measured),
+        sum(counted),
+        len(counted),
+        max(counted, default=0.0),
+        total(intersect(hours, maintenance)),
+    )
 
 
 def month_span(year: int, month: int, zone: ZoneInfo) -> Span:
@@ -144,8 +149,12 @@ def service_spans(hours: ServiceHours, zone: ZoneInfo, period: Span) -> list[Spa
     spans: list[Span] = []
     while day <= last:
         if WEEKDAYS[day.weekday()] in hours.days:
-            spans.append((datetime.combine(day, hours.start, zone).timestamp(),
-                          datetime.combine(day, hours.end, zone).timestamp()))
+            spans.append(
+                (
+                    datetime.combine(day, hours.start, zone).timestamp(),
+                    datetime.combine(day, hours.end, zone).timestamp(),
+                )
+            )
         day += timedelta(days=1)
     return intersect(merge(spans), [period])
 
@@ -210,8 +219,7 @@ def _group_of(config: Config, site: Site) -> str:
 
 
 class _Builder:
-    def __init__(self, config: Config, storage: Storage, year: int, month: int,
-                 now: float) -> None:
+    def __init__(self, config: Config, storage: Storage, year: int, month: int, now: float) -> None:
         self.config = config
         self.now = now
         self.periods: dict[str, Span] = {}
@@ -240,18 +248,19 @@ class _Builder:
             return []
         spans = []
         for begin, finish, window in self.config.maintenance_periods(
-                link_id, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)):
+            link_id, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+        ):
             span = (max(begin.timestamp(), start), min(finish.timestamp(), end))
             spans.append(span)
-            self.maintenance_log.append(Maintenance(link_id, *span, window.reason,
-                                                    office.timezone))
+            self.maintenance_log.append(Maintenance(link_id, *span, window.reason, office.timezone))
         return merge(spans)
 
     def link_row(self, link_id: str) -> Row | None:
         link = self.config.link(link_id)
         office = self.config.site(link.from_site)
-        return self._row("link", link.id, link.id, office, self.out[link.id],
-                         self.link_maintenance[link.id])
+        return self._row(
+            "link", link.id, link.id, office, self.out[link.id], self.link_maintenance[link.id]
+        )
 
     def office_row(self, site: Site, out: list[Span]) -> Row | None:
         links: set[str] = set()
@@ -263,15 +272,29 @@ class _Builder:
         maintenance = merge(span for link in links for span in self.link_maintenance[link])
         return self._row("office", site.id, site.name, site, out, maintenance)
 
-    def _row(self, scope: Literal["link", "office"], row_id: str, name: str, office: Site,
-             out: list[Span], maintenance: list[Span]) -> Row | None:
+    def _row(
+        self,
+        scope: Literal["link", "office"],
+        row_id: str,
+        name: str,
+        office: Site,
+        out: list[Span],
+        maintenance: list[Span],
+    ) -> Row | None:
         period = self.periods[office.id]
         if period[1] <= period[0]:
             return None
         zone = office.zone
-        return Row(scope, row_id, name, _group_of(self.config, office), office.timezone,
-                   period, figures(out, [period], maintenance),
-                   figures(out, service_spans(office.service_hours, zone, period), maintenance))
+        return Row(
+            scope,
+            row_id,
+            name,
+            _group_of(self.config, office),
+            office.timezone,
+            period,
+            figures(out, [period], maintenance),
+            figures(out, service_spans(office.service_hours, zone, period), maintenance),
+        )
 
     def office_outages(self) -> dict[str, list[Span]]:
         """When each office had no path to pusat (DC or DRC) over links in service; offices
@@ -297,8 +320,9 @@ class _Builder:
         return found
 
     @staticmethod
-    def _area(office: str, adjacent: dict[str, list[tuple[str, str]]],
-              terminal: set[str]) -> set[str]:
+    def _area(
+        office: str, adjacent: dict[str, list[tuple[str, str]]], terminal: set[str]
+    ) -> set[str]:
         """The offices joined to ``office`` by links, not counting pusat/DRC sites."""
         area, stack = {office}, [office]
         while stack:
@@ -308,18 +332,28 @@ class _Builder:
                     stack.append(there)
         return area
 
-    def _sweep(self, area: set[str], adjacent: dict[str, list[tuple[str, str]]],
-               terminal: set[str]) -> dict[str, list[Span]]:
+    def _sweep(
+        self, area: set[str], adjacent: dict[str, list[tuple[str, str]]], terminal: set[str]
+    ) -> dict[str, list[Span]]:
         links = {link_id for office in area for link_id, _ in adjacent[office]}
-        changes = sorted((t, +1 if i == 0 else -1, link) for link in links
-                         for span in self.out[link] for i, t in enumerate(span))
-        gates = [office for office in area
-                 if any(there in terminal for _, there in adjacent[office])]
+        changes = sorted(
+            (t, +1 if i == 0 else -1, link)
+            for link in links
+            for span in self.out[link]
+            for i, t in enumerate(span)
+        )
+        gates = [
+            office for office in area if any(there in terminal for _, there in adjacent[office])
+        ]
 
         def serving(out: frozenset[str]) -> set[str]:
-            seen = {office for office in gates
-                    if any(link_id not in out and there in terminal
-                           for link_id, there in adjacent[office])}
+            seen = {
+                office
+                for office in gates
+                if any(
+                    link_id not in out and there in terminal for link_id, there in adjacent[office]
+                )
+            }
             stack = list(seen)
             while stack:
                 for link_id, there in adjacent[stack.pop()]:
@@ -369,12 +403,21 @@ class _Builder:
         zone = config.agent.zone
         partial = self.now < month_span(year, month, zone)[1]
         log = sorted(self.maintenance_log, key=lambda m: (m.start, m.link))
-        return Report(config.agent.name, config.agent.timezone, year, month, self.now, partial,
-                      list(groups.values()), log)
+        return Report(
+            config.agent.name,
+            config.agent.timezone,
+            year,
+            month,
+            self.now,
+            partial,
+            list(groups.values()),
+            log,
+        )
 
 
-def build_report(config: Config, storage: Storage, year: int, month: int,
-                 now: float | None = None) -> Report:
+def build_report(
+    config: Config, storage: Storage, year: int, month: int, now: float | None = None
+) -> Report:
     """The month's figures for every link and office in ``config``."""
     now = time.time() if now is None else now
     return _Builder(config, storage, year, month, now).build(year, month)
@@ -383,57 +426,107 @@ def build_report(config: Config, storage: Storage, year: int, month: int,
 # ------------------------------------------------------------------------------ words
 
 _MONTHS = {
-    "id": ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
-           "September", "Oktober", "November", "Desember"),
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"),
+    "id": (
+        "Januari",
+        "Februari",
+        "Maret",
+        "April",
+        "Mei",
+        "Juni",
+        "Juli",
+        "Agustus",
+        "September",
+        "Oktober",
+        "November",
+        "Desember",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
 }
 _WORDS: dict[str, dict[str, str]] = {
     "id": {
         "title": "Laporan ketersediaan {month}",
         "agent": "Agen {agent} · dibuat {generated}",
         "partial": "Bulan berjalan: dihitung sampai {now}.",
-        "offices": "Kantor", "links": "Link", "zone": "Zona",
-        "avail_full": "Tersedia 24×7", "avail_service": "Tersedia jam layanan",
-        "outages": "Gangguan", "downtime": "Total putus", "longest": "Terlama", "mttr": "MTTR",
-        "outages_service": "Gangguan jam layanan", "downtime_service": "Putus jam layanan",
-        "maint": "Pemeliharaan", "measured": "Waktu diukur",
-        "maint_title": "Jendela pemeliharaan (dikecualikan)", "no_maint": "Tidak ada.",
-        "reason": "Alasan", "start": "Mulai", "end": "Selesai", "link": "Link",
+        "offices": "Kantor",
+        "links": "Link",
+        "zone": "Zona",
+        "avail_full": "Tersedia 24×7",
+        "avail_service": "Tersedia jam layanan",
+        "outages": "Gangguan",
+        "downtime": "Total putus",
+        "longest": "Terlama",
+        "mttr": "MTTR",
+        "outages_service": "Gangguan jam layanan",
+        "downtime_service": "Putus jam layanan",
+        "maint": "Pemeliharaan",
+        "measured": "Waktu diukur",
+        "maint_title": "Jendela pemeliharaan (dikecualikan)",
+        "no_maint": "Tidak ada.",
+        "reason": "Alasan",
+        "start": "Mulai",
+        "end": "Selesai",
+        "link": "Link",
         "chart": "Ketersediaan kantor, {name}",
-        "legend_full": "24×7", "legend_service": "jam layanan",
+        "legend_full": "24×7",
+        "legend_service": "jam layanan",
         "notes": "Cara menghitung",
         "note1": "Bulan dihitung menurut jam setempat kantor (WIB/WITA/WIT); jam layanan "
-                 "menurut service_hours tiap kantor, hari kerja saja.",
+        "menurut service_hours tiap kantor, hari kerja saja.",
         "note2": "Link dianggap putus selama berstatus putus atau tak terjangkau. Kantor "
-                 "dianggap tidak dapat melayani selama tidak ada jalur ke pusat (DC atau "
-                 "DRC); melalui DRC saja tetap dihitung melayani.",
+        "dianggap tidak dapat melayani selama tidak ada jalur ke pusat (DC atau "
+        "DRC); melalui DRC saja tetap dihitung melayani.",
         "note3": "Waktu pemeliharaan tidak dihitung sebagai waktu diukur maupun waktu putus. "
-                 "MTTR = total putus / jumlah gangguan. Gangguan yang melewati batas bulan "
-                 "dihitung di tiap bulan dengan bagiannya masing-masing.",
+        "MTTR = total putus / jumlah gangguan. Gangguan yang melewati batas bulan "
+        "dihitung di tiap bulan dengan bagiannya masing-masing.",
         "note4": "Waktu ketika linkmon tidak berjalan dihitung tersedia.",
     },
     "en": {
         "title": "Availability report {month}",
         "agent": "Agent {agent} · generated {generated}",
         "partial": "Running month: counted up to {now}.",
-        "offices": "Office", "links": "Link", "zone": "Zone",
-        "avail_full": "Available 24×7", "avail_service": "Available service hours",
-        "outages": "Outages", "downtime": "Downtime", "longest": "Longest", "mttr": "MTTR",
-        "outages_service": "Outages service hours", "downtime_service": "Down service hours",
-        "maint": "Maintenance", "measured": "Measured",
-        "maint_title": "Maintenance windows (excluded)", "no_maint": "None.",
-        "reason": "Reason", "start": "Start", "end": "End", "link": "Link",
+        "offices": "Office",
+        "links": "Link",
+        "zone": "Zone",
+        "avail_full": "Available 24×7",
+        "avail_service": "Available service hours",
+        "outages": "Outages",
+        "downtime": "Downtime",
+        "longest": "Longest",
+        "mttr": "MTTR",
+        "outages_service": "Outages service hours",
+        "downtime_service": "Down service hours",
+        "maint": "Maintenance",
+        "measured": "Measured",
+        "maint_title": "Maintenance windows (excluded)",
+        "no_maint": "None.",
+        "reason": "Reason",
+        "start": "Start",
+        "end": "End",
+        "link": "Link",
         "chart": "Office availability, {name}",
-        "legend_full": "24×7", "legend_service": "service hours",
+        "legend_full": "24×7",
+        "legend_service": "service hours",
         "notes": "How it is counted",
         "note1": "Months follow each office's local clock (WIB/WITA/WIT); service hours follow "
-                 "each office's service_hours, working days only.",
+        "each office's service_hours, working days only.",
         "note2": "A link is out while down or unreachable. An office is out while it has no "
-                 "path to pusat (DC or DRC); via the DRC only still counts as serving.",
+        "path to pusat (DC or DRC); via the DRC only still counts as serving.",
         "note3": "Maintenance time counts neither as measured time nor as downtime. MTTR = "
-                 "downtime / number of outages. An outage across a month boundary counts in "
-                 "each month with its part.",
+        "downtime / number of outages. An outage across a month boundary counts in "
+        "each month with its part.",
         "note4": "Time linkmon was not running counts as available.",
     },
 }
@@ -453,16 +546,36 @@ def _zone_abbr(timezone: str, at: float) -> str:
 
 def _columns(row: Row, language: str) -> list[str]:
     f, s = row.full, row.service
-    return [row.name, _zone_abbr(row.timezone, row.period[0]), _pct(f.availability),
-            _pct(s.availability), str(f.outages), _dur(f.downtime, language),
-            _dur(f.longest, language), _dur(f.mttr, language), str(s.outages),
-            _dur(s.downtime, language), _dur(f.maintenance, language)]
+    return [
+        row.name,
+        _zone_abbr(row.timezone, row.period[0]),
+        _pct(f.availability),
+        _pct(s.availability),
+        str(f.outages),
+        _dur(f.downtime, language),
+        _dur(f.longest, language),
+        _dur(f.mttr, language),
+        str(s.outages),
+        _dur(s.downtime, language),
+        _dur(f.maintenance, language),
+    ]
 
 
 def _headings(first: str, language: str) -> list[str]:
     w = _WORDS[language]
-    return [first, w["zone"], w["avail_full"], w["avail_service"], w["outages"], w["downtime"],
-            w["longest"], w["mttr"], w["outages_service"], w["downtime_service"], w["maint"]]
+    return [
+        first,
+        w["zone"],
+        w["avail_full"],
+        w["avail_service"],
+        w["outages"],
+        w["downtime"],
+        w["longest"],
+        w["mttr"],
+        w["outages_service"],
+        w["downtime_service"],
+        w["maint"],
+    ]
 
 
 def _month_name(report: Report, language: str) -> str:
@@ -474,24 +587,36 @@ def _month_name(report: Report, language: str) -> str:
 
 def render_text(report: Report, language: str) -> str:
     w = _WORDS[language]
-    lines = [w["title"].format(month=_month_name(report, language)),
-             w["agent"].format(agent=report.agent,
-                               generated=local(report.generated, report.timezone))]
+    lines = [
+        w["title"].format(month=_month_name(report, language)),
+        w["agent"].format(agent=report.agent, generated=local(report.generated, report.timezone)),
+    ]
     if report.partial:
         lines.append(w["partial"].format(now=local(report.generated, report.timezone)))
     for group in report.groups:
         lines += ["", f"== {group.name} ({group.id})"]
         for title, rows in ((w["offices"], group.offices), (w["links"], group.links)):
             if rows:
-                lines += ["", *_table([_headings(title, language),
-                                       *(_columns(r, language) for r in rows)], left=2)]
+                lines += [
+                    "",
+                    *_table(
+                        [_headings(title, language), *(_columns(r, language) for r in rows)], left=2
+                    ),
+                ]
     lines += ["", w["maint_title"]]
     if not report.maintenance:
         lines.append("  " + w["no_maint"])
     else:
-        lines += _table([[w["link"], w["start"], w["end"], w["reason"]],
-                         *([m.link, local(m.start, m.timezone), local(m.end, m.timezone),
-                            m.reason] for m in report.maintenance)], left=4)
+        lines += _table(
+            [
+                [w["link"], w["start"], w["end"], w["reason"]],
+                *(
+                    [m.link, local(m.start, m.timezone), local(m.end, m.timezone), m.reason]
+                    for m in report.maintenance
+                ),
+            ],
+            left=4,
+        )
     lines += ["", w["notes"], *(f"- {w[f'note{i}']}" for i in range(1, 5))]
     return "\n".join(lines)
 
@@ -499,16 +624,34 @@ def render_text(report: Report, language: str) -> str:
 def _table(rows: list[list[str]], left: int) -> list[str]:
     """Columns padded to their widest cell; the first ``left`` read left, figures right."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(cell.ljust(w) if i < left else cell.rjust(w)
-                             for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-            for row in rows]
+    return [
+        "  "
+        + "  ".join(
+            cell.ljust(w) if i < left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
 
 
 # ------------------------------------------------------------------------------ csv
 
-CSV_FIELDS = ("month", "scope", "id", "name", "kabupaten", "timezone", "hours",
-              "availability", "outages", "downtime_seconds", "longest_seconds", "mttr_seconds",
-              "measured_seconds", "maintenance_seconds")
+CSV_FIELDS = (
+    "month",
+    "scope",
+    "id",
+    "name",
+    "kabupaten",
+    "timezone",
+    "hours",
+    "availability",
+    "outages",
+    "downtime_seconds",
+    "longest_seconds",
+    "mttr_seconds",
+    "measured_seconds",
+    "maintenance_seconds",
+)
 
 
 def render_csv(report: Report) -> str:
@@ -520,12 +663,24 @@ def render_csv(report: Report) -> str:
     for group in report.groups:
         for row in (*group.offices, *group.links):
             for hours, fig in (("24x7", row.full), ("service", row.service)):
-                writer.writerow([
-                    month, row.scope, row.id, row.name, group.id, row.timezone, hours,
-                    "" if fig.availability is None else f"{fig.availability:.6f}",
-                    fig.outages, f"{fig.downtime:.0f}",
-                    f"{fig.longest:.0f}", "" if fig.mttr is None else f"{fig.mttr:.0f}",
-                    f"{fig.measured:.0f}", f"{fig.maintenance:.0f}"])
+                writer.writerow(
+                    [
+                        month,
+                        row.scope,
+                        row.id,
+                        row.name,
+                        group.id,
+                        row.timezone,
+                        hours,
+                        "" if fig.availability is None else f"{fig.availability:.6f}",
+                        fig.outages,
+                        f"{fig.downtime:.0f}",
+                        f"{fig.longest:.0f}",
+                        "" if fig.mttr is None else f"{fig.mttr:.0f}",
+                        f"{fig.measured:.0f}",
+                        f"{fig.maintenance:.0f}",
+                    ]
+                )
     return buffer.getvalue()
 
 
@@ -584,41 +739,54 @@ def chart(group: Group, floor: float, language: str) -> str:
         return label_w + plot_w * max(0.0, value - floor) / (1.0 - floor)
 
     title = html.escape(w["chart"].format(name=group.name))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{title}" '
-             f'font-family="DejaVu Sans, Arial, sans-serif" font-size="11">',
-             f'<text x="0" y="14" font-size="13" font-weight="bold">{title}</text>',
-             f'<rect x="{label_w}" y="20" width="10" height="8" fill="#455a64"/>'
-             f'<text x="{label_w + 14}" y="28">{html.escape(w["legend_full"])}</text>'
-             f'<rect x="{label_w + 70}" y="20" width="10" height="8" fill="#455a64" '
-             f'fill-opacity="0.55"/>'
-             f'<text x="{label_w + 84}" y="28">{html.escape(w["legend_service"])}</text>']
-    for i, (colour, words) in enumerate(((_GOOD, "≥ 99.5 %"), (_FAIR, "≥ 98 %"),
-                                         (_POOR, "< 98 %"))):
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{title}" '
+        f'font-family="DejaVu Sans, Arial, sans-serif" font-size="11">',
+        f'<text x="0" y="14" font-size="13" font-weight="bold">{title}</text>',
+        f'<rect x="{label_w}" y="20" width="10" height="8" fill="#455a64"/>'
+        f'<text x="{label_w + 14}" y="28">{html.escape(w["legend_full"])}</text>'
+        f'<rect x="{label_w + 70}" y="20" width="10" height="8" fill="#455a64" '
+        f'fill-opacity="0.55"/>'
+        f'<text x="{label_w + 84}" y="28">{html.escape(w["legend_service"])}</text>',
+    ]
+    for i, (colour, words) in enumerate(
+        ((_GOOD, "≥ 99.5 %"), (_FAIR, "≥ 98 %"), (_POOR, "< 98 %"))
+    ):
         lx = label_w + 250 + i * 90
-        parts.append(f'<rect x="{lx}" y="20" width="10" height="8" fill="{colour}"/>'
-                     f'<text x="{lx + 14}" y="28">{html.escape(words)}</text>')
+        parts.append(
+            f'<rect x="{lx}" y="20" width="10" height="8" fill="{colour}"/>'
+            f'<text x="{lx + 14}" y="28">{html.escape(words)}</text>'
+        )
     steps = 5
     for i in range(steps + 1):
         tick = floor + (1.0 - floor) * i / steps
         gx = x(tick)
-        parts.append(f'<line x1="{gx:.1f}" y1="{top}" x2="{gx:.1f}" '
-                     f'y2="{top + row_h * len(rows)}" stroke="#d0d4d8"/>'
-                     f'<text x="{gx:.1f}" y="{top + row_h * len(rows) + 14}" '
-                     f'text-anchor="middle">{tick * 100:g} %</text>')
+        parts.append(
+            f'<line x1="{gx:.1f}" y1="{top}" x2="{gx:.1f}" '
+            f'y2="{top + row_h * len(rows)}" stroke="#d0d4d8"/>'
+            f'<text x="{gx:.1f}" y="{top + row_h * len(rows) + 14}" '
+            f'text-anchor="middle">{tick * 100:g} %</text>'
+        )
     for index, row in enumerate(rows):
         y = top + index * row_h
-        parts.append(f'<text x="{label_w - 6}" y="{y + row_h / 2 + 4:.1f}" '
-                     f'text-anchor="end">{html.escape(row.name)}</text>')
-        for offset, value, tint in ((3, row.full.availability, 1.0),
-                                    (3 + bar_h + 2, row.service.availability, 0.55)):
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + row_h / 2 + 4:.1f}" '
+            f'text-anchor="end">{html.escape(row.name)}</text>'
+        )
+        for offset, value, tint in (
+            (3, row.full.availability, 1.0),
+            (3 + bar_h + 2, row.service.availability, 0.55),
+        ):
             if value is None:
                 continue
             bar = x(value) - label_w
-            parts.append(f'<rect x="{label_w}" y="{y + offset}" width="{bar:.1f}" '
-                         f'height="{bar_h}" fill="{_colour(value)}" fill-opacity="{tint}"/>'
-                         f'<text x="{label_w + bar + 4:.1f}" y="{y + offset + bar_h - 1}" '
-                         f'font-size="9">{value * 100:.2f} %</text>')
+            parts.append(
+                f'<rect x="{label_w}" y="{y + offset}" width="{bar:.1f}" '
+                f'height="{bar_h}" fill="{_colour(value)}" fill-opacity="{tint}"/>'
+                f'<text x="{label_w + bar + 4:.1f}" y="{y + offset + bar_h - 1}" '
+                f'font-size="9">{value * 100:.2f} %</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -630,29 +798,49 @@ def _html_table(first: str, rows: list[Row], language: str) -> str:
         cells = _columns(row, language)
         tds = []
         for i, cell in enumerate(cells):
-            value = (row.full.availability, row.service.availability)[i - 2] if i in (2, 3) \
-                else None
-            cls = ' class="bad"' if value is not None and value < 0.98 else \
-                ' class="text"' if i < 2 else ""
+            value = (
+                (row.full.availability, row.service.availability)[i - 2] if i in (2, 3) else None
+            )
+            cls = (
+                ' class="bad"'
+                if value is not None and value < 0.98
+                else ' class="text"'
+                if i < 2
+                else ""
+            )
             tds.append(f"<td{cls}>{html.escape(cell)}</td>")
         body.append(f"<tr>{''.join(tds)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _meta(text: str) -> str:
+    return f'<p class="meta">{html.escape(text)}</p>'
 
 
 def render_html(report: Report, language: str) -> str:
     """A self-contained page: inline CSS and SVG, no script, nothing fetched; prints on A4."""
     w = _WORDS[language]
     month = _month_name(report, language)
-    out = [f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8">',
-           f"<title>{html.escape(w['title'].format(month=month))} · "
-           f"{html.escape(report.agent)}</title><style>{_CSS}</style></head><body>",
-           f"<h1>{html.escape(w['title'].format(month=month))}</h1>",
-           f'<p class="meta">{html.escape(w["agent"].format(agent=report.agent, generated=local(report.generated, report.timezone)))}</p>']  # noqa: E501
+    generated = local(report.generated, report.timezone)
+    out = [
+        f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8">',
+        f"<title>{html.escape(w['title'].format(month=month))} · "
+        f"{html.escape(report.agent)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(w['title'].format(month=month))}</h1>",
+        _meta(w["agent"].format(agent=report.agent, generated=generated)),
+    ]
     if report.partial:
-        out.append(f'<p class="meta">{html.escape(w["partial"].format(now=local(report.generated, report.timezone)))}</p>')  # noqa: E501
+        out.append(_meta(w["partial"].format(now=generated)))
     # One axis for every chart, so that bars compare across kabupaten.
-    floor = _axis_floor([v for g in report.groups for r in g.offices
-                         for v in (r.full.availability, r.service.availability) if v is not None])
+    floor = _axis_floor(
+        [
+            v
+            for g in report.groups
+            for r in g.offices
+            for v in (r.full.availability, r.service.availability)
+            if v is not None
+        ]
+    )
     for group in report.groups:
         out.append(f'<section class="group"><h2>{html.escape(group.name)}</h2>')
         if group.offices:
@@ -665,13 +853,16 @@ def render_html(report: Report, language: str) -> str:
         out.append("</section>")
     out.append(f"<section><h2>{html.escape(w['maint_title'])}</h2>")
     if report.maintenance:
-        head = "".join(f'<th class="text">{html.escape(w[k])}</th>'
-                       for k in ("link", "start", "end", "reason"))
+        head = "".join(
+            f'<th class="text">{html.escape(w[k])}</th>' for k in ("link", "start", "end", "reason")
+        )
         rows = "".join(
-            f'<tr><td>{html.escape(m.link)}</td>'
+            f"<tr><td>{html.escape(m.link)}</td>"
             f'<td class="text">{html.escape(local(m.start, m.timezone))}</td>'
             f'<td class="text">{html.escape(local(m.end, m.timezone))}</td>'
-            f'<td class="text">{html.escape(m.reason)}</td></tr>' for m in report.maintenance)
+            f'<td class="text">{html.escape(m.reason)}</td></tr>'
+            for m in report.maintenance
+        )
         out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
     else:
         out.append(f"<p>{html.escape(w['no_maint'])}</p>")
@@ -684,8 +875,14 @@ def render_html(report: Report, language: str) -> str:
 # ------------------------------------------------------------------------------ command
 
 
-def run_report(config: Config, month: str, fmt: str = "text", output: Path | None = None,
-               language: str | None = None, now: float | None = None) -> int:
+def run_report(
+    config: Config,
+    month: str,
+    fmt: str = "text",
+    output: Path | None = None,
+    language: str | None = None,
+    now: float | None = None,
+) -> int:
     """`linkmon report` without the command line; returns the exit code."""
     lang = language or config.agent.language
     try:
@@ -699,8 +896,13 @@ def run_report(config: Config, month: str, fmt: str = "text", output: Path | Non
     except (UsageError, StorageError) as exc:
         typer.echo(f"linkmon report: {exc}", err=True)
         return 2
-    text = (render_text(report, lang) if fmt == "text" else render_csv(report)
-            if fmt == "csv" else render_html(report, lang))
+    text = (
+        render_text(report, lang)
+        if fmt == "text"
+        else render_csv(report)
+        if fmt == "csv"
+        else render_html(report, lang)
+    )
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
         return 0
@@ -716,11 +918,13 @@ def report_command(
     config: Annotated[Path, typer.Option("--config", "-c", help="linkmon YAML config file.")],
     month: Annotated[str, typer.Option(help="The month, YYYY-MM (e.g. 2026-11).")],
     fmt: Annotated[str, typer.Option("--format", help="text, csv or html.")] = "text",
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write to this file instead of standard output.")] = None,
-    lang: Annotated[str | None, typer.Option(
-        help="id or en; default: the agent's language.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of standard output."),
+    ] = None,
+    lang: Annotated[
+        str | None, typer.Option(help="id or en; default: the agent's language.")
+    ] = None,
 ) -> None:
     """Availability per link and per office for a month: 24×7 and within service hours."""
     raise typer.Exit(run_report(config_or_exit(config), month, fmt, output, lang))
-

@@ -74,8 +74,14 @@ class Scheduler:
     """Wakes once per slot and starts every job due in it; a probe that can report by
     callback (ICMP to an address) runs without a task of its own, any other in a task."""
 
-    def __init__(self, run_probe: RunProbe, observer: SchedulerObserver, *,
-                 start_probe: StartProbe | None = None, max_concurrency: int = 2000) -> None:
+    def __init__(
+        self,
+        run_probe: RunProbe,
+        observer: SchedulerObserver,
+        *,
+        start_probe: StartProbe | None = None,
+        max_concurrency: int = 2000,
+    ) -> None:
         self._run_probe = run_probe
         self._start_probe = start_probe
         self._observer = observer
@@ -171,7 +177,8 @@ class Scheduler:
         self._busy[key] = now
         self._observer.lag(max(0.0, now - due))
         if self._start_probe is not None and self._start_probe(
-                job.spec, job.timeout, partial(self._finish, job, now)):
+            job.spec, job.timeout, partial(self._finish, job, now)
+        ):
             return
         task = asyncio.get_running_loop().create_task(self._run_in_task(job, now))
         self._round_tasks.add(task)
@@ -210,13 +217,19 @@ class Scheduler:
         self._observer.probe_error(job)
         if (job.kind, cause) not in self._error_causes:
             self._error_causes.add((job.kind, cause))
-            log.error("probe %s of link %s (%s) failed to run: %s (logged once per cause)",
-                      job.kind, job.link, job.target, cause)
+            log.error(
+                "probe %s of link %s (%s) failed to run: %s (logged once per cause)",
+                job.kind,
+                job.link,
+                job.target,
+                cause,
+            )
 
 
 def _failed(job: Job, failure: Failure, detail: str) -> ProbeResult:
-    return ProbeResult(kind=job.kind, target=job.target, success=False, failure=failure,
-                       detail=detail)
+    return ProbeResult(
+        kind=job.kind, target=job.target, success=False, failure=failure, detail=detail
+    )
 
 
 def _spread(jobs: list[Job]) -> Iterable[tuple[Job, float]]:

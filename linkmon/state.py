@@ -90,9 +90,13 @@ RTT_RECOVERY = 0.8
 _DETAIL_CHARS = 200
 
 # How good an office's best path to pusat is, best first: what each grade means for service.
-_GRADES = ((Availability.AVAILABLE, ""), (Availability.DEGRADED, "backup"),
-           (Availability.DEGRADED, "drc"), (Availability.UNKNOWN, "no_data"),
-           (Availability.UNAVAILABLE, "no_path"))
+_GRADES = (
+    (Availability.AVAILABLE, ""),
+    (Availability.DEGRADED, "backup"),
+    (Availability.DEGRADED, "drc"),
+    (Availability.UNKNOWN, "no_data"),
+    (Availability.UNAVAILABLE, "no_path"),
+)
 _DC, _BACKUP, _DRC, _MAYBE, _DOWN = range(len(_GRADES))
 
 # What a failed service probe means when the path itself answers.
@@ -109,8 +113,16 @@ _SERVICE_CAUSE = {
     Failure.ERROR: "service_error",
 }
 # Failures that prove the far end answered, so the path is not what broke.
-_ANSWERED = frozenset({Failure.REFUSED, Failure.TLS, Failure.HTTP_STATUS, Failure.BODY_MISMATCH,
-                       Failure.TOO_MANY_REDIRECTS, Failure.PROTOCOL})
+_ANSWERED = frozenset(
+    {
+        Failure.REFUSED,
+        Failure.TLS,
+        Failure.HTTP_STATUS,
+        Failure.BODY_MISMATCH,
+        Failure.TOO_MANY_REDIRECTS,
+        Failure.PROTOCOL,
+    }
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,19 +188,29 @@ class Rules:
     def from_config(cls, config: Config) -> Rules:
         agent = config.agent
         sites = {
-            s.id: SiteRule(id=s.id, kind=s.kind, name=s.name or s.id,
-                           timezone=s.timezone or agent.timezone,
-                           kabupaten=config.kabupaten_of(s.id))
+            s.id: SiteRule(
+                id=s.id,
+                kind=s.kind,
+                name=s.name or s.id,
+                timezone=s.timezone or agent.timezone,
+                kabupaten=config.kabupaten_of(s.id),
+            )
             for s in config.sites
         }
         links = {
             link.id: LinkRule(
-                id=link.id, from_site=link.from_site, to_site=link.to_site,
+                id=link.id,
+                from_site=link.from_site,
+                to_site=link.to_site,
                 network=link.network,
                 probes=tuple(ProbeRule(p.kind, p.target_label) for p in link.probes),
-                depends_on=tuple(link.depends_on), down_after=link.down_after,
-                up_after=link.up_after, max_loss=link.degraded.loss, max_rtt=link.degraded.rtt,
-                kabupaten=config.kabupaten_of_link(link.id))
+                depends_on=tuple(link.depends_on),
+                down_after=link.down_after,
+                up_after=link.up_after,
+                max_loss=link.degraded.loss,
+                max_rtt=link.degraded.rtt,
+                kabupaten=config.kabupaten_of_link(link.id),
+            )
             for link in config.links
         }
         agent_site = getattr(agent, "site", None) or agent.name
@@ -200,12 +222,19 @@ class Rules:
             window = config.in_maintenance(link_id, datetime.fromtimestamp(now, UTC))
             return None if window is None else (window.reason or "maintenance")
 
-        return cls(agent=agent.name, sites=sites, links=links, language=agent.language,
-                   own_uplinks=own, flap_changes=alerting.flapping.changes,
-                   flap_window=alerting.flapping.window, rollup_share=alerting.rollup.share,
-                   rollup_min_links=alerting.rollup.min_links,
-                   # Asked for every link every tick: skip the look-up when no window exists.
-                   maintenance=maintenance if config.maintenance else _no_maintenance)
+        return cls(
+            agent=agent.name,
+            sites=sites,
+            links=links,
+            language=agent.language,
+            own_uplinks=own,
+            flap_changes=alerting.flapping.changes,
+            flap_window=alerting.flapping.window,
+            rollup_share=alerting.rollup.share,
+            rollup_min_links=alerting.rollup.min_links,
+            # Asked for every link every tick: skip the look-up when no window exists.
+            maintenance=maintenance if config.maintenance else _no_maintenance,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,17 +288,35 @@ class LinkSnapshot:
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
-            "link": self.link, "state": self.state.value, "since": self.since,
-            "cause": self.cause, "detail": self.detail, "flapping": self.flapping,
-            "maintenance": self.maintenance, "upstream": list(self.upstream),
-            "loss": self.loss, "rtt": self.rtt, "flaps": list(self.flaps),
+            "link": self.link,
+            "state": self.state.value,
+            "since": self.since,
+            "cause": self.cause,
+            "detail": self.detail,
+            "flapping": self.flapping,
+            "maintenance": self.maintenance,
+            "upstream": list(self.upstream),
+            "loss": self.loss,
+            "rtt": self.rtt,
+            "flaps": list(self.flaps),
             "flapping_since": self.flapping_since,
-            "probes": [{
-                "kind": p.kind, "target": p.target, "verdict": p.verdict, "failures": p.failures,
-                "successes": p.successes, "last_at": p.last_at, "success": p.success,
-                "failure": p.failure, "detail": p.detail, "duration": p.duration,
-                "loss": p.loss, "rtt": p.rtt,
-            } for p in self.probes],
+            "probes": [
+                {
+                    "kind": p.kind,
+                    "target": p.target,
+                    "verdict": p.verdict,
+                    "failures": p.failures,
+                    "successes": p.successes,
+                    "last_at": p.last_at,
+                    "success": p.success,
+                    "failure": p.failure,
+                    "detail": p.detail,
+                    "duration": p.duration,
+                    "loss": p.loss,
+                    "rtt": p.rtt,
+                }
+                for p in self.probes
+            ],
         }
         return json.dumps(data, ensure_ascii=False)
 
@@ -277,9 +324,15 @@ class LinkSnapshot:
     def from_json(cls, raw: str) -> LinkSnapshot:
         data = json.loads(raw)
         probes = tuple(ProbeSnapshot(**p) for p in data.pop("probes"))
-        return cls(**{**data, "state": LinkState(data["state"]),
-                      "upstream": tuple(data["upstream"]), "flaps": tuple(data["flaps"]),
-                      "probes": probes})
+        return cls(
+            **{
+                **data,
+                "state": LinkState(data["state"]),
+                "upstream": tuple(data["upstream"]),
+                "flaps": tuple(data["flaps"]),
+                "probes": probes,
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +381,8 @@ class _Probe:
     last_failed: ProbeResult | None = None
     # (sent, received, average RTT) of answered ICMP rounds, for loss and latency judgement
     rounds: deque[tuple[int, int, float | None]] = field(
-        default_factory=lambda: deque(maxlen=QUALITY_LONG))
+        default_factory=lambda: deque(maxlen=QUALITY_LONG)
+    )
 
     def record(self, result: ProbeResult, now: float, rule: LinkRule) -> None:
         self.last, self.last_at = result, now
@@ -354,14 +408,19 @@ class _Probe:
     def snapshot(self) -> ProbeSnapshot:
         last = self.last
         return ProbeSnapshot(
-            kind=self.rule.kind, target=self.rule.target, verdict=self.verdict,
-            failures=self.failures, successes=self.successes, last_at=self.last_at,
+            kind=self.rule.kind,
+            target=self.rule.target,
+            verdict=self.verdict,
+            failures=self.failures,
+            successes=self.successes,
+            last_at=self.last_at,
             success=None if last is None else last.success,
             failure=None if last is None or last.failure is None else last.failure.value,
             detail="" if last is None else last.detail[:_DETAIL_CHARS],
             duration=None if last is None else last.duration,
             loss=None if last is None else last.loss,
-            rtt=None if last is None else last.rtt_avg)
+            rtt=None if last is None else last.rtt_avg,
+        )
 
 
 @dataclass(eq=False)
@@ -389,12 +448,12 @@ class _Link:
     def blocks(self) -> bool:
         """Whether links depending on this one have lost their path through it."""
         return self.state in (LinkState.DOWN, LinkState.UNREACHABLE) or (
-            self.state is LinkState.UNKNOWN and self.cause == "own_uplink")
+            self.state is LinkState.UNKNOWN and self.cause == "own_uplink"
+        )
 
     def failing_now(self) -> bool:
         """Trending towards DOWN: some probe failing, none answering in its last round."""
-        return (any(p.failures for p in self.probes)
-                and not any(p.successes for p in self.probes))
+        return any(p.failures for p in self.probes) and not any(p.successes for p in self.probes)
 
     def figures(self) -> tuple[float | None, float | None]:
         """Loss and mean RTT of the last few answered ICMP rounds (worst ICMP probe)."""
@@ -410,19 +469,28 @@ class _Link:
     def snapshot(self) -> LinkSnapshot:
         loss, rtt = self.figures()
         return LinkSnapshot(
-            link=self.id, state=self.state, since=self.since, cause=self.cause,
-            detail=self.detail, flapping=self.flapping, maintenance=self.maintenance,
-            upstream=tuple(sorted(self.roots)), loss=loss, rtt=rtt,
-            probes=tuple(p.snapshot() for p in self.probes), flaps=tuple(self.flaps),
-            flapping_since=self.flapping_since if self.flapping else None)
+            link=self.id,
+            state=self.state,
+            since=self.since,
+            cause=self.cause,
+            detail=self.detail,
+            flapping=self.flapping,
+            maintenance=self.maintenance,
+            upstream=tuple(sorted(self.roots)),
+            loss=loss,
+            rtt=rtt,
+            probes=tuple(p.snapshot() for p in self.probes),
+            flaps=tuple(self.flaps),
+            flapping_since=self.flapping_since if self.flapping else None,
+        )
 
     def persisted(self) -> tuple[object, ...]:
-        return (self.state, self.cause, self.detail, self.roots, self.flapping,
-                self.maintenance)
+        return (self.state, self.cause, self.detail, self.roots, self.flapping, self.maintenance)
 
 
-def _quality(rounds: deque[tuple[int, int, float | None]],
-             newest: int = QUALITY_LONG) -> tuple[float, float | None]:
+def _quality(
+    rounds: deque[tuple[int, int, float | None]], newest: int = QUALITY_LONG
+) -> tuple[float, float | None]:
     """Loss and mean RTT of the ``newest`` rounds, in one pass: it runs on every result."""
     sent = received = answered = 0
     total = 0.0
@@ -447,8 +515,11 @@ def _describe(probe: _Probe) -> str:
 def _diagnose(failed: list[_Probe], path_ok: bool) -> tuple[str, str]:
     """Which layer broke, from the failed probes; ``path_ok``: some other probe still answers."""
     detail = "; ".join(_describe(p) for p in failed)
-    failures = [p.last_failed.failure for p in failed
-                if p.last_failed is not None and p.last_failed.failure is not None]
+    failures = [
+        p.last_failed.failure
+        for p in failed
+        if p.last_failed is not None and p.last_failed.failure is not None
+    ]
     if not path_ok and not any(f in _ANSWERED for f in failures):
         return ("dns" if failures and set(failures) == {Failure.DNS} else "path_down"), detail
     for p in failed:
@@ -473,9 +544,13 @@ class _Step:
 class Network:
     """The whole picture for one agent: every link's state, service per office, alerts."""
 
-    def __init__(self, config: Config | Rules, now: float,
-                 restored: Mapping[str, LinkSnapshot] | None = None,
-                 firing: Iterable[Alert] = ()) -> None:
+    def __init__(
+        self,
+        config: Config | Rules,
+        now: float,
+        restored: Mapping[str, LinkSnapshot] | None = None,
+        firing: Iterable[Alert] = (),
+    ) -> None:
         """Start from ``restored`` snapshots and the ``firing`` alerts storage kept, if any.
 
         Call :meth:`tick` right away: it resolves alerts whose subject a new configuration
@@ -495,8 +570,9 @@ class Network:
         self._index(self._rules)
         for rule in self._rules.links.values():
             snapshot = (restored or {}).get(rule.id)
-            self._links[rule.id] = (self._restore(rule, snapshot) if snapshot
-                                    else self._fresh(rule, now))
+            self._links[rule.id] = (
+                self._restore(rule, snapshot) if snapshot else self._fresh(rule, now)
+            )
 
     # -- public ------------------------------------------------------------------------------
 
@@ -504,8 +580,7 @@ class Network:
     def rules(self) -> Rules:
         return self._rules
 
-    def observe(self, link_id: str, probe_index: int, result: ProbeResult,
-                now: float) -> Changes:
+    def observe(self, link_id: str, probe_index: int, result: ProbeResult, now: float) -> Changes:
         """Take one probe result; returns what changed (possibly nothing).
 
         A result for a link or probe a reload removed is ignored.
@@ -537,10 +612,10 @@ class Network:
         changed = list(step.changed.values())
         # Against what was last reconciled: a status request (service()) may have refreshed
         # _service since, and its changes still owe their alerts.
-        services = (self._everything or bool(changed)
-                    or self._services() is not self._service_reconciled)
-        self._reconcile(step, now, changed, changed, everything=self._everything,
-                        services=services)
+        services = (
+            self._everything or bool(changed) or self._services() is not self._service_reconciled
+        )
+        self._reconcile(step, now, changed, changed, everything=self._everything, services=services)
         self._everything = False
         return self._finish(step)
 
@@ -574,8 +649,9 @@ class Network:
         """Every link, or those of ``link_ids`` that exist."""
         if link_ids is None:
             return {lid: link.snapshot() for lid, link in self._links.items()}
-        return {lid: link.snapshot() for lid in link_ids
-                if (link := self._links.get(lid)) is not None}
+        return {
+            lid: link.snapshot() for lid in link_ids if (link := self._links.get(lid)) is not None
+        }
 
     def service(self) -> dict[str, ServiceStatus]:
         """Per office (every site that is not pusat or the DRC)."""
@@ -626,17 +702,28 @@ class Network:
         return _Link(rule=rule, probes=[_Probe(p) for p in rule.probes], since=now)
 
     def _restore(self, rule: LinkRule, snap: LinkSnapshot) -> _Link:
-        link = _Link(rule=rule, probes=[_Probe(p) for p in rule.probes], state=snap.state,
-                     since=snap.since, cause=snap.cause, detail=snap.detail,
-                     roots=frozenset(snap.upstream), flaps=deque(snap.flaps),
-                     flapping=snap.flapping, flapping_since=snap.flapping_since or snap.since,
-                     maintenance=snap.maintenance)
+        link = _Link(
+            rule=rule,
+            probes=[_Probe(p) for p in rule.probes],
+            state=snap.state,
+            since=snap.since,
+            cause=snap.cause,
+            detail=snap.detail,
+            roots=frozenset(snap.upstream),
+            flaps=deque(snap.flaps),
+            flapping=snap.flapping,
+            flapping_since=snap.flapping_since or snap.since,
+            maintenance=snap.maintenance,
+        )
         saved = {(p.kind, p.target): p for p in snap.probes}
         for probe in link.probes:
             old = saved.get((probe.rule.kind, probe.rule.target))
             if old is not None:
-                probe.verdict, probe.failures, probe.successes = (old.verdict, old.failures,
-                                                                  old.successes)
+                probe.verdict, probe.failures, probe.successes = (
+                    old.verdict,
+                    old.failures,
+                    old.successes,
+                )
             elif snap.state in SERVING:
                 probe.verdict = True
             elif snap.state in (LinkState.DOWN, LinkState.UNREACHABLE):
@@ -659,8 +746,9 @@ class Network:
             before = (link.state, link.cause, link.roots, link.suspect)
             persisted = link.persisted()
             transition = self._evaluate(link, now)
-            link.suspect = link.state not in (LinkState.DOWN, LinkState.UNREACHABLE) \
-                and link.failing_now()
+            link.suspect = (
+                link.state not in (LinkState.DOWN, LinkState.UNREACHABLE) and link.failing_now()
+            )
             if transition is not None:
                 step.transitions.append(transition)
                 if self._service_changed is None:
@@ -684,7 +772,8 @@ class Network:
         parents = [self._links[p] for p in link.rule.depends_on]
         blocked = bool(parents) and all(p.blocks for p in parents)
         behind = link.state is LinkState.UNREACHABLE or (
-            link.state is LinkState.UNKNOWN and link.cause == "own_uplink")
+            link.state is LinkState.UNKNOWN and link.cause == "own_uplink"
+        )
         if behind and not blocked:
             if not link.rechecking:
                 # The parents are back: judge this link only on what it answers from now on.
@@ -700,8 +789,9 @@ class Network:
             return None  # no verdict yet (fresh start of a probe): keep what we knew
         if state is LinkState.DOWN and parents:
             if blocked:
-                roots = frozenset().union(*(p.roots if p.state is not LinkState.DOWN
-                                            else {p.id} for p in parents))
+                roots = frozenset().union(
+                    *(p.roots if p.state is not LinkState.DOWN else {p.id} for p in parents)
+                )
                 if roots <= self._rules.own_uplinks:
                     state, cause = LinkState.UNKNOWN, "own_uplink"
                 else:
@@ -725,11 +815,13 @@ class Network:
             # just not judged yet (phases differ), is a path down, not a blocked service.
             path = [p for p in link.probes if p.rule.kind in PATH_KINDS]
             path_ok = not path or any(not p.failures for p in path)
-            return (LinkState.DOWN, *_diagnose(service if path_ok else service + path,
-                                               path_ok=path_ok))
+            return (
+                LinkState.DOWN,
+                *_diagnose(service if path_ok else service + path, path_ok=path_ok),
+            )
         if link.state in (LinkState.UP, LinkState.DOWN) and any(
-                (p.verdict and p.failures) or (p.verdict is False and p.successes)
-                for p in link.probes):
+            (p.verdict and p.failures) or (p.verdict is False and p.successes) for p in link.probes
+        ):
             # A probe is on its way to a new verdict (probes run at different phases, and a
             # silent round is loss too): let down_after / up_after decide first, so a cut or a
             # repair does not pass through DEGRADED on the way.
@@ -753,32 +845,56 @@ class Network:
             # Leaving needs the recent rounds AND the long window clearly below: the long
             # window alone still holds the clean rounds from before the trouble began.
             short_loss, short_rtt = _quality(p.rounds, QUALITY_SHORT)
-            long_loss, long_rtt = (_quality(p.rounds) if link.quality or short_rtt is None
-                                   else (0.0, None))  # a link without trouble needs no more
+            long_loss, long_rtt = (
+                _quality(p.rounds) if link.quality or short_rtt is None else (0.0, None)
+            )  # a link without trouble needs no more
             if rule.max_loss > 0 and (
-                    short_loss >= rule.max_loss
-                    or ("loss" in link.quality
-                        and max(short_loss, long_loss) >= rule.max_loss * LOSS_RECOVERY)):
+                short_loss >= rule.max_loss
+                or (
+                    "loss" in link.quality
+                    and max(short_loss, long_loss) >= rule.max_loss * LOSS_RECOVERY
+                )
+            ):
                 bad.add("loss")
             rtts = [v for v in (short_rtt, long_rtt) if v is not None]
-            if rule.max_rtt > 0 and rtts and (
+            if (
+                rule.max_rtt > 0
+                and rtts
+                and (
                     rtts[0] >= rule.max_rtt
-                    or ("rtt" in link.quality and max(rtts) >= rule.max_rtt * RTT_RECOVERY)):
+                    or ("rtt" in link.quality and max(rtts) >= rule.max_rtt * RTT_RECOVERY)
+                )
+            ):
                 bad.add("rtt")
         link.quality = frozenset(bad)
 
-    def _move(self, link: _Link, state: LinkState, cause: str, detail: str,
-              roots: frozenset[str], now: float) -> Transition | None:
+    def _move(
+        self,
+        link: _Link,
+        state: LinkState,
+        cause: str,
+        detail: str,
+        roots: frozenset[str],
+        now: float,
+    ) -> Transition | None:
         old = link.state
         link.cause, link.detail, link.roots = cause, detail, roots
         if state is old:
             return None
         link.state, link.since = state, now
         if (state is LinkState.DOWN and old is not LinkState.UNREACHABLE) or (
-                old is LinkState.DOWN and state in SERVING):
+            old is LinkState.DOWN and state in SERVING
+        ):
             link.flaps.append(now)  # a change that pages: what flap damping counts
-        return Transition(link=link.id, old=old, new=state, at=now, cause=cause,
-                          detail=detail, site=link.rule.from_site)
+        return Transition(
+            link=link.id,
+            old=old,
+            new=state,
+            at=now,
+            cause=cause,
+            detail=detail,
+            site=link.rule.from_site,
+        )
 
     def _update_flapping(self, link: _Link, now: float) -> None:
         window, limit = self._rules.flap_window, self._rules.flap_changes
@@ -829,11 +945,15 @@ class Network:
             if site.kind in TERMINAL_KINDS:
                 continue
             grade, via = best.get(site.id, (len(_GRADES), ()))
-            availability, reason = _GRADES[grade] if grade < len(_GRADES) else (
-                Availability.UNKNOWN, "not_monitored")
+            availability, reason = (
+                _GRADES[grade] if grade < len(_GRADES) else (Availability.UNKNOWN, "not_monitored")
+            )
             previous = self._service.get(site.id)
-            if previous is not None and (previous.availability, previous.via,
-                                         previous.reason) == (availability, via, reason):
+            if previous is not None and (previous.availability, previous.via, previous.reason) == (
+                availability,
+                via,
+                reason,
+            ):
                 result[site.id] = previous
                 continue
             since = previous.since if previous and previous.availability is availability else now
@@ -843,8 +963,15 @@ class Network:
 
     # -- alerts ------------------------------------------------------------------------------
 
-    def _reconcile(self, step: _Step, now: float, links: Iterable[_Link],
-                   moved: Iterable[_Link], everything: bool, services: bool = False) -> None:
+    def _reconcile(
+        self,
+        step: _Step,
+        now: float,
+        links: Iterable[_Link],
+        moved: Iterable[_Link],
+        everything: bool,
+        services: bool = False,
+    ) -> None:
         """Fire and resolve what ``links`` (or, with ``everything``, all subjects) call for.
 
         A kabupaten's roll-up is re-decided when one of its kecamatan links ``moved``; when
@@ -853,8 +980,11 @@ class Network:
         costs a search of the whole network, once per tick rather than per state change.
         """
         subjects = {link.id: link for link in (self._links.values() if everything else links)}
-        kabupatens = set(self._kecamatan) if everything else {
-            self._member_of[link.id] for link in moved if link.id in self._member_of}
+        kabupatens = (
+            set(self._kecamatan)
+            if everything
+            else {self._member_of[link.id] for link in moved if link.id in self._member_of}
+        )
         for kab in sorted(kabupatens):
             covered = kab in self._rollup
             self._region(step, kab, now)
@@ -867,8 +997,15 @@ class Network:
         if everything:
             self._resolve_orphans(step, now)
 
-    def _settle_alert(self, step: _Step, key: str, holds: bool, may_fire: bool,
-                      fire: Callable[[], Alert], resolve: Callable[[Alert], Alert]) -> None:
+    def _settle_alert(
+        self,
+        step: _Step,
+        key: str,
+        holds: bool,
+        may_fire: bool,
+        fire: Callable[[], Alert],
+        resolve: Callable[[Alert], Alert],
+    ) -> None:
         current = self._firing.get(key)
         if current is None and holds and may_fire:
             alert = fire()
@@ -878,14 +1015,21 @@ class Network:
             del self._firing[key]
             step.alerts.append(resolve(current))
 
-    def _labels(self, name: str, severity: str, cause: str, site: str,
-                link: LinkRule | None = None) -> dict[str, str]:
+    def _labels(
+        self, name: str, severity: str, cause: str, site: str, link: LinkRule | None = None
+    ) -> dict[str, str]:
         info = self._rules.sites.get(site)
         kabupaten = (link.kabupaten if link else None) or (info.kabupaten if info else None)
-        return {"alertname": name, "agent": self._rules.agent, "site": site,
-                "kabupaten": kabupaten or "",
-                "link": link.id if link else "", "network": link.network if link else "",
-                "severity": severity, "cause": cause}
+        return {
+            "alertname": name,
+            "agent": self._rules.agent,
+            "site": site,
+            "kabupaten": kabupaten or "",
+            "link": link.id if link else "",
+            "network": link.network if link else "",
+            "severity": severity,
+            "cause": cause,
+        }
 
     def _place(self, site: str) -> text.Place:
         info = self._rules.sites.get(site)
@@ -895,39 +1039,78 @@ class Network:
 
     def _reconcile_link(self, step: _Step, link: _Link, now: float) -> None:
         down_key, flap_key = f"LinkDown/{link.id}", f"LinkFlapping/{link.id}"
-        if (link.state is not LinkState.DOWN and not link.flapping
-                and down_key not in self._firing and flap_key not in self._firing):
+        if (
+            link.state is not LinkState.DOWN
+            and not link.flapping
+            and down_key not in self._firing
+            and flap_key not in self._firing
+        ):
             return  # nothing to fire, nothing to resolve
         rule, lang = link.rule, self._rules.language
         office, peer = self._place(rule.from_site), self._place(rule.to_site).name
-        creating_down = (link.state is LinkState.DOWN and down_key not in self._firing
-                         and not link.flapping and not self._covered(link))
+        creating_down = (
+            link.state is LinkState.DOWN
+            and down_key not in self._firing
+            and not link.flapping
+            and not self._covered(link)
+        )
         if creating_down:
             link.maintenance = self._rules.maintenance(link.id, now)
         self._settle_alert(
-            step, down_key, holds=link.state not in SERVING,
+            step,
+            down_key,
+            holds=link.state not in SERVING,
             may_fire=creating_down and link.maintenance is None,
             fire=lambda: Alert.create(
-                down_key, f"link:{link.id}",
+                down_key,
+                f"link:{link.id}",
                 self._labels("LinkDown", "critical", link.cause, rule.from_site, rule),
-                text.link_down(lang, link=link.id, office=office, peer=peer,
-                               network=rule.network, cause=link.cause, detail=link.detail,
-                               since=link.since),
-                starts_at=link.since),
-            resolve=lambda alert: alert.resolve(now, text.link_restored(
-                lang, link=link.id, office=office, peer=peer, since=alert.starts_at, at=now)))
+                text.link_down(
+                    lang,
+                    link=link.id,
+                    office=office,
+                    peer=peer,
+                    network=rule.network,
+                    cause=link.cause,
+                    detail=link.detail,
+                    since=link.since,
+                ),
+                starts_at=link.since,
+            ),
+            resolve=lambda alert: alert.resolve(
+                now,
+                text.link_restored(
+                    lang, link=link.id, office=office, peer=peer, since=alert.starts_at, at=now
+                ),
+            ),
+        )
         self._settle_alert(
-            step, flap_key, holds=link.flapping,
+            step,
+            flap_key,
+            holds=link.flapping,
             may_fire=link.flapping and self._rules.maintenance(link.id, now) is None,
             fire=lambda: Alert.create(
-                flap_key, f"link:{link.id}",
+                flap_key,
+                f"link:{link.id}",
                 self._labels("LinkFlapping", "warning", "flapping", rule.from_site, rule),
-                text.link_flapping(lang, link=link.id, office=office, peer=peer,
-                                   changes=len(link.flaps), window=self._rules.flap_window,
-                                   since=link.flapping_since),
-                starts_at=link.flapping_since),
-            resolve=lambda alert: alert.resolve(now, text.link_calm(
-                lang, link=link.id, office=office, peer=peer, since=alert.starts_at, at=now)))
+                text.link_flapping(
+                    lang,
+                    link=link.id,
+                    office=office,
+                    peer=peer,
+                    changes=len(link.flaps),
+                    window=self._rules.flap_window,
+                    since=link.flapping_since,
+                ),
+                starts_at=link.flapping_since,
+            ),
+            resolve=lambda alert: alert.resolve(
+                now,
+                text.link_calm(
+                    lang, link=link.id, office=office, peer=peer, since=alert.starts_at, at=now
+                ),
+            ),
+        )
 
     def _covered(self, link: _Link) -> bool:
         """Whether a regional roll-up pages for this link (or is about to)."""
@@ -943,8 +1126,7 @@ class Network:
         members = [self._links[lid] for lid in self._kecamatan[kab]]
         down = [m for m in members if m.state is LinkState.DOWN and m.maintenance is None]
         suspect = [m for m in members if m.suspect and m.maintenance is None]
-        need = max(self._rules.rollup_min_links,
-                   math.ceil(self._rules.rollup_share * len(members)))
+        need = max(self._rules.rollup_min_links, math.ceil(self._rules.rollup_share * len(members)))
         key = f"RegionalIncident/{kab}"
         firing = key in self._firing
         still_out = any(m.state in (LinkState.DOWN, LinkState.UNREACHABLE) for m in members)
@@ -958,17 +1140,29 @@ class Network:
         cause = causes[0] if causes else "path_down"
         since = min((m.since for m in down), default=now)
         self._settle_alert(
-            step, key, holds=holds, may_fire=True,
+            step,
+            key,
+            holds=holds,
+            may_fire=True,
             fire=lambda: Alert.create(
-                key, f"kabupaten:{kab}",
+                key,
+                f"kabupaten:{kab}",
                 self._labels("RegionalIncident", "critical", cause, kab),
                 text.regional_incident(
-                    lang, kabupaten=place, down=len(down), total=len(members),
-                    offices=[self._place(m.rule.from_site).name for m in down], cause=cause,
-                    since=since),
-                starts_at=since),
-            resolve=lambda alert: alert.resolve(now, text.regional_resolved(
-                lang, kabupaten=place, since=alert.starts_at, at=now)))
+                    lang,
+                    kabupaten=place,
+                    down=len(down),
+                    total=len(members),
+                    offices=[self._place(m.rule.from_site).name for m in down],
+                    cause=cause,
+                    since=since,
+                ),
+                starts_at=since,
+            ),
+            resolve=lambda alert: alert.resolve(
+                now, text.regional_resolved(lang, kabupaten=place, since=alert.starts_at, at=now)
+            ),
+        )
 
     def _reconcile_services(self, step: _Step, now: float) -> None:
         self._service_reconciled = self._services()
@@ -982,32 +1176,51 @@ class Network:
         # Only an office that lost every one of its own paths pages here: one with a single
         # link is paged by that link, one behind a failed hub by the hub's alerts.
         root_cause = bool(own) and all(link.state is LinkState.DOWN for link in own)
-        may_fire = (root_cause and len(own) >= 2
-                    and not any(self._covered(link) for link in own)
-                    and not all(self._rules.maintenance(link.id, now) for link in own))
+        may_fire = (
+            root_cause
+            and len(own) >= 2
+            and not any(self._covered(link) for link in own)
+            and not all(self._rules.maintenance(link.id, now) for link in own)
+        )
         place = self._place(site)
         self._settle_alert(
-            step, key, holds=status.availability is Availability.UNAVAILABLE,
+            step,
+            key,
+            holds=status.availability is Availability.UNAVAILABLE,
             may_fire=may_fire,
             fire=lambda: Alert.create(
-                key, f"site:{site}",
+                key,
+                f"site:{site}",
                 self._labels("ServiceUnavailable", "critical", "no_path", site),
-                text.service_unavailable(lang, office=place, links=[link.id for link in own],
-                                         since=status.since),
-                starts_at=status.since),
-            resolve=lambda alert: alert.resolve(now, text.service_restored(
-                lang, office=place, since=alert.starts_at, at=now)))
+                text.service_unavailable(
+                    lang, office=place, links=[link.id for link in own], since=status.since
+                ),
+                starts_at=status.since,
+            ),
+            resolve=lambda alert: alert.resolve(
+                now, text.service_restored(lang, office=place, since=alert.starts_at, at=now)
+            ),
+        )
 
     def _resolve_orphans(self, step: _Step, now: float) -> None:
         """Resolve alerts about links or sites a reload removed: their resolve is still owed."""
         for key, alert in list(self._firing.items()):
             kind, _, subject = key.partition("/")
-            gone = (subject not in self._links if kind in ("LinkDown", "LinkFlapping")
-                    else subject not in self._rules.sites)
+            gone = (
+                subject not in self._links
+                if kind in ("LinkDown", "LinkFlapping")
+                else subject not in self._rules.sites
+            )
             if gone:
                 del self._firing[key]
-                step.alerts.append(alert.resolve(now, text.link_removed(
-                    self._rules.language, link=subject, timezone="UTC", at=now)))
+                step.alerts.append(
+                    alert.resolve(
+                        now,
+                        text.link_removed(
+                            self._rules.language, link=subject, timezone="UTC", at=now
+                        ),
+                    )
+                )
 
     def _finish(self, step: _Step) -> Changes:
         if not (step or self._pending or self._removed):
@@ -1017,10 +1230,14 @@ class Network:
         step.transitions[:0] = pending.transitions
         step.alerts[:0] = pending.alerts
         step.changed = {**pending.changed, **step.changed}
-        return Changes(transitions=tuple(step.transitions), alerts=tuple(step.alerts),
-                       links=tuple(link.snapshot() for link in step.changed.values()
-                                   if link.id in self._links),
-                       forgotten=tuple(removed))
+        return Changes(
+            transitions=tuple(step.transitions),
+            alerts=tuple(step.alerts),
+            links=tuple(
+                link.snapshot() for link in step.changed.values() if link.id in self._links
+            ),
+            forgotten=tuple(removed),
+        )
 
 
 def _topological(links: Mapping[str, LinkRule]) -> dict[str, int]:

@@ -46,20 +46,33 @@ SERVING = frozenset({"available", "degraded"})
 _RANK = {"kecamatan": 0, "kabupaten": 1, "kota": 1, "provinsi": 2, "pusat": 3, "drc": 3}
 
 _STYLE = {
-    "up": "green", "degraded": "bold yellow", "down": "bold red", "unreachable": "bold magenta",
-    "unknown": "bright_black", "available": "green", "unavailable": "bold red",
-    "maintenance": "bold blue", "flapping": "yellow",
+    "up": "green",
+    "degraded": "bold yellow",
+    "down": "bold red",
+    "unreachable": "bold magenta",
+    "unknown": "bright_black",
+    "available": "green",
+    "unavailable": "bold red",
+    "maintenance": "bold blue",
+    "flapping": "yellow",
 }
 
 _WORDS: dict[str, dict[str, str]] = {
     "id": {
-        "state.up": "NAIK", "state.degraded": "TERGANGGU", "state.down": "TURUN",
-        "state.unknown": "TAK DIKETAHUI", "state.unreachable": "TAK TERJANGKAU",
+        "state.up": "NAIK",
+        "state.degraded": "TERGANGGU",
+        "state.down": "TURUN",
+        "state.unknown": "TAK DIKETAHUI",
+        "state.unreachable": "TAK TERJANGKAU",
         "since": "{state} sejak {when} ({duration})",
-        "service.available": "LAYANAN ONLINE", "service.degraded": "LAYANAN TERBATAS",
-        "service.unavailable": "LAYANAN TERHENTI", "service.unknown": "LAYANAN TAK DIKETAHUI",
-        "reason.drc": "hanya melalui DRC", "reason.backup": "melalui jalur cadangan",
-        "reason.no_data": "belum ada data", "reason.not_monitored": "tidak dipantau",
+        "service.available": "LAYANAN ONLINE",
+        "service.degraded": "LAYANAN TERBATAS",
+        "service.unavailable": "LAYANAN TERHENTI",
+        "service.unknown": "LAYANAN TAK DIKETAHUI",
+        "reason.drc": "hanya melalui DRC",
+        "reason.backup": "melalui jalur cadangan",
+        "reason.no_data": "belum ada data",
+        "reason.not_monitored": "tidak dipantau",
         "upstream": "link di atasnya turun: {links}",
         "maintenance": "pemeliharaan sampai {until}: {reason}",
         "flapping": "naik-turun berulang kali",
@@ -70,23 +83,33 @@ _WORDS: dict[str, dict[str, str]] = {
         "pusat": "Pusat",
         "outages": "Gangguan terbuka ({n})",
         "no_outages": "Tidak ada gangguan terbuka.",
-        "alerted": "peringatan terkirim", "in_maintenance": "pemeliharaan",
+        "alerted": "peringatan terkirim",
+        "in_maintenance": "pemeliharaan",
         "windows": "Pemeliharaan ({n})",
-        "group.unavailable": "Terhenti", "group.degraded": "Terbatas",
-        "group.unknown": "Tak diketahui", "group.available": "Online",
+        "group.unavailable": "Terhenti",
+        "group.degraded": "Terbatas",
+        "group.unknown": "Tak diketahui",
+        "group.available": "Online",
         "nagios.links": "{n} dari {total} link {state}",
         "nagios.offices": "{online}/{total} kantor online",
         "nagios.ok": "semua {total} link naik",
         "nagios.maintenance": "{n} dalam pemeliharaan",
     },
     "en": {
-        "state.up": "UP", "state.degraded": "DEGRADED", "state.down": "DOWN",
-        "state.unknown": "UNKNOWN", "state.unreachable": "UNREACHABLE",
+        "state.up": "UP",
+        "state.degraded": "DEGRADED",
+        "state.down": "DOWN",
+        "state.unknown": "UNKNOWN",
+        "state.unreachable": "UNREACHABLE",
         "since": "{state} since {when} ({duration})",
-        "service.available": "SERVING ONLINE", "service.degraded": "SERVING, LIMITED",
-        "service.unavailable": "CANNOT SERVE", "service.unknown": "SERVICE UNKNOWN",
-        "reason.drc": "via the DRC only", "reason.backup": "via a backup path",
-        "reason.no_data": "no data yet", "reason.not_monitored": "not monitored",
+        "service.available": "SERVING ONLINE",
+        "service.degraded": "SERVING, LIMITED",
+        "service.unavailable": "CANNOT SERVE",
+        "service.unknown": "SERVICE UNKNOWN",
+        "reason.drc": "via the DRC only",
+        "reason.backup": "via a backup path",
+        "reason.no_data": "no data yet",
+        "reason.not_monitored": "not monitored",
         "upstream": "upstream link down: {links}",
         "maintenance": "maintenance until {until}: {reason}",
         "flapping": "flapping (going up and down repeatedly)",
@@ -97,10 +120,13 @@ _WORDS: dict[str, dict[str, str]] = {
         "pusat": "Pusat",
         "outages": "Open outages ({n})",
         "no_outages": "No open outages.",
-        "alerted": "alert sent", "in_maintenance": "maintenance",
+        "alerted": "alert sent",
+        "in_maintenance": "maintenance",
         "windows": "Maintenance ({n})",
-        "group.unavailable": "Cannot serve", "group.degraded": "Limited",
-        "group.unknown": "Unknown", "group.available": "Online",
+        "group.unavailable": "Cannot serve",
+        "group.degraded": "Limited",
+        "group.unknown": "Unknown",
+        "group.available": "Online",
         "nagios.links": "{n} of {total} links {state}",
         "nagios.offices": "{online}/{total} offices online",
         "nagios.ok": "all {total} links up",
@@ -165,12 +191,17 @@ def fetch_status(url: str, timeout: float = 5.0, ca_file: Path | None = None) ->
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise StatusUnavailable(endpoint, f"{type(exc).__name__}: {exc}") from None
     if response.status_code != 200:
-        hint = (" (give credentials in the URL: https://user:password@host:port)"
-                if response.status_code == 401 else "")
+        hint = (
+            " (give credentials in the URL: https://user:password@host:port)"
+            if response.status_code == 401
+            else ""
+        )
         body = " ".join(response.text.split())[:200]
         raise StatusUnavailable(
-            endpoint, f"HTTP {response.status_code} {response.reason_phrase}{hint}"
-                      + (f": {body}" if body else ""))
+            endpoint,
+            f"HTTP {response.status_code} {response.reason_phrase}{hint}"
+            + (f": {body}" if body else ""),
+        )
     try:
         doc = response.json()
     except ValueError as exc:
@@ -178,7 +209,8 @@ def fetch_status(url: str, timeout: float = 5.0, ca_file: Path | None = None) ->
     problems = shape_problems(doc)
     if problems:
         raise StatusUnavailable(
-            endpoint, f"the answer is not a linkmon status document: {'; '.join(problems)}")
+            endpoint, f"the answer is not a linkmon status document: {'; '.join(problems)}"
+        )
     return doc  # type: ignore[no-any-return]
 
 
@@ -198,14 +230,26 @@ def office_end(link: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
 
 # Worst first; an office that cannot serve weighs like a link that is down.
 _SEVERITY = ("down", "unknown", "degraded", "up")
-_LINK_WEIGHT = {"down": "down", "unreachable": "down", "unknown": "unknown",
-                "degraded": "degraded", "up": "up"}
-_SERVICE_WEIGHT = {"unavailable": "down", "unknown": "unknown", "degraded": "degraded",
-                   "available": "up"}
+_LINK_WEIGHT = {
+    "down": "down",
+    "unreachable": "down",
+    "unknown": "unknown",
+    "degraded": "degraded",
+    "up": "up",
+}
+_SERVICE_WEIGHT = {
+    "unavailable": "down",
+    "unknown": "unknown",
+    "degraded": "degraded",
+    "available": "up",
+}
 
 
-def summarize(sites: Sequence[Mapping[str, Any]], links: Sequence[Mapping[str, Any]],
-              windows: Sequence[Mapping[str, Any]] = ()) -> Status:
+def summarize(
+    sites: Sequence[Mapping[str, Any]],
+    links: Sequence[Mapping[str, Any]],
+    windows: Sequence[Mapping[str, Any]] = (),
+) -> Status:
     """The ``summary`` object for these sites, links and maintenance windows.
 
     The state is the worst of every link and every office's service: down (a link down or
@@ -222,13 +266,21 @@ def summarize(sites: Sequence[Mapping[str, Any]], links: Sequence[Mapping[str, A
     resting |= {office_end(link, kinds) for link in links if link["maintenance"] is not None}
     weights = {_LINK_WEIGHT[link["state"]] for link in links if link["maintenance"] is None}
     offices = [site for site in sites if site["kind"] not in TERMINAL_KINDS]
-    weights |= {_SERVICE_WEIGHT[site["service"]["state"]] for site in offices
-                if site["service"] is not None and site["id"] not in resting}
+    weights |= {
+        _SERVICE_WEIGHT[site["service"]["state"]]
+        for site in offices
+        if site["service"] is not None and site["id"] not in resting
+    }
     state = next((s for s in _SEVERITY if s in weights), "up" if links else "unknown")
-    online = sum(1 for site in offices
-                 if site["service"] is not None and site["service"]["state"] in SERVING)
-    return {"state": state, "links": counts, "offices_online": online,
-            "offices_total": len(offices)}
+    online = sum(
+        1 for site in offices if site["service"] is not None and site["service"]["state"] in SERVING
+    )
+    return {
+        "state": state,
+        "links": counts,
+        "offices_online": online,
+        "offices_total": len(offices),
+    }
 
 
 def exit_code(doc: Status) -> int:
@@ -243,8 +295,10 @@ def select_site(doc: Status, site_id: str) -> Status:
     """
     known = {site["id"] for site in doc["sites"]}
     if site_id not in known:
-        raise UnknownSite(f"no site {site_id!r} in the status of agent {doc['agent']['name']} "
-                       f"(sites: {', '.join(sorted(known))})")
+        raise UnknownSite(
+            f"no site {site_id!r} in the status of agent {doc['agent']['name']} "
+            f"(sites: {', '.join(sorted(known))})"
+        )
     children: dict[str, list[str]] = {}
     for site in doc["sites"]:
         if site["parent"] is not None:
@@ -259,8 +313,9 @@ def select_site(doc: Status, site_id: str) -> Status:
     sites = [site for site in doc["sites"] if site["id"] in chosen]
     links = [link for link in doc["links"] if {link["from"], link["to"]} & chosen]
     link_ids = {link["id"] for link in links}
-    windows = [w for w in doc["maintenance"]
-               if set(w["links"]) & link_ids or set(w["sites"]) & chosen]
+    windows = [
+        w for w in doc["maintenance"] if set(w["links"]) & link_ids or set(w["sites"]) & chosen
+    ]
     return {
         **doc,
         "summary": summarize(sites, links, windows),
@@ -327,7 +382,8 @@ class _View:
         return self.words["since"].format(
             state=self.state_word(link["state"]).lower(),
             when=self.when(ts, self.office_zone(link)),
-            duration=text.duration(self.now - ts, self.language))
+            duration=text.duration(self.now - ts, self.language),
+        )
 
     def cause(self, cause: str | None) -> str:
         if not cause:
@@ -362,9 +418,15 @@ def _link_notes(view: _View, link: Mapping[str, Any]) -> list[tuple[str, str]]:
             notes.append((f"traceroute: {link['path']}", ""))
     if link["maintenance"] is not None:
         until = timestamp(link["maintenance"]["until"])
-        notes.append((view.words["maintenance"].format(
-            until=view.when(until, view.office_zone(link)),
-            reason=link["maintenance"]["reason"]), _STYLE["maintenance"]))
+        notes.append(
+            (
+                view.words["maintenance"].format(
+                    until=view.when(until, view.office_zone(link)),
+                    reason=link["maintenance"]["reason"],
+                ),
+                _STYLE["maintenance"],
+            )
+        )
     if link["flapping"]:
         notes.append((view.words["flapping"], _STYLE["flapping"]))
     return notes
@@ -401,8 +463,9 @@ def _walk(view: _View) -> Iterator[_Line]:
         for n, entry in enumerate(entries):
             last = n == len(entries) - 1
             deeper = indent + ("   " if last else "│  ")
-            yield _Line(indent + ("└─ " if last else "├─ "), deeper, site=entry.site,
-                        link=entry.link)
+            yield _Line(
+                indent + ("└─ " if last else "├─ "), deeper, site=entry.site, link=entry.link
+            )
             if entry.site is not None:
                 yield from below(entry.site, deeper)
 
@@ -444,8 +507,10 @@ def _append_tree(out: Text, view: _View) -> None:
             link = line.link
             out.append(link["id"].ljust(id_width - len(line.guide)))
             out.append(f"  {link['network']:<{net_width}}  ")
-            out.append(view.state_word(link["state"]).ljust(state_width),
-                       style=_STYLE.get(link["state"], ""))
+            out.append(
+                view.state_word(link["state"]).ljust(state_width),
+                style=_STYLE.get(link["state"], ""),
+            )
             out.append(f"  {_rtt(link['rtt_seconds']):>9}  {_loss(link['loss']):>5}".rstrip())
             out.append("\n")
             for note, style in _link_notes(view, link):
@@ -472,11 +537,19 @@ def _append_outages(out: Text, view: _View) -> None:
         ts = timestamp(outage["since"])
         zone = view.office_zone(link) if link else view.doc["agent"]["timezone"]
         out.append("  ")
-        out.append(view.state_word(outage["state"]).ljust(width),
-                   style=_STYLE.get(outage["state"], ""))
-        out.append(f"  {outage['link']:<{id_width}}  " + view.words["since"].format(
-            state="", when=view.when(ts, zone),
-            duration=text.duration(view.now - ts, view.language)).strip())
+        out.append(
+            view.state_word(outage["state"]).ljust(width), style=_STYLE.get(outage["state"], "")
+        )
+        out.append(
+            f"  {outage['link']:<{id_width}}  "
+            + view.words["since"]
+            .format(
+                state="",
+                when=view.when(ts, zone),
+                duration=text.duration(view.now - ts, view.language),
+            )
+            .strip()
+        )
         extras = [view.cause(outage["cause"])]
         if link is not None and link["maintenance"] is not None:
             extras.append(view.words["in_maintenance"])
@@ -488,8 +561,14 @@ def _append_outages(out: Text, view: _View) -> None:
 def _append_offices(out: Text, view: _View) -> None:
     """Which offices can serve citizens online now, worst first, names wrapped to be read."""
     summary = view.doc["summary"]
-    out.append("\n" + view.words["offices"].format(
-        online=summary["offices_online"], total=summary["offices_total"]) + "\n", style="bold")
+    out.append(
+        "\n"
+        + view.words["offices"].format(
+            online=summary["offices_online"], total=summary["offices_total"]
+        )
+        + "\n",
+        style="bold",
+    )
     offices = [s for s in view.doc["sites"] if s["service"] is not None]
     for state in ("unavailable", "degraded", "unknown", "available"):
         group = [s for s in offices if s["service"]["state"] == state]
@@ -527,13 +606,20 @@ def _append_windows(out: Text, view: _View) -> None:
     links = {link["id"]: link for link in view.doc["links"]}
     for window in windows:
         first = window["links"][0] if window["links"] else None
-        zone = (view.office_zone(links[first]) if first in links
-                else view.timezone(window["sites"][0]) if window["sites"]
-                else view.doc["agent"]["timezone"])
+        zone = (
+            view.office_zone(links[first])
+            if first in links
+            else view.timezone(window["sites"][0])
+            if window["sites"]
+            else view.doc["agent"]["timezone"]
+        )
         start, end = timestamp(window["start"]), timestamp(window["end"])
         covered = ", ".join([*window["links"], *window["sites"]])
-        out.append(f"  {view.when(start, zone)} – {view.when(end, zone)} · {covered} · "
-                   f"{window['reason']}\n", style=_STYLE["maintenance"])
+        out.append(
+            f"  {view.when(start, zone)} – {view.when(end, zone)} · {covered} · "
+            f"{window['reason']}\n",
+            style=_STYLE["maintenance"],
+        )
 
 
 def render(doc: Status, language: str, now: float | None = None) -> Text:
@@ -544,17 +630,27 @@ def render(doc: Status, language: str, now: float | None = None) -> Text:
     view = _View(doc, language, timestamp(doc["generated_at"]) if now is None else now)
     words, agent, summary = view.words, doc["agent"], doc["summary"]
     out = Text()
-    out.append(words["title"].format(
-        agent=agent["name"], date=text.date(view.now, agent["timezone"], language)) + "\n",
-        style="bold")
+    out.append(
+        words["title"].format(
+            agent=agent["name"], date=text.date(view.now, agent["timezone"], language)
+        )
+        + "\n",
+        style="bold",
+    )
     out.append(words["overall"])
     out.append(view.state_word(summary["state"]), style=_STYLE.get(summary["state"], ""))
-    counts = " · ".join(f"{n} {view.state_word(state).lower()}"
-                        for state, n in summary["links"].items() if n)
-    out.append("\n" + words["links"].format(counts=counts or "0",
-                                            total=sum(summary["links"].values())) + "\n")
-    out.append(words["offices"].format(online=summary["offices_online"],
-                                       total=summary["offices_total"]) + "\n\n")
+    counts = " · ".join(
+        f"{n} {view.state_word(state).lower()}" for state, n in summary["links"].items() if n
+    )
+    out.append(
+        "\n"
+        + words["links"].format(counts=counts or "0", total=sum(summary["links"].values()))
+        + "\n"
+    )
+    out.append(
+        words["offices"].format(online=summary["offices_online"], total=summary["offices_total"])
+        + "\n\n"
+    )
     _append_tree(out, view)
     _append_outages(out, view)
     _append_offices(out, view)
@@ -570,19 +666,29 @@ def nagios_line(doc: Status, language: str) -> str:
     counts, total = summary["links"], sum(summary["links"].values())
     parts: list[str] = []
     for state in ("down", "unreachable", "degraded", "unknown"):
-        names = [link["id"] for link in doc["links"]
-                 if link["state"] == state and link["maintenance"] is None]
+        names = [
+            link["id"]
+            for link in doc["links"]
+            if link["state"] == state and link["maintenance"] is None
+        ]
         if names:
             shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
-            parts.append(view.words["nagios.links"].format(
-                n=len(names), total=total, state=view.state_word(state).lower()) + f" ({shown})")
+            parts.append(
+                view.words["nagios.links"].format(
+                    n=len(names), total=total, state=view.state_word(state).lower()
+                )
+                + f" ({shown})"
+            )
     in_maintenance = sum(1 for link in doc["links"] if link["maintenance"] is not None)
     if in_maintenance:
         parts.append(view.words["nagios.maintenance"].format(n=in_maintenance))
     if not parts:
         parts.append(view.words["nagios.ok"].format(total=total))
-    parts.append(view.words["nagios.offices"].format(
-        online=summary["offices_online"], total=summary["offices_total"]))
+    parts.append(
+        view.words["nagios.offices"].format(
+            online=summary["offices_online"], total=summary["offices_total"]
+        )
+    )
     perf = [f"'links_{state}'={counts[state]};;;0;{total}" for state in LINK_STATES]
     perf.append(f"'offices_online'={summary['offices_online']};;;0;{summary['offices_total']}")
     message = "; ".join(parts).replace("|", "/")
@@ -596,8 +702,14 @@ def nagios_line(doc: Status, language: str) -> str:
 def _console(stream: Any) -> Console:
     """Colour on a terminal; not a single escape code in a pipe or with NO_COLOR set."""
     plain = bool(os.environ.get("NO_COLOR")) or not stream.isatty()
-    return Console(file=stream, color_system=None if plain else "auto", highlight=False,
-                   markup=False, emoji=False, soft_wrap=True)
+    return Console(
+        file=stream,
+        color_system=None if plain else "auto",
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -672,19 +784,27 @@ def _watch(request: _Request, lang: str | None, interval: float) -> int:
         return code
 
 
-def run_status(url: str = DEFAULT_URL, as_json: bool = False, site: str | None = None,
-               watch: bool = False, nagios: bool = False, interval: float = 2.0,
-               lang: str | None = None, timeout: float = 5.0,
-               ca_file: Path | None = None) -> int:
+def run_status(
+    url: str = DEFAULT_URL,
+    as_json: bool = False,
+    site: str | None = None,
+    watch: bool = False,
+    nagios: bool = False,
+    interval: float = 2.0,
+    lang: str | None = None,
+    timeout: float = 5.0,
+    ca_file: Path | None = None,
+) -> int:
     """`linkmon status` without the command line around it; returns the exit code."""
     if lang is not None and lang not in _WORDS:
-        return _fail(f"--lang must be one of {', '.join(_WORDS)}, not {lang!r}",
-                     "nagios" if nagios else "text")
+        return _fail(
+            f"--lang must be one of {', '.join(_WORDS)}, not {lang!r}",
+            "nagios" if nagios else "text",
+        )
     if sum((as_json, nagios, watch)) > 1:
         return _fail("--json, --nagios and --watch exclude each other", "text")
     if interval < 0.2 or timeout <= 0:
-        return _fail("--interval must be at least 0.2 s and --timeout above 0",
-                     "text")
+        return _fail("--interval must be at least 0.2 s and --timeout above 0", "text")
     request = _Request(url, site, timeout, ca_file)
     if watch:
         return _watch(request, lang, interval)
@@ -694,24 +814,27 @@ def run_status(url: str = DEFAULT_URL, as_json: bool = False, site: str | None =
 def status_command(
     url: Annotated[str, typer.Option(help="Base URL of the linkmon daemon.")] = DEFAULT_URL,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status JSON.")] = False,
-    site: Annotated[str | None, typer.Option(
-        help="Only this site, the offices below it and their links.")] = None,
+    site: Annotated[
+        str | None, typer.Option(help="Only this site, the offices below it and their links.")
+    ] = None,
     watch: Annotated[bool, typer.Option(help="Redraw every --interval until Ctrl-C.")] = False,
-    nagios: Annotated[bool, typer.Option(
-        help="One Nagios plugin line with perfdata.")] = False,
+    nagios: Annotated[bool, typer.Option(help="One Nagios plugin line with perfdata.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between redraws.")] = 2.0,
-    lang: Annotated[str | None, typer.Option(
-        help="id or en; default: the agent's language.")] = None,
+    lang: Annotated[
+        str | None, typer.Option(help="id or en; default: the agent's language.")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the daemon.")] = 5.0,
-    ca_file: Annotated[Path | None, typer.Option(
-        "--ca-file", help="CA certificate to trust for an https URL.")] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option("--ca-file", help="CA certificate to trust for an https URL.")
+    ] = None,
 ) -> None:
     """What is down, since when, why, and which offices can serve online now.
 
     Exit code: 0 all up, 1 degraded, 2 down, 3 unknown or daemon unreachable.
     """
-    raise typer.Exit(run_status(url, as_json, site, watch, nagios, interval, lang, timeout,
-                                ca_file))
+    raise typer.Exit(
+        run_status(url, as_json, site, watch, nagios, interval, lang, timeout, ca_file)
+    )
 
 
 def main() -> None:

@@ -55,10 +55,10 @@ CREATE INDEX IF NOT EXISTS outbox_target ON outbox (target, id);
 
 _HINTS = {
     sqlite3.SQLITE_READONLY: "the file or its directory is read-only: give the linkmon user "
-                             "write access (systemd: StateDirectory=)",
+    "write access (systemd: StateDirectory=)",
     sqlite3.SQLITE_FULL: "the disk is full: free space on the state volume",
     sqlite3.SQLITE_CANTOPEN: "cannot create or open the file: does the directory exist and "
-                             "is it writable by the linkmon user?",
+    "is it writable by the linkmon user?",
     sqlite3.SQLITE_NOTADB: "this is not a linkmon database (or it is damaged): move it aside",
     sqlite3.SQLITE_CORRUPT: "the database is damaged: move it aside, linkmon starts a new one",
     sqlite3.SQLITE_BUSY: "another process holds a write lock on it for too long",
@@ -112,21 +112,27 @@ class Storage:
                 if not self.path.exists():
                     raise StorageError(f"{self.path}: no such state database")
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
-                db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None,
-                                     check_same_thread=False)
+                db = sqlite3.connect(
+                    uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+                )
                 db.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 return db
-            db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                 check_same_thread=False)
+            db = sqlite3.connect(
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
-                raise StorageError(f"{self.path}: cannot switch to WAL mode (got {mode}); "
-                                   "is it on a network file system?")
+                raise StorageError(
+                    f"{self.path}: cannot switch to WAL mode (got {mode}); "
+                    "is it on a network file system?"
+                )
             db.execute("PRAGMA synchronous=FULL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise StorageError(f"{self.path}: written by a newer linkmon (schema {version}, "
-                                   f"this one knows {SCHEMA_VERSION})")
+                raise StorageError(
+                    f"{self.path}: written by a newer linkmon (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION})"
+                )
             db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
             return db
         except sqlite3.Error as exc:
@@ -178,14 +184,22 @@ class Storage:
     def __enter__(self) -> Storage:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     # -- state -------------------------------------------------------------------------------
 
-    def record(self, changes: Changes, now: float,
-               routes: Callable[[Alert], Iterable[str]] = lambda alert: ()) -> list[OutboxEntry]:
+    def record(
+        self,
+        changes: Changes,
+        now: float,
+        routes: Callable[[Alert], Iterable[str]] = lambda alert: (),
+    ) -> list[OutboxEntry]:
         """Store one step of the state machine atomically; returns the queued outbox entries.
 
         Each alert is queued once for every delivery target ``routes(alert)`` names.
@@ -193,34 +207,41 @@ class Storage:
         entries: list[OutboxEntry] = []
         with self._write("cannot record state change") as db:
             for t in changes.transitions:
-                db.execute("INSERT INTO transitions (link, site, old, new, at, cause, detail) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           (t.link, t.site, t.old.value, t.new.value, t.at, t.cause, t.detail))
+                db.execute(
+                    "INSERT INTO transitions (link, site, old, new, at, cause, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (t.link, t.site, t.old.value, t.new.value, t.at, t.cause, t.detail),
+                )
                 was_out, is_out = t.old.value in OUT, t.new.value in OUT
                 if is_out and not was_out:
-                    db.execute("INSERT INTO outages (link, site, state, cause, detail, start) "
-                               "VALUES (?, ?, ?, ?, ?, ?)",
-                               (t.link, t.site, t.new.value, t.cause, t.detail, t.at))
+                    db.execute(
+                        "INSERT INTO outages (link, site, state, cause, detail, start) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (t.link, t.site, t.new.value, t.cause, t.detail, t.at),
+                    )
                 elif was_out and not is_out:
-                    db.execute("UPDATE outages SET end = ? WHERE link = ? AND end IS NULL",
-                               (t.at, t.link))
+                    db.execute(
+                        "UPDATE outages SET end = ? WHERE link = ? AND end IS NULL", (t.at, t.link)
+                    )
             self._save(db, changes.links, now)
             for link in changes.forgotten:
                 db.execute("DELETE FROM link_state WHERE link = ?", (link,))
-                db.execute("UPDATE outages SET end = ? WHERE link = ? AND end IS NULL",
-                           (now, link))
+                db.execute("UPDATE outages SET end = ? WHERE link = ? AND end IS NULL", (now, link))
             for alert in changes.alerts:
                 stored = alert.to_json()
                 if alert.ends_at is None:
-                    db.execute("INSERT OR REPLACE INTO firing (key, alert) VALUES (?, ?)",
-                               (alert.key, stored))
+                    db.execute(
+                        "INSERT OR REPLACE INTO firing (key, alert) VALUES (?, ?)",
+                        (alert.key, stored),
+                    )
                 else:
                     db.execute("DELETE FROM firing WHERE key = ?", (alert.key,))
                 for target in routes(alert):
                     cursor = db.execute(
                         "INSERT INTO outbox (target, grp, fingerprint, status, alert, enqueued) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
-                        (target, alert.group, alert.fingerprint, alert.status, stored, now))
+                        (target, alert.group, alert.fingerprint, alert.status, stored, now),
+                    )
                     entries.append(OutboxEntry(int(cursor.lastrowid or 0), target, alert, now))
         return entries
 
@@ -234,7 +255,8 @@ class Storage:
         db.executemany(
             "INSERT OR REPLACE INTO link_state (link, state, since, cause, snapshot, updated) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [(s.link, s.state.value, s.since, s.cause, s.to_json(), now) for s in snapshots])
+            [(s.link, s.state.value, s.since, s.cause, s.to_json(), now) for s in snapshots],
+        )
 
     def load_links(self) -> dict[str, LinkSnapshot]:
         rows = self._read("SELECT snapshot FROM link_state")
@@ -249,10 +271,13 @@ class Storage:
     def pending(self, target: str | None = None) -> list[OutboxEntry]:
         """Undelivered entries, oldest first (all targets, or one)."""
         sql = "SELECT id, target, alert, enqueued FROM outbox"
-        rows = self._read(sql + (" WHERE target = ? ORDER BY id" if target else " ORDER BY id"),
-                          (target,) if target else ())
-        return [OutboxEntry(int(r[0]), str(r[1]), Alert.from_json(str(r[2])),
-                            float(r[3])) for r in rows]
+        rows = self._read(
+            sql + (" WHERE target = ? ORDER BY id" if target else " ORDER BY id"),
+            (target,) if target else (),
+        )
+        return [
+            OutboxEntry(int(r[0]), str(r[1]), Alert.from_json(str(r[2])), float(r[3])) for r in rows
+        ]
 
     def remove(self, entry_ids: Iterable[int]) -> None:
         """Forget entries that were delivered or dropped."""
@@ -271,24 +296,36 @@ class Storage:
 
     # -- history -----------------------------------------------------------------------------
 
-    def transitions(self, since: float, until: float,
-                    link: str | None = None) -> list[Transition]:
-        sql = ("SELECT link, old, new, at, cause, detail, site FROM transitions "
-               "WHERE at >= ? AND at < ?")
+    def transitions(self, since: float, until: float, link: str | None = None) -> list[Transition]:
+        sql = (
+            "SELECT link, old, new, at, cause, detail, site FROM transitions "
+            "WHERE at >= ? AND at < ?"
+        )
         params: list[object] = [since, until]
         if link is not None:
             sql += " AND link = ?"
             params.append(link)
-        return [Transition(link=str(r[0]), old=LinkState(r[1]), new=LinkState(r[2]),
-                           at=float(r[3]), cause=str(r[4]), detail=str(r[5]),
-                           site=str(r[6]))
-                for r in self._read(sql + " ORDER BY at, id", params)]
+        return [
+            Transition(
+                link=str(r[0]),
+                old=LinkState(r[1]),
+                new=LinkState(r[2]),
+                at=float(r[3]),
+                cause=str(r[4]),
+                detail=str(r[5]),
+                site=str(r[6]),
+            )
+            for r in self._read(sql + " ORDER BY at, id", params)
+        ]
 
-    def outages(self, since: float, until: float, link: str | None = None,
-                site: str | None = None) -> list[Outage]:
+    def outages(
+        self, since: float, until: float, link: str | None = None, site: str | None = None
+    ) -> list[Outage]:
         """Outages overlapping [since, until), oldest first; open ones have ``end`` None."""
-        sql = ("SELECT link, site, state, cause, detail, start, end FROM outages "
-               "WHERE start < ? AND (end IS NULL OR end > ?)")
+        sql = (
+            "SELECT link, site, state, cause, detail, start, end FROM outages "
+            "WHERE start < ? AND (end IS NULL OR end > ?)"
+        )
         params: list[object] = [until, since]
         if link is not None:
             sql += " AND link = ?"
@@ -296,10 +333,18 @@ class Storage:
         if site is not None:
             sql += " AND site = ?"
             params.append(site)
-        return [Outage(link=str(r[0]), site=str(r[1]), state=LinkState(r[2]), cause=str(r[3]),
-                       detail=str(r[4]), start=float(r[5]),
-                       end=None if r[6] is None else float(r[6]))
-                for r in self._read(sql + " ORDER BY start, id", params)]
+        return [
+            Outage(
+                link=str(r[0]),
+                site=str(r[1]),
+                state=LinkState(r[2]),
+                cause=str(r[3]),
+                detail=str(r[4]),
+                start=float(r[5]),
+                end=None if r[6] is None else float(r[6]),
+            )
+            for r in self._read(sql + " ORDER BY start, id", params)
+        ]
 
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file: ``ok`` when intact."""

@@ -71,7 +71,8 @@ def create_app(daemon: StatusSource, middleware: list[Middleware] | None = None)
         if not daemon.reload_enabled:
             return PlainTextResponse(
                 "reload over HTTP is disabled; set server.enable_reload: true or send SIGHUP\n",
-                status_code=403)
+                status_code=403,
+            )
         ok, message = await daemon.reload()
         return PlainTextResponse(message + "\n", status_code=200 if ok else 400)
 
@@ -81,7 +82,7 @@ def create_app(daemon: StatusSource, middleware: list[Middleware] | None = None)
     async def asset(request: Request) -> Response:
         name = request.path_params["name"]
         types = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-        suffix = name[name.rfind("."):] if "." in name else ""
+        suffix = name[name.rfind(".") :] if "." in name else ""
         if suffix not in types or "/" in name:
             return PlainTextResponse("not found\n", status_code=404)
         try:

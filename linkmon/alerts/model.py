@@ -86,13 +86,21 @@ class Alert:
     fingerprint: str = field(default="", compare=False)
 
     @classmethod
-    def create(cls, key: str, group: str, labels: Mapping[str, str],
-               annotations: Mapping[str, str], starts_at: float, ends_at: float | None = None,
-               generator_url: str = "") -> Alert:
+    def create(
+        cls,
+        key: str,
+        group: str,
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+        starts_at: float,
+        ends_at: float | None = None,
+        generator_url: str = "",
+    ) -> Alert:
         """Build an alert; empty label values are left out (Alertmanager treats them as absent)."""
         clean_labels = {
             _clean(k, MAX_LABEL_CHARS): _clean(v, MAX_LABEL_CHARS)
-            for k, v in sorted(labels.items()) if v
+            for k, v in sorted(labels.items())
+            if v
         }
         if "alertname" not in clean_labels:
             raise ValueError("an alert needs an alertname label")
@@ -100,10 +108,16 @@ class Alert:
             _clean(k, MAX_LABEL_CHARS): _clean(v, MAX_ANNOTATION_CHARS)
             for k, v in sorted(annotations.items())
         }
-        return cls(key=key, group=group, labels=clean_labels, annotations=clean_annotations,
-                   starts_at=starts_at, ends_at=ends_at,
-                   generator_url=_clean(generator_url, MAX_ANNOTATION_CHARS),
-                   fingerprint=fingerprint(clean_labels))
+        return cls(
+            key=key,
+            group=group,
+            labels=clean_labels,
+            annotations=clean_annotations,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            generator_url=_clean(generator_url, MAX_ANNOTATION_CHARS),
+            fingerprint=fingerprint(clean_labels),
+        )
 
     @property
     def status(self) -> str:
@@ -115,29 +129,45 @@ class Alert:
 
     def resolve(self, at: float, annotations: Mapping[str, str] | None = None) -> Alert:
         """The same alert (same labels, same fingerprint), resolved at ``at``."""
-        text = self.annotations if annotations is None else {
-            _clean(k, MAX_LABEL_CHARS): _clean(v, MAX_ANNOTATION_CHARS)
-            for k, v in sorted(annotations.items())
-        }
+        text = (
+            self.annotations
+            if annotations is None
+            else {
+                _clean(k, MAX_LABEL_CHARS): _clean(v, MAX_ANNOTATION_CHARS)
+                for k, v in sorted(annotations.items())
+            }
+        )
         return replace(self, ends_at=at, annotations=text)
 
     def to_json(self) -> str:
         """Stored form (SQLite); :meth:`from_json` reads it back exactly."""
-        return json.dumps({
-            "key": self.key, "group": self.group, "labels": self.labels,
-            "annotations": self.annotations, "startsAt": self.starts_at,
-            "endsAt": self.ends_at, "generatorURL": self.generator_url,
-        }, ensure_ascii=False)
+        return json.dumps(
+            {
+                "key": self.key,
+                "group": self.group,
+                "labels": self.labels,
+                "annotations": self.annotations,
+                "startsAt": self.starts_at,
+                "endsAt": self.ends_at,
+                "generatorURL": self.generator_url,
+            },
+            ensure_ascii=False,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Alert:
         data = json.loads(text)
         labels = {str(k): str(v) for k, v in data["labels"].items()}
-        return cls(key=str(data["key"]), group=str(data["group"]), labels=labels,
-                   annotations={str(k): str(v) for k, v in data["annotations"].items()},
-                   starts_at=float(data["startsAt"]),
-                   ends_at=None if data["endsAt"] is None else float(data["endsAt"]),
-                   generator_url=str(data["generatorURL"]), fingerprint=fingerprint(labels))
+        return cls(
+            key=str(data["key"]),
+            group=str(data["group"]),
+            labels=labels,
+            annotations={str(k): str(v) for k, v in data["annotations"].items()},
+            starts_at=float(data["startsAt"]),
+            ends_at=None if data["endsAt"] is None else float(data["endsAt"]),
+            generator_url=str(data["generatorURL"]),
+            fingerprint=fingerprint(labels),
+        )
 
 
 def _go_quote(value: str) -> str:
@@ -166,31 +196,39 @@ def webhook_payload(alert: Alert, *, receiver: str, external_url: str = "") -> d
         "commonLabels": dict(alert.labels),
         "commonAnnotations": dict(alert.annotations),
         "externalURL": external_url,
-        "alerts": [{
-            "status": alert.status,
-            "labels": dict(alert.labels),
-            "annotations": dict(alert.annotations),
-            "startsAt": rfc3339(alert.starts_at),
-            "endsAt": rfc3339(alert.ends_at),
-            "generatorURL": alert.generator_url,
-            "fingerprint": alert.fingerprint,
-        }],
+        "alerts": [
+            {
+                "status": alert.status,
+                "labels": dict(alert.labels),
+                "annotations": dict(alert.annotations),
+                "startsAt": rfc3339(alert.starts_at),
+                "endsAt": rfc3339(alert.ends_at),
+                "generatorURL": alert.generator_url,
+                "fingerprint": alert.fingerprint,
+            }
+        ],
     }
 
 
-def alertmanager_payload(alerts: Sequence[Alert], *, now: float,
-                         resend_interval: float) -> list[dict[str, Any]]:
+def alertmanager_payload(
+    alerts: Sequence[Alert], *, now: float, resend_interval: float
+) -> list[dict[str, Any]]:
     """Body of ``POST /api/v2/alerts``, rendered at send time.
 
     A firing alert carries ``endsAt = now + 4 × resend_interval`` (what Prometheus does): if
     linkmon dies, Alertmanager resolves the alert itself rather than keeping it forever.
     """
-    return [{
-        "labels": dict(alert.labels),
-        "annotations": dict(alert.annotations),
-        "startsAt": rfc3339(alert.starts_at),
-        "endsAt": rfc3339(alert.ends_at if alert.ends_at is not None
-                          else now + ENDS_AT_RESENDS * resend_interval),
-        "generatorURL": alert.generator_url,
-    } for alert in alerts]
-
+    return [
+        {
+            "labels": dict(alert.labels),
+            "annotations": dict(alert.annotations),
+            "startsAt": rfc3339(alert.starts_at),
+            "endsAt": rfc3339(
+                alert.ends_at
+                if alert.ends_at is not None
+                else now + ENDS_AT_RESENDS * resend_interval
+            ),
+            "generatorURL": alert.generator_url,
+        }
+        for alert in alerts
+    ]

@@ -75,12 +75,19 @@ class _Target:
 class Outbox:
     """Queues and delivers alerts to every receiver; see the module docstring for the rules."""
 
-    def __init__(self, receivers: Sequence[Receiver], storage: Storage | None, *,
-                 firing: Callable[[], Sequence[Alert]] = tuple,
-                 max_entries: int = 10_000, backoff_base: float = 1.0,
-                 backoff_cap: float = 60.0, resolved_resend_for: float = 900.0,
-                 on_delivery: DeliveryHook | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        receivers: Sequence[Receiver],
+        storage: Storage | None,
+        *,
+        firing: Callable[[], Sequence[Alert]] = tuple,
+        max_entries: int = 10_000,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        resolved_resend_for: float = 900.0,
+        on_delivery: DeliveryHook | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._storage = storage
         self._firing = firing
         self.max_entries = max_entries
@@ -127,14 +134,19 @@ class Outbox:
         entries = []
         if self._storage is not None:
             try:
-                entries = self._storage.record(changes, now,
-                                               self._routes if durable else _nowhere)
+                entries = self._storage.record(changes, now, self._routes if durable else _nowhere)
             except StorageError as exc:
                 error, durable = exc, False
                 self._in_memory = True
-        items = ([(self._targets[e.target], _Item(e.alert, e.id)) for e in entries] if durable
-                 else [(self._targets[t], _Item(alert, None))
-                       for alert in changes.alerts for t in self._routes(alert)])
+        items = (
+            [(self._targets[e.target], _Item(e.alert, e.id)) for e in entries]
+            if durable
+            else [
+                (self._targets[t], _Item(alert, None))
+                for alert in changes.alerts
+                for t in self._routes(alert)
+            ]
+        )
         for target, item in items:
             target.queue.append(item)
             self._bound(target)
@@ -164,8 +176,10 @@ class Outbox:
                 log.error("alert outbox: %s", exc)
             else:
                 if dropped:
-                    log.warning("alert outbox: dropped %d notifications for receivers no longer "
-                                "configured", dropped)
+                    log.warning(
+                        "alert outbox: dropped %d notifications for receivers no longer configured",
+                        dropped,
+                    )
         if self._running:
             self._start_tasks()
 
@@ -194,7 +208,8 @@ class Outbox:
         for target_id, target in self._targets.items():
             if target_id not in self._tasks:
                 self._tasks[target_id] = asyncio.create_task(
-                    self._deliver_forever(target), name=f"outbox {target.where()}")
+                    self._deliver_forever(target), name=f"outbox {target.where()}"
+                )
 
     def _count(self, target: _Target, result: Result) -> None:
         self.deliveries[(target.receiver.name, result.value)] += 1
@@ -210,10 +225,10 @@ class Outbox:
             try:
                 self._storage.remove(ids)
             except StorageError as exc:
-                log.error("alert outbox: %s (the entries may be sent again after a restart)",
-                          exc)
+                log.error("alert outbox: %s (the entries may be sent again after a restart)", exc)
         if self._in_memory and not any(
-                item.entry_id is None for t in self._targets.values() for item in t.queue):
+            item.entry_id is None for t in self._targets.values() for item in t.queue
+        ):
             self._in_memory = False
 
     def _bound(self, target: _Target) -> None:
@@ -221,11 +236,22 @@ class Outbox:
             newest: dict[str, int] = {}
             for index, item in enumerate(target.queue):
                 newest[item.alert.fingerprint] = index
-            victim = next((item for index, item in enumerate(target.queue)
-                           if newest[item.alert.fingerprint] > index), target.queue[0])
-            log.warning("alert outbox for %s full (%d): dropping %s %s of %s", target.where(),
-                        self.max_entries, victim.alert.status, victim.alert.name,
-                        victim.alert.key)
+            victim = next(
+                (
+                    item
+                    for index, item in enumerate(target.queue)
+                    if newest[item.alert.fingerprint] > index
+                ),
+                target.queue[0],
+            )
+            log.warning(
+                "alert outbox for %s full (%d): dropping %s %s of %s",
+                target.where(),
+                self.max_entries,
+                victim.alert.status,
+                victim.alert.name,
+                victim.alert.key,
+            )
             self._forget(target, [victim])
             self._count(target, Result.DROPPED)
 
@@ -267,8 +293,9 @@ class Outbox:
                 timeout = None if wait == float("inf") else max(wait, 0.001)
                 await asyncio.wait_for(target.wake.wait(), timeout)
 
-    async def _deliver(self, client: httpx.AsyncClient, target: _Target, item: _Item,
-                       now: float) -> None:
+    async def _deliver(
+        self, client: httpx.AsyncClient, target: _Target, item: _Item, now: float
+    ) -> None:
         alert = item.alert
         outcome = await target.receiver.deliver(client, target.id, alert, now)
         self._count(target, outcome.result)
@@ -276,8 +303,11 @@ class Outbox:
             item.attempts += 1
             item.next_try = self._clock() + self._backoff(item.attempts)
             if not target.failing:
-                log.warning("alert delivery to %s failed (%s); retrying with backoff",
-                            target.where(), outcome.reason)
+                log.warning(
+                    "alert delivery to %s failed (%s); retrying with backoff",
+                    target.where(),
+                    outcome.reason,
+                )
             target.failing = True
             return
         if target.failing:
@@ -286,15 +316,24 @@ class Outbox:
             for waiting in target.queue:  # the receiver is back: no need to wait out backoffs
                 waiting.next_try = 0.0
         if outcome.result is Result.DROPPED:
-            log.error("alert delivery to %s rejected (%s): dropped %s %s of %s",
-                      target.where(), outcome.reason, alert.status, alert.name, alert.key)
+            log.error(
+                "alert delivery to %s rejected (%s): dropped %s %s of %s",
+                target.where(),
+                outcome.reason,
+                alert.status,
+                alert.name,
+                alert.key,
+            )
         elif alert.ends_at is not None and target.receiver.resend_interval is not None:
             target.resolved[alert.fingerprint] = alert
         self._forget(target, [item])
 
     async def _refresh(self, client: httpx.AsyncClient, target: _Target, now: float) -> None:
-        target.resolved = {fp: a for fp, a in target.resolved.items()
-                           if a.ends_at is not None and now - a.ends_at < self.resolved_resend_for}
+        target.resolved = {
+            fp: a
+            for fp, a in target.resolved.items()
+            if a.ends_at is not None and now - a.ends_at < self.resolved_resend_for
+        }
         alerts = [*self._firing(), *target.resolved.values()]
         if not alerts:
             return

@@ -63,8 +63,10 @@ class _HideUrls(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(f"{safe_url(str(arg))}/…" if isinstance(arg, httpx.URL) else arg
-                                for arg in record.args)
+            record.args = tuple(
+                f"{safe_url(str(arg))}/…" if isinstance(arg, httpx.URL) else arg
+                for arg in record.args
+            )
         return True
 
 
@@ -81,9 +83,17 @@ class Receiver(ABC):
 
     kind = ""
 
-    def __init__(self, name: str, urls: Sequence[str], *, headers: Mapping[str, str] | None = None,
-                 timeout: float = 10.0, send_resolved: bool = True,
-                 resend_interval: float | None = None, external_url: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        urls: Sequence[str],
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        send_resolved: bool = True,
+        resend_interval: float | None = None,
+        external_url: str = "",
+    ) -> None:
         if not urls:
             raise ValueError(f"receiver {name}: needs at least one URL")
         self.name = name
@@ -104,24 +114,28 @@ class Receiver(ABC):
     def wants(self, alert: Alert) -> bool:
         return self.send_resolved or alert.ends_at is None
 
-    async def deliver(self, client: httpx.AsyncClient, target: str, alert: Alert,
-                      now: float) -> Delivery:
+    async def deliver(
+        self, client: httpx.AsyncClient, target: str, alert: Alert, now: float
+    ) -> Delivery:
         """Send one notification to one target."""
         return await self._post(client, target, [alert], now)
 
-    async def refresh(self, client: httpx.AsyncClient, target: str, alerts: Sequence[Alert],
-                      now: float) -> Delivery:
+    async def refresh(
+        self, client: httpx.AsyncClient, target: str, alerts: Sequence[Alert], now: float
+    ) -> Delivery:
         """Send the current alerts again (only receivers with a ``resend_interval``)."""
         return await self._post(client, target, alerts, now)
 
-    async def _post(self, client: httpx.AsyncClient, target: str, alerts: Sequence[Alert],
-                    now: float) -> Delivery:
+    async def _post(
+        self, client: httpx.AsyncClient, target: str, alerts: Sequence[Alert], now: float
+    ) -> Delivery:
         url = self.targets[target]
         content = json.dumps(self.body(alerts, now), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", **self.headers}
         try:
-            response = await client.post(self.endpoint(url), content=content, headers=headers,
-                                         timeout=self.timeout)
+            response = await client.post(
+                self.endpoint(url), content=content, headers=headers, timeout=self.timeout
+            )
         except httpx.HTTPError as exc:
             return Delivery(Result.RETRY, self._scrub(exc, url))
         status = response.status_code
@@ -155,8 +169,9 @@ class AlertmanagerReceiver(Receiver):
 
     kind = "alertmanager"
 
-    def __init__(self, name: str, urls: Sequence[str], *, resend_interval: float = 60.0,
-                 **kw: Any) -> None:
+    def __init__(
+        self, name: str, urls: Sequence[str], *, resend_interval: float = 60.0, **kw: Any
+    ) -> None:
         super().__init__(name, urls, resend_interval=resend_interval, **kw)
 
     def endpoint(self, url: str) -> str:
@@ -172,13 +187,18 @@ def build_receivers(alerting: Alerting, external_url: str = "") -> list[Receiver
     for rc in alerting.receivers:
         urls = [u.get_secret_value() for u in rc.urls]
         headers = {k: v.get_secret_value() for k, v in rc.headers.items()}
-        common: dict[str, Any] = {"headers": headers, "timeout": rc.timeout,
-                                  "send_resolved": rc.send_resolved,
-                                  "external_url": external_url}
+        common: dict[str, Any] = {
+            "headers": headers,
+            "timeout": rc.timeout,
+            "send_resolved": rc.send_resolved,
+            "external_url": external_url,
+        }
         if rc.kind == "alertmanager":
-            receivers.append(AlertmanagerReceiver(rc.name, urls,
-                                                  resend_interval=alerting.resend_interval,
-                                                  **common))
+            receivers.append(
+                AlertmanagerReceiver(
+                    rc.name, urls, resend_interval=alerting.resend_interval, **common
+                )
+            )
         else:
             receivers.append(WebhookReceiver(rc.name, urls, **common))
     return receivers

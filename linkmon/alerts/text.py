@@ -15,10 +15,34 @@ from zoneinfo import ZoneInfo
 LANGUAGES = ("id", "en")
 
 _MONTHS = {
-    "id": ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
-           "September", "Oktober", "November", "Desember"),
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"),
+    "id": (
+        "Januari",
+        "Februari",
+        "Maret",
+        "April",
+        "Mei",
+        "Juni",
+        "Juli",
+        "Agustus",
+        "September",
+        "Oktober",
+        "November",
+        "Desember",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
 }
 _UNITS = {"id": ("hari", "j", "m", "dtk"), "en": ("d", "h", "m", "s")}
 
@@ -62,55 +86,52 @@ _TEXT = {
     "id": {
         "down.summary": "Link {link} ({office} – {peer}, {network}) putus sejak {clock}",
         "down.description": "{office} tidak terhubung ke {peer} melalui {network} sejak {date}. "
-                            "Penyebab: {cause}.{detail}",
+        "Penyebab: {cause}.{detail}",
         "up.summary": "Link {link} ({office} – {peer}) pulih pukul {clock}",
-        "up.description": "Link {link} pulih pada {date} setelah putus {duration} "
-                          "(sejak {since}).",
+        "up.description": "Link {link} pulih pada {date} setelah putus {duration} (sejak {since}).",
         "flap.summary": "Link {link} ({office} – {peer}) tidak stabil sejak {clock}",
         "flap.description": "Link {link} berubah status {changes} kali dalam {window}. "
-                            "Peringatan per perubahan ditahan sampai link stabil.",
+        "Peringatan per perubahan ditahan sampai link stabil.",
         "calm.summary": "Link {link} ({office} – {peer}) stabil kembali pukul {clock}",
         "calm.description": "Link {link} stabil kembali pada {date} setelah tidak stabil "
-                            "selama {duration}.",
+        "selama {duration}.",
         "svc.summary": "{office} tidak dapat melayani secara online sejak {clock}",
         "svc.description": "Tidak ada jalur dari {office} ke pusat (DC maupun DRC) sejak {date}. "
-                           "Link putus: {links}.",
+        "Link putus: {links}.",
         "svc_up.summary": "{office} dapat melayani online lagi pukul {clock}",
         "svc_up.description": "Layanan online {office} pulih pada {date} setelah {duration}.",
         "region.summary": "Gangguan wilayah {kabupaten}: {down} dari {total} link kecamatan "
-                          "putus sejak {clock}",
+        "putus sejak {clock}",
         "region.description": "{down} dari {total} link kecamatan di {kabupaten} putus bersamaan "
-                              "sejak {date}. Penyebab utama: {cause}. Kecamatan: {offices}.",
+        "sejak {date}. Penyebab utama: {cause}. Kecamatan: {offices}.",
         "region_up.summary": "Gangguan wilayah {kabupaten} selesai pukul {clock}",
         "region_up.description": "Semua link kecamatan di {kabupaten} pulih pada {date} "
-                                 "setelah {duration}.",
+        "setelah {duration}.",
         "removed": "Link {link} dihapus dari konfigurasi pada {date}.",
     },
     "en": {
         "down.summary": "Link {link} ({office} – {peer}, {network}) down since {clock}",
         "down.description": "{office} has no connection to {peer} over {network} since {date}. "
-                            "Cause: {cause}.{detail}",
+        "Cause: {cause}.{detail}",
         "up.summary": "Link {link} ({office} – {peer}) restored at {clock}",
-        "up.description": "Link {link} restored on {date} after {duration} down "
-                          "(since {since}).",
+        "up.description": "Link {link} restored on {date} after {duration} down (since {since}).",
         "flap.summary": "Link {link} ({office} – {peer}) flapping since {clock}",
         "flap.description": "Link {link} changed state {changes} times within {window}. "
-                            "Per-change alerts are held until the link is stable.",
+        "Per-change alerts are held until the link is stable.",
         "calm.summary": "Link {link} ({office} – {peer}) stable again at {clock}",
-        "calm.description": "Link {link} stable again on {date} after flapping for "
-                            "{duration}.",
+        "calm.description": "Link {link} stable again on {date} after flapping for {duration}.",
         "svc.summary": "{office} cannot serve online since {clock}",
         "svc.description": "No path from {office} to pusat (neither DC nor DRC) since {date}. "
-                           "Links down: {links}.",
+        "Links down: {links}.",
         "svc_up.summary": "{office} can serve online again at {clock}",
         "svc_up.description": "Online service at {office} restored on {date} after {duration}.",
         "region.summary": "Regional incident {kabupaten}: {down} of {total} kecamatan links "
-                          "down since {clock}",
+        "down since {clock}",
         "region.description": "{down} of {total} kecamatan links in {kabupaten} went down "
-                              "together since {date}. Main cause: {cause}. Kecamatan: {offices}.",
+        "together since {date}. Main cause: {cause}. Kecamatan: {offices}.",
         "region_up.summary": "Regional incident {kabupaten} over at {clock}",
         "region_up.description": "All kecamatan links in {kabupaten} restored on {date} "
-                                 "after {duration}.",
+        "after {duration}.",
         "removed": "Link {link} was removed from the configuration on {date}.",
     },
 }
@@ -146,8 +167,12 @@ def duration(seconds: float, language: str) -> str:
     """``3 j 5 m`` / ``3 h 5 m``: the two largest units, as the status page shows them."""
     day, hour, minute, second = _UNITS[language]
     total = max(0, int(round(seconds)))
-    parts = [(total // 86400, day), (total // 3600 % 24, hour), (total // 60 % 60, minute),
-             (total % 60, second)]
+    parts = [
+        (total // 86400, day),
+        (total // 3600 % 24, hour),
+        (total // 60 % 60, minute),
+        (total % 60, second),
+    ]
     shown = [f"{n} {unit}" for n, unit in parts if n][:2]
     return " ".join(shown) if shown else f"0 {second}"
 
@@ -159,24 +184,53 @@ def cause_text(cause: str, language: str) -> str:
 
 def _render(language: str, kind: str, **values: str) -> dict[str, str]:
     table = _TEXT[language]
-    return {"summary": table[f"{kind}.summary"].format(**values),
-            "description": table[f"{kind}.description"].format(**values)}
+    return {
+        "summary": table[f"{kind}.summary"].format(**values),
+        "description": table[f"{kind}.description"].format(**values),
+    }
 
 
-def link_down(language: str, *, link: str, office: Place, peer: str, network: str, cause: str,
-              detail: str, since: float) -> dict[str, str]:
+def link_down(
+    language: str,
+    *,
+    link: str,
+    office: Place,
+    peer: str,
+    network: str,
+    cause: str,
+    detail: str,
+    since: float,
+) -> dict[str, str]:
     tz = office.timezone
-    return _render(language, "down", link=link, office=office.name, peer=peer, network=network,
-                   clock=clock(since, tz), date=date(since, tz, language),
-                   cause=cause_text(cause, language), detail=f" ({detail})" if detail else "")
+    return _render(
+        language,
+        "down",
+        link=link,
+        office=office.name,
+        peer=peer,
+        network=network,
+        clock=clock(since, tz),
+        date=date(since, tz, language),
+        cause=cause_text(cause, language),
+        detail=f" ({detail})" if detail else "",
+    )
 
 
-def link_restored(language: str, *, link: str, office: Place, peer: str, since: float,
-                  at: float) -> dict[str, str]:
+def link_restored(
+    language: str, *, link: str, office: Place, peer: str, since: float, at: float
+) -> dict[str, str]:
     tz = office.timezone
-    return _render(language, "up", link=link, office=office.name, peer=peer,
-                   clock=clock(at, tz), date=date(at, tz, language), since=clock(since, tz),
-                   duration=duration(at - since, language))
+    return _render(
+        language,
+        "up",
+        link=link,
+        office=office.name,
+        peer=peer,
+        clock=clock(at, tz),
+        date=date(at, tz, language),
+        since=clock(since, tz),
+        duration=duration(at - since, language),
+    )
 
 
 def link_removed(language: str, *, link: str, timezone: str, at: float) -> dict[str, str]:
@@ -184,46 +238,97 @@ def link_removed(language: str, *, link: str, timezone: str, at: float) -> dict[
     return {"summary": text, "description": text}
 
 
-def link_flapping(language: str, *, link: str, office: Place, peer: str, changes: int,
-                  window: float, since: float) -> dict[str, str]:
+def link_flapping(
+    language: str, *, link: str, office: Place, peer: str, changes: int, window: float, since: float
+) -> dict[str, str]:
     tz = office.timezone
-    return _render(language, "flap", link=link, office=office.name, peer=peer,
-                   clock=clock(since, tz), changes=str(changes),
-                   window=duration(window, language))
+    return _render(
+        language,
+        "flap",
+        link=link,
+        office=office.name,
+        peer=peer,
+        clock=clock(since, tz),
+        changes=str(changes),
+        window=duration(window, language),
+    )
 
 
-def link_calm(language: str, *, link: str, office: Place, peer: str, since: float,
-              at: float) -> dict[str, str]:
+def link_calm(
+    language: str, *, link: str, office: Place, peer: str, since: float, at: float
+) -> dict[str, str]:
     tz = office.timezone
-    return _render(language, "calm", link=link, office=office.name, peer=peer,
-                   clock=clock(at, tz), date=date(at, tz, language),
-                   duration=duration(at - since, language))
+    return _render(
+        language,
+        "calm",
+        link=link,
+        office=office.name,
+        peer=peer,
+        clock=clock(at, tz),
+        date=date(at, tz, language),
+        duration=duration(at - since, language),
+    )
 
 
-def service_unavailable(language: str, *, office: Place, links: Sequence[str],
-                        since: float) -> dict[str, str]:
+def service_unavailable(
+    language: str, *, office: Place, links: Sequence[str], since: float
+) -> dict[str, str]:
     tz = office.timezone
-    return _render(language, "svc", office=office.name, clock=clock(since, tz),
-                   date=date(since, tz, language), links=", ".join(links))
+    return _render(
+        language,
+        "svc",
+        office=office.name,
+        clock=clock(since, tz),
+        date=date(since, tz, language),
+        links=", ".join(links),
+    )
 
 
-def service_restored(language: str, *, office: Place, since: float,
-                     at: float) -> dict[str, str]:
+def service_restored(language: str, *, office: Place, since: float, at: float) -> dict[str, str]:
     tz = office.timezone
-    return _render(language, "svc_up", office=office.name, clock=clock(at, tz),
-                   date=date(at, tz, language), duration=duration(at - since, language))
+    return _render(
+        language,
+        "svc_up",
+        office=office.name,
+        clock=clock(at, tz),
+        date=date(at, tz, language),
+        duration=duration(at - since, language),
+    )
 
 
-def regional_incident(language: str, *, kabupaten: Place, down: int, total: int,
-                      offices: Sequence[str], cause: str, since: float) -> dict[str, str]:
+def regional_incident(
+    language: str,
+    *,
+    kabupaten: Place,
+    down: int,
+    total: int,
+    offices: Sequence[str],
+    cause: str,
+    since: float,
+) -> dict[str, str]:
     tz = kabupaten.timezone
-    return _render(language, "region", kabupaten=kabupaten.name, down=str(down),
-                   total=str(total), clock=clock(since, tz), date=date(since, tz, language),
-                   cause=cause_text(cause, language), offices=", ".join(offices))
+    return _render(
+        language,
+        "region",
+        kabupaten=kabupaten.name,
+        down=str(down),
+        total=str(total),
+        clock=clock(since, tz),
+        date=date(since, tz, language),
+        cause=cause_text(cause, language),
+        offices=", ".join(offices),
+    )
 
 
-def regional_resolved(language: str, *, kabupaten: Place, since: float,
-                      at: float) -> dict[str, str]:
+def regional_resolved(
+    language: str, *, kabupaten: Place, since: float, at: float
+) -> dict[str, str]:
     tz = kabupaten.timezone
-    return _render(language, "region_up", kabupaten=kabupaten.name, clock=clock(at, tz),
-                   date=date(at, tz, language), duration=duration(at - since, language))
+    return _render(
+        language,
+        "region_up",
+        kabupaten=kabupaten.name,
+        clock=clock(at, tz),
+        date=date(at, tz, language),
+        duration=duration(at - since, language),
+    )

@@ -12,5 +12,11 @@ from linkmon.lab.lab import SHIPPED_LAB, Lab, PingResult
 from linkmon.lab.topology import LabError, Topology, TopologyError, load_topology
 
 __all__ = [
-    "SHIPPED_LAB", "Lab", "LabError", "PingResult", "Topology", "TopologyError", "load_topology",
+    "SHIPPED_LAB",
+    "Lab",
+    "LabError",
+    "PingResult",
+    "Topology",
+    "TopologyError",
+    "load_topology",
 ]

@@ -170,8 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(_PRIORITY))
     except PermissionError:
-        print("bridge: no real-time priority (needs CAP_SYS_NICE); delays may wobble",
-              file=sys.stderr)
+        print(
+            "bridge: no real-time priority (needs CAP_SYS_NICE); delays may wobble", file=sys.stderr
+        )
     enter(to_ns)
     tap_to = open_tap(to_dev)
     enter(from_ns)  # and stay: `lab down` finds the bridge among the from site's processes

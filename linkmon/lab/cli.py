@@ -22,9 +22,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-PrefixOption = Annotated[str, typer.Option(
-    "--prefix", "-p", envvar="LINKMON_LAB_PREFIX",
-    help="Names everything the lab makes (namespaces PREFIX-<site>); one lab per prefix.")]
+PrefixOption = Annotated[
+    str,
+    typer.Option(
+        "--prefix",
+        "-p",
+        envvar="LINKMON_LAB_PREFIX",
+        help="Names everything the lab makes (namespaces PREFIX-<site>); one lab per prefix.",
+    ),
+]
 ACTIONS = ("cut", "blackhole", "loss", "delay", "flap", "refuse", "restore")
 
 
@@ -66,20 +72,28 @@ def down(prefix: PrefixOption = DEFAULT_PREFIX) -> None:
         removed = Lab.teardown(prefix)
     namespaces = sum(1 for thing in removed if thing.startswith("namespace"))
     processes = len(removed) - namespaces
-    typer.echo(f"lab {prefix!r} is down" + (
-        f" (removed {namespaces} namespaces, stopped {processes} processes)"
-        if removed else " (nothing was left)"))
+    typer.echo(
+        f"lab {prefix!r} is down"
+        + (
+            f" (removed {namespaces} namespaces, stopped {processes} processes)"
+            if removed
+            else " (nothing was left)"
+        )
+    )
 
 
 @app.command()
 def fault(
     target: Annotated[str, typer.Argument(help="Link id (or site id for refuse/restore).")],
     action: Annotated[str, typer.Argument(help=" | ".join(ACTIONS))],
-    value: Annotated[str | None, typer.Argument(
-        help="loss: percent (10 or 10%); delay: one-way (40ms); flap: period (2s).")] = None,
+    value: Annotated[
+        str | None,
+        typer.Argument(help="loss: percent (10 or 10%); delay: one-way (40ms); flap: period (2s)."),
+    ] = None,
     jitter: Annotated[str, typer.Option(help="delay: ± this much, uniform (5ms).")] = "0ms",
-    direction: Annotated[str, typer.Option(
-        help="delay/loss: both, forward (from -> to) or reverse.")] = "both",
+    direction: Annotated[
+        str, typer.Option(help="delay/loss: both, forward (from -> to) or reverse.")
+    ] = "both",
     prefix: PrefixOption = DEFAULT_PREFIX,
 ) -> None:
     """Break a link (cut, blackhole, loss, delay, flap) or a site's services (refuse); restore."""
@@ -90,8 +104,10 @@ def fault(
             raise LabError(f"--direction must be one of {', '.join(DIRECTIONS)}")
         needs_value = action in ("loss", "delay", "flap")
         if needs_value and value is None:
-            raise LabError(f"{action} needs a value, e.g. `fault {target} {action} "
-                           f"{ {'loss': '10', 'delay': '40ms', 'flap': '2s'}[action] }`")
+            raise LabError(
+                f"{action} needs a value, e.g. `fault {target} {action} "
+                f"{ {'loss': '10', 'delay': '40ms', 'flap': '2s'}[action] }`"
+            )
         if not needs_value and value is not None:
             raise LabError(f"{action} takes no value, got {value!r}")
         lab = Lab.load(prefix)
@@ -122,8 +138,11 @@ def reroute(
     """Route around down links from now on (as a routing protocol would), or stop (--off)."""
     with _lab_errors():
         routes = Lab.load(prefix).reroute(not off)
-    typer.echo("routes are static again: a cut link is not routed around" if off else
-               "rerouting: every cut, flap and restore recomputes the routes")
+    typer.echo(
+        "routes are static again: a cut link is not routed around"
+        if off
+        else "rerouting: every cut, flap and restore recomputes the routes"
+    )
     for site, lines in routes.items():
         typer.echo(f"  {site}: {len(lines)} routes")
 
@@ -145,9 +164,11 @@ def status(
     ns_width = max(len(site["netns"]) for site in report["sites"])
     for site in report["sites"]:
         services = ",".join(map(str, site["services"]))
-        typer.echo(f"  {site['id']:<{width}}  {site['address']:<14} {site['netns']:<{ns_width}}"
-                   + (f"  services {services}" if services else "")
-                   + (f"  FAULT: {describe_faults(site['faults'])}" if site["faults"] else ""))
+        typer.echo(
+            f"  {site['id']:<{width}}  {site['address']:<14} {site['netns']:<{ns_width}}"
+            + (f"  services {services}" if services else "")
+            + (f"  FAULT: {describe_faults(site['faults'])}" if site["faults"] else "")
+        )
     typer.echo("links:")
     width = max(len(link["id"]) for link in report["links"])
     for link in report["links"]:
@@ -159,8 +180,10 @@ def status(
             line += f", lost {fwd['dropped']}/{rev['dropped']}"
         typer.echo(line + (f"  FAULT: {describe_faults(link['faults'])}" if link["faults"] else ""))
     dead = [p for p in report["processes"] if not p["alive"]]
-    typer.echo(f"{len(report['processes']) - len(dead)} lab processes running"
-               + "".join(f"\n  DEAD: {p['role']} {p['name']} (log {p['log']})" for p in dead))
+    typer.echo(
+        f"{len(report['processes']) - len(dead)} lab processes running"
+        + "".join(f"\n  DEAD: {p['role']} {p['name']} (log {p['log']})" for p in dead)
+    )
 
 
 def describe_faults(faults: dict[str, Any]) -> str:
@@ -170,8 +193,10 @@ def describe_faults(faults: dict[str, Any]) -> str:
         if kind == "loss":
             words.append(f"loss {value['ratio'] * 100:g}% {value['direction']}")
         elif kind == "delay":
-            words += [f"delay {format_duration(v['delay'])}±{format_duration(v['jitter'])} {side}"
-                      for side, v in value.items()]
+            words += [
+                f"delay {format_duration(v['delay'])}±{format_duration(v['jitter'])} {side}"
+                for side, v in value.items()
+            ]
         elif kind == "flap":
             words.append(f"flap every {format_duration(value['period'])}")
         else:
@@ -183,11 +208,13 @@ def describe_faults(faults: dict[str, Any]) -> str:
 def demo(
     prefix: PrefixOption = DEFAULT_PREFIX,
     port: Annotated[int, typer.Option(help="Host port where linkmon's pages appear.")] = 9840,
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="linkmon config for the lab [default: config/lab-nunukan.yml].")]
-    = None,
-    once: Annotated[bool, typer.Option(help="Stop after the scenario instead of waiting.")]
-    = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="linkmon config for the lab [default: config/lab-nunukan.yml]."
+        ),
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Stop after the scenario instead of waiting.")] = False,
 ) -> None:
     """Build the lab, run linkmon in it and play an outage scenario; Ctrl-C ends it all."""
     from linkmon.lab.demo import LAB_CONFIG, run_demo

@@ -55,22 +55,44 @@ class Step:
 
 
 SCENARIO = (
-    Step("Kecamatan Krayan: the VPN line to the kabupaten is cut (a fibre cut on the way to the "
-         "interior). Krayan keeps its Starlink backup.",
-         lambda lab: lab.cut("kec-krayan--kab"), {"kec-krayan--kab": "down"}, "198.18.30.8"),
-    Step("Krayan's line is repaired.",
-         lambda lab: lab.restore("kec-krayan--kab"), {"kec-krayan--kab": "up"}, "198.18.30.8"),
-    Step("Kecamatan Lumbis: its M2M link turns lossy, 40 % of round trips lost.",
-         lambda lab: lab.loss("kec-lumbis--kab", 0.40), {"kec-lumbis--kab": "degraded"},
-         "198.18.10.13"),
-    Step("Lumbis: the loss clears.",
-         lambda lab: lab.restore("kec-lumbis--kab"), {"kec-lumbis--kab": "up"}, "198.18.10.13"),
-    Step("The data center in Jakarta goes dark: traffic to it vanishes, the line stays up. The "
-         "DRC in Batam stays up, so offices still serve, degraded, through the DRC.",
-         lambda lab: lab.blackhole("kab-nunukan--dc"),
-         {"kab-nunukan--dc": "down", "kab-nunukan--drc": "up"}, "198.18.1.1"),
-    Step("The data center is back: everything recovers.",
-         lambda lab: lab.restore_all(), {"kab-nunukan--dc": "up"}, "198.18.1.1"),
+    Step(
+        "Kecamatan Krayan: the VPN line to the kabupaten is cut (a fibre cut on the way to the "
+        "interior). Krayan keeps its Starlink backup.",
+        lambda lab: lab.cut("kec-krayan--kab"),
+        {"kec-krayan--kab": "down"},
+        "198.18.30.8",
+    ),
+    Step(
+        "Krayan's line is repaired.",
+        lambda lab: lab.restore("kec-krayan--kab"),
+        {"kec-krayan--kab": "up"},
+        "198.18.30.8",
+    ),
+    Step(
+        "Kecamatan Lumbis: its M2M link turns lossy, 40 % of round trips lost.",
+        lambda lab: lab.loss("kec-lumbis--kab", 0.40),
+        {"kec-lumbis--kab": "degraded"},
+        "198.18.10.13",
+    ),
+    Step(
+        "Lumbis: the loss clears.",
+        lambda lab: lab.restore("kec-lumbis--kab"),
+        {"kec-lumbis--kab": "up"},
+        "198.18.10.13",
+    ),
+    Step(
+        "The data center in Jakarta goes dark: traffic to it vanishes, the line stays up. The "
+        "DRC in Batam stays up, so offices still serve, degraded, through the DRC.",
+        lambda lab: lab.blackhole("kab-nunukan--dc"),
+        {"kab-nunukan--dc": "down", "kab-nunukan--drc": "up"},
+        "198.18.1.1",
+    ),
+    Step(
+        "The data center is back: everything recovers.",
+        lambda lab: lab.restore_all(),
+        {"kab-nunukan--dc": "up"},
+        "198.18.1.1",
+    ),
 )
 
 
@@ -109,8 +131,10 @@ class Watcher:
                 self.say(f"  linkmon: link {link}: {self.states[link]} -> {state}")
         for site, value in services.items():
             if self.services.get(site, value) != value:
-                self.say(f"  linkmon: office {site} can serve online: "
-                         f"{_service(self.services[site])} -> {_service(value)}")
+                self.say(
+                    f"  linkmon: office {site} can serve online: "
+                    f"{_service(self.services[site])} -> {_service(value)}"
+                )
         self.states, self.services = states, services
 
     def wait_for(self, expect: dict[str, str], timeout: float) -> bool:
@@ -143,8 +167,10 @@ class Demo:
     def run(self, once: bool) -> None:
         self.say("building the lab: Kabupaten Nunukan, its DC and DRC uplinks, 5 kecamatan")
         self.lab = lab = Lab.up(SHIPPED_LAB, prefix=self.prefix)
-        self.say(f"lab {self.prefix!r} is up ({len(lab.topology.sites)} namespaces, "
-                 f"{len(lab.topology.links)} links)")
+        self.say(
+            f"lab {self.prefix!r} is up ({len(lab.topology.sites)} namespaces, "
+            f"{len(lab.topology.links)} links)"
+        )
         self.start_receiver(lab)
         watcher = Watcher(f"http://127.0.0.1:{self.port}/metrics", self.say)
         if self.start_daemon(lab):
@@ -170,9 +196,11 @@ class Demo:
         if once:
             self.say("scenario over")
             return
-        self.say("scenario over; linkmon keeps watching. Break things yourself, e.g. "
-                 f"`linkmon lab fault{self._opt} kec-sebuku--kab cut`, then `... restore`. "
-                 "Ctrl-C stops linkmon and takes the lab down.")
+        self.say(
+            "scenario over; linkmon keeps watching. Break things yourself, e.g. "
+            f"`linkmon lab fault{self._opt} kec-sebuku--kab cut`, then `... restore`. "
+            "Ctrl-C stops linkmon and takes the lab down."
+        )
         threading.Event().wait()
 
     @property
@@ -180,9 +208,12 @@ class Demo:
         return "" if self.prefix == "lm" else f" -p {self.prefix}"
 
     def start_receiver(self, lab: Lab) -> None:
-        receiver = lab.popen(HUB, [sys.executable, "-m", "linkmon.lab.receiver",
-                                   "--port", str(RECEIVER_PORT)],
-                             stdout=subprocess.PIPE, start_new_session=True)
+        receiver = lab.popen(
+            HUB,
+            [sys.executable, "-m", "linkmon.lab.receiver", "--port", str(RECEIVER_PORT)],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
         self.children.append(receiver)
         assert receiver.stdout is not None
         if receiver.stdout.readline().strip() != b"ready":
@@ -204,23 +235,34 @@ class Demo:
         log = lab.state_dir / "linkmon.log"
         linkmon_cmd = shutil.which("linkmon", path=str(Path(sys.executable).parent))
         if linkmon_cmd is None:
-            self.say("WARNING: the `linkmon` command is not installed next to this Python; "
-                     "the scenario plays without linkmon")
+            self.say(
+                "WARNING: the `linkmon` command is not installed next to this Python; "
+                "the scenario plays without linkmon"
+            )
             return False
         with open(log, "ab") as log_file:
-            self.daemon = lab.popen(HUB, [linkmon_cmd, "run", "-c", str(config_file)],
-                                    stdout=log_file, stderr=log_file, start_new_session=True)
+            self.daemon = lab.popen(
+                HUB,
+                [linkmon_cmd, "run", "-c", str(config_file)],
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.daemon.poll() is None:
             health = f"http://127.0.0.1:{self.port}/healthz"
             with contextlib.suppress(OSError), urllib.request.urlopen(health, timeout=1):
-                self.say(f"linkmon runs in the hub's namespace ({lab.netns(HUB)}), "
-                         f"config {config_file}, log {log}")
+                self.say(
+                    f"linkmon runs in the hub's namespace ({lab.netns(HUB)}), "
+                    f"config {config_file}, log {log}"
+                )
                 return True
             time.sleep(0.2)
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-        self.say("WARNING: linkmon did not start; the scenario plays without it. "
-                 "Its log ends:\n    " + "\n    ".join(tail))
+        self.say(
+            "WARNING: linkmon did not start; the scenario plays without it. "
+            "Its log ends:\n    " + "\n    ".join(tail)
+        )
         self.stop_daemon()
         return False
 
@@ -234,8 +276,10 @@ class Demo:
 
     def lab_check(self, lab: Lab, address: str) -> None:
         seen = lab.ping(HUB, address, count=3, interval=0.1, wait=0.5)
-        self.say(f"  lab check (iputils ping from the hub): {address} answered "
-                 f"{seen.received}/3" + (f", {seen.errors[0]}" if seen.errors else ""))
+        self.say(
+            f"  lab check (iputils ping from the hub): {address} answered "
+            f"{seen.received}/3" + (f", {seen.errors[0]}" if seen.errors else "")
+        )
 
     def stop_daemon(self) -> None:
         if self.daemon is not None and self.daemon.poll() is None:
@@ -271,6 +315,7 @@ def run_demo(prefix: str, port: int, config: Path = LAB_CONFIG, once: bool = Fal
 @contextlib.contextmanager
 def _sigterm_as_interrupt(ignore: bool = False) -> Iterator[None]:
     """SIGTERM ends the demo like Ctrl-C; while tearing down, both wait for the teardown."""
+
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 

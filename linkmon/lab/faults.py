@@ -46,7 +46,7 @@ def check_direction(direction: str) -> None:
 
 def ingress_script(table: str, chain: str, device: str, blackhole: bool, loss: float) -> str:
     """nft transaction that (re)writes one device's ingress chain; empty rules remove it."""
-    hook = f"{{ type filter hook ingress device \"{device}\" priority 0; }}"
+    hook = f'{{ type filter hook ingress device "{device}" priority 0; }}'
     lines = [f"add table netdev {table}", f"add chain netdev {table} {chain} {hook}"]
     if blackhole or loss >= 1.0:
         rule = "meta protocol != arp drop"
@@ -55,8 +55,16 @@ def ingress_script(table: str, chain: str, device: str, blackhole: bool, loss: f
         rule = f"meta protocol != arp numgen random mod {_RANDOM_SCALE} < {threshold} drop"
     else:
         return "\n".join([*lines, f"delete chain netdev {table} {chain}"]) + "\n"
-    return "\n".join([*lines, f"flush chain netdev {table} {chain}",
-                      f"add rule netdev {table} {chain} {rule}"]) + "\n"
+    return (
+        "\n".join(
+            [
+                *lines,
+                f"flush chain netdev {table} {chain}",
+                f"add rule netdev {table} {chain} {rule}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def refuse_script(table: str, ports: tuple[int, ...], refuse: bool) -> str:

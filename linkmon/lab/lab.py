@@ -119,8 +119,16 @@ class Lab:
             )
         state_dir.mkdir(parents=True, exist_ok=True)
         lab = cls(prefix, topology, state_dir)
-        lab._write_state({"prefix": prefix, "lab_file": str(lab_file), "topology": topology.text,
-                          "status": "building", "processes": [], "faults": {}})
+        lab._write_state(
+            {
+                "prefix": prefix,
+                "lab_file": str(lab_file),
+                "topology": topology.text,
+                "status": "building",
+                "processes": [],
+                "faults": {},
+            }
+        )
         try:
             lab._build()
         except BaseException:
@@ -175,22 +183,51 @@ class Lab:
             a, b = link.from_end, link.to_end
             if link.bridge:
                 for end in link.ends:
-                    netns.run(["ip", "-n", self.netns(end.site), "tuntap", "add", "dev",
-                               end.device, "mode", "tap"])
+                    netns.run(
+                        [
+                            "ip",
+                            "-n",
+                            self.netns(end.site),
+                            "tuntap",
+                            "add",
+                            "dev",
+                            end.device,
+                            "mode",
+                            "tap",
+                        ]
+                    )
             else:
-                netns.run(["ip", "link", "add", a.device, "netns", self.netns(a.site), "type",
-                           "veth", "peer", "name", b.device, "netns", self.netns(b.site)])
+                netns.run(
+                    [
+                        "ip",
+                        "link",
+                        "add",
+                        a.device,
+                        "netns",
+                        self.netns(a.site),
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        b.device,
+                        "netns",
+                        self.netns(b.site),
+                    ]
+                )
         for site in topo.sites:
             commands = [f"address add {site.address}/32 dev lo"]
             for link in topo.links_of(site.id):
                 end = link.end(site.id)
-                commands += [f"address add {end.interface} dev {end.device}",
-                             f"link set {end.device} up"]
+                commands += [
+                    f"address add {end.interface} dev {end.device}",
+                    f"link set {end.device} up",
+                ]
             netns.ip_batch(self.netns(site.id), commands)
             self._apply_routes(site.id)
         certificates = self._certificates()
-        started = [self._start_services(s, certificates.get(s.id)) for s in topo.sites
-                   if s.services]
+        started = [
+            self._start_services(s, certificates.get(s.id)) for s in topo.sites if s.services
+        ]
         started += [self._start_bridge(k) for k in topo.links if k.bridge]
         with self._state() as state:
             state["processes"] += [asdict(process) for process, _ in started]
@@ -213,8 +250,14 @@ class Lab:
 
     def _start_bridge(self, link: Link) -> tuple[Process, subprocess.Popen[bytes]]:
         a, b = link.from_end, link.to_end
-        args = ["--from", f"{self.netns(a.site)}:{a.device}",
-                "--to", f"{self.netns(b.site)}:{b.device}", "--control", self._control(link)]
+        args = [
+            "--from",
+            f"{self.netns(a.site)}:{a.device}",
+            "--to",
+            f"{self.netns(b.site)}:{b.device}",
+            "--control",
+            self._control(link),
+        ]
         return self._spawn("bridge", link.id, a.site, "linkmon.lab.bridge", args)
 
     def _certificates(self) -> dict[str, Path]:
@@ -256,8 +299,12 @@ class Lab:
         where = ["ip", "netns", "exec", self.netns(site)] if site else []
         with open(log, "ab") as log_file:
             popen = subprocess.Popen(
-                [*where, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=log_file, env=env, start_new_session=True,
+                [*where, *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                env=env,
+                start_new_session=True,
             )
         netns_name = self.netns(site) if site else "host"
         return Process(role, name, popen.pid, netns_name, argv, str(log)), popen
@@ -280,11 +327,18 @@ class Lab:
 
         See :mod:`linkmon.lab.forward`; the demo uses it to show linkmon's pages.
         """
-        args = ["--listen", f"{host}:{host_port}", "--netns", self.netns(site),
-                "--to", f"127.0.0.1:{port}"]
+        args = [
+            "--listen",
+            f"{host}:{host_port}",
+            "--netns",
+            self.netns(site),
+            "--to",
+            f"127.0.0.1:{port}",
+        ]
         with self._state() as state:
-            process, popen = self._spawn("forward", f"{site}-{port}", None,
-                                         "linkmon.lab.forward", args)
+            process, popen = self._spawn(
+                "forward", f"{site}-{port}", None, "linkmon.lab.forward", args
+            )
             state["processes"].append(asdict(process))
         self._await_ready([(process, popen)])
 
@@ -301,15 +355,21 @@ class Lab:
         self, site: str, argv: Sequence[str], *, timeout: float = 60.0, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
         """Run a command inside a site's namespace and capture its output."""
-        return subprocess.run(["ip", "netns", "exec", self.netns(site), *argv],
-                              capture_output=True, text=True, timeout=timeout, check=check)
+        return subprocess.run(
+            ["ip", "netns", "exec", self.netns(site), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
 
     def executor(self, site: str) -> ThreadPoolExecutor:
         """A worker thread living in a site's namespace: runs Python there (a trace, a probe)
         without a new process; the sockets it opens belong to the site. Shut it down after."""
         name = self.netns(site)
-        return ThreadPoolExecutor(1, thread_name_prefix=name, initializer=netns.enter,
-                                  initargs=(name,))
+        return ThreadPoolExecutor(
+            1, thread_name_prefix=name, initializer=netns.enter, initargs=(name,)
+        )
 
     def popen(self, site: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """Start a long-running command (say, linkmon itself) inside a site's namespace.
@@ -319,8 +379,13 @@ class Lab:
         return subprocess.Popen(["ip", "netns", "exec", self.netns(site), *argv], **kwargs)
 
     def ping(
-        self, site: str, target: str, count: int = 10, interval: float = 0.01,
-        ttl: int | None = None, wait: float = 1.0,
+        self,
+        site: str,
+        target: str,
+        count: int = 10,
+        interval: float = 0.01,
+        ttl: int | None = None,
+        wait: float = 1.0,
     ) -> PingResult:
         """iputils ping from a site: the independent yardstick for delay, loss and hops."""
         argv = ["ping", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait:g}"]
@@ -355,21 +420,37 @@ class Lab:
         links = []
         for link in self.topology.links:
             entry: dict[str, Any] = {
-                "id": link.id, "network": link.network,
+                "id": link.id,
+                "network": link.network,
                 "kind": "bridge" if link.bridge else "veth",
-                "ends": [{"site": e.site, "device": e.device, "address": str(e.interface)}
-                         for e in link.ends],
+                "ends": [
+                    {"site": e.site, "device": e.device, "address": str(e.interface)}
+                    for e in link.ends
+                ],
                 "faults": state["faults"].get(link.id, {}),
             }
             if link.bridge:
                 with contextlib.suppress(LabError):
                     entry["bridge"] = self.bridge_stats(link.id)
             links.append(entry)
-        sites = [{"id": s.id, "netns": self.netns(s.id), "address": str(s.address),
-                  "services": list(s.services.ports) if s.services else [],
-                  "faults": state["faults"].get(s.id, {})} for s in self.topology.sites]
-        return {"prefix": self.prefix, "status": state["status"], "lab_file": state["lab_file"],
-                "sites": sites, "links": links, "processes": processes}
+        sites = [
+            {
+                "id": s.id,
+                "netns": self.netns(s.id),
+                "address": str(s.address),
+                "services": list(s.services.ports) if s.services else [],
+                "faults": state["faults"].get(s.id, {}),
+            }
+            for s in self.topology.sites
+        ]
+        return {
+            "prefix": self.prefix,
+            "status": state["status"],
+            "lab_file": state["lab_file"],
+            "sites": sites,
+            "links": links,
+            "processes": processes,
+        }
 
     # ---- faults -------------------------------------------------------------------------
 
@@ -386,8 +467,9 @@ class Lab:
     def loss(self, link_id: str, ratio: float, direction: str = "both") -> None:
         """Lose ``ratio`` (0-1) of round trips (see :mod:`linkmon.lab.faults`); 0 removes it."""
         faults.one_way_loss(ratio, direction)
-        self._ingress_fault(link_id, {"loss": {"ratio": ratio, "direction": direction}}
-                            if ratio else {"loss": None})
+        self._ingress_fault(
+            link_id, {"loss": {"ratio": ratio, "direction": direction}} if ratio else {"loss": None}
+        )
 
     def delay(
         self, link_id: str, delay: float, jitter: float = 0.0, direction: str = "both"
@@ -400,9 +482,13 @@ class Lab:
         sides = ("forward", "reverse") if direction == "both" else (direction,)
         with self._state() as state:
             reply = faults.bridge_request(
-                self._control(link), {s: {"delay": delay, "jitter": jitter} for s in sides})
-            settings = {s: {"delay": reply[s]["delay"], "jitter": reply[s]["jitter"]}
-                        for s in ("forward", "reverse") if reply[s]["delay"] or reply[s]["jitter"]}
+                self._control(link), {s: {"delay": delay, "jitter": jitter} for s in sides}
+            )
+            settings = {
+                s: {"delay": reply[s]["delay"], "jitter": reply[s]["jitter"]}
+                for s in ("forward", "reverse")
+                if reply[s]["delay"] or reply[s]["jitter"]
+            }
             self._record(state, link.id, "delay", settings or None)
 
     def flap(self, link_id: str, period: float) -> None:
@@ -413,9 +499,21 @@ class Lab:
         with self._state() as state:
             self._stop_flapping(state, link.id)
             process, popen = self._spawn(
-                "flap", link.id, link.from_end.site, "linkmon.lab.flap",
-                ["--prefix", self.prefix, "--state-root", str(self.state_dir.parent),
-                 "--link", link.id, "--period", f"{period:g}"])
+                "flap",
+                link.id,
+                link.from_end.site,
+                "linkmon.lab.flap",
+                [
+                    "--prefix",
+                    self.prefix,
+                    "--state-root",
+                    str(self.state_dir.parent),
+                    "--link",
+                    link.id,
+                    "--period",
+                    f"{period:g}",
+                ],
+            )
             state["processes"].append(asdict(process))
             self._record(state, link.id, "flap", {"period": period, "pid": process.pid})
         self._await_ready([(process, popen)])
@@ -440,16 +538,20 @@ class Lab:
                 site = self.topology.site(name)
                 state["faults"].pop(site.id, None)
                 if site.services:
-                    netns.nft(self.netns(site.id),
-                              faults.refuse_script(self.table, site.services.ports, False))
+                    netns.nft(
+                        self.netns(site.id),
+                        faults.refuse_script(self.table, site.services.ports, False),
+                    )
                 return
             link = self.topology.link(name)
             self._stop_flapping(state, link.id)
             state["faults"].pop(link.id, None)
             self._apply_ingress(link, {})
             if link.bridge:
-                faults.bridge_request(self._control(link), {
-                    s: {"delay": 0, "jitter": 0} for s in ("forward", "reverse")})
+                faults.bridge_request(
+                    self._control(link),
+                    {s: {"delay": 0, "jitter": 0} for s in ("forward", "reverse")},
+                )
             self.set_link_state(link.id, up=True)
 
     def restore_all(self) -> None:
@@ -461,8 +563,17 @@ class Lab:
         put back the static routes the kernel dropped on down."""
         link = self.topology.link(link_id)
         for end in link.ends:
-            netns.run(["ip", "-n", self.netns(end.site), "link", "set", end.device,
-                       "up" if up else "down"])
+            netns.run(
+                [
+                    "ip",
+                    "-n",
+                    self.netns(end.site),
+                    "link",
+                    "set",
+                    end.device,
+                    "up" if up else "down",
+                ]
+            )
         if self._read_state().get("rerouting"):
             self._route_all(dynamic=True)
         elif up:
@@ -485,11 +596,13 @@ class Lab:
         """Links with a device down at either end (cut, or a flap's down phase)."""
         up: set[tuple[str, str]] = set()
         for site in self.topology.sites:
-            devices = json.loads(netns.run(["ip", "-n", self.netns(site.id), "-j", "link",
-                                            "show"]) or "[]")
+            devices = json.loads(
+                netns.run(["ip", "-n", self.netns(site.id), "-j", "link", "show"]) or "[]"
+            )
             up |= {(site.id, d["ifname"]) for d in devices if "UP" in d.get("flags", ())}
-        return {k.id for k in self.topology.links
-                if any((e.site, e.device) not in up for e in k.ends)}
+        return {
+            k.id for k in self.topology.links if any((e.site, e.device) not in up for e in k.ends)
+        }
 
     # ---- internals ----------------------------------------------------------------------
 
@@ -503,25 +616,38 @@ class Lab:
             if dynamic:
                 routes = self.topology.routes(site.id, down)
             else:
-                devices = {k.end(site.id).device for k in self.topology.links_of(site.id)
-                           if k.id not in down}
+                devices = {
+                    k.end(site.id).device
+                    for k in self.topology.links_of(site.id)
+                    if k.id not in down
+                }
                 routes = [r for r in self.topology.routes(site.id) if r.device in devices]
             wanted = {str(r.destination) for r in routes}
-            current = json.loads(netns.run(["ip", "-n", name, "-j", "route", "show", "proto",
-                                            "boot"]) or "[]")
-            stale = [c["dst"] for c in current
-                     if str(ipaddress.ip_network(c["dst"])) not in wanted]
+            current = json.loads(
+                netns.run(["ip", "-n", name, "-j", "route", "show", "proto", "boot"]) or "[]"
+            )
+            stale = [c["dst"] for c in current if str(ipaddress.ip_network(c["dst"])) not in wanted]
             installed[site.id] = [f"{r.destination} via {r.via} dev {r.device}" for r in routes]
-            netns.ip_batch(name, [*(f"route del {dst}" for dst in stale),
-                                  *(f"route replace {line}" for line in installed[site.id])])
+            netns.ip_batch(
+                name,
+                [
+                    *(f"route del {dst}" for dst in stale),
+                    *(f"route replace {line}" for line in installed[site.id]),
+                ],
+            )
         return installed
 
     def _apply_routes(self, site_id: str, device: str | None = None) -> None:
         """Install a site's routes, or only those via ``device`` (the ones its down dropped:
         routes via another device that is down cannot be added, and were never removed)."""
-        netns.ip_batch(self.netns(site_id), (
-            f"route replace {r.destination} via {r.via} dev {r.device}"
-            for r in self.topology.routes(site_id) if device in (None, r.device)))
+        netns.ip_batch(
+            self.netns(site_id),
+            (
+                f"route replace {r.destination} via {r.via} dev {r.device}"
+                for r in self.topology.routes(site_id)
+                if device in (None, r.device)
+            ),
+        )
 
     def _ingress_fault(self, link_id: str, change: dict[str, Any]) -> None:
         link = self.topology.link(link_id)
@@ -538,8 +664,13 @@ class Lab:
         one_way = faults.one_way_loss(loss["ratio"], loss["direction"]) if loss else {}
         # Frames going "forward" (from -> to) arrive at the ``to`` end, and the reverse.
         for end, direction in ((link.to_end, "forward"), (link.from_end, "reverse")):
-            script = faults.ingress_script(self.table, f"link{link.index}", end.device,
-                                           bool(fault.get("blackhole")), one_way.get(direction, 0))
+            script = faults.ingress_script(
+                self.table,
+                f"link{link.index}",
+                end.device,
+                bool(fault.get("blackhole")),
+                one_way.get(direction, 0),
+            )
             netns.nft(self.netns(end.site), script)
 
     def _stop_flapping(self, state: dict[str, Any], link_id: str) -> None:
@@ -563,8 +694,10 @@ class Lab:
     def _bridged(self, link_id: str) -> Link:
         link = self.topology.link(link_id)
         if not link.bridge:
-            raise LabError(f"link {link.id} is a plain veth; give it `bridge: true` in the lab "
-                           "file to delay it")
+            raise LabError(
+                f"link {link.id} is a plain veth; give it `bridge: true` in the lab "
+                "file to delay it"
+            )
         return link
 
     def _control(self, link: Link) -> str:

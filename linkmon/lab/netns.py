@@ -54,8 +54,10 @@ def add_namespace(name: str, sysctls: dict[str, str]) -> None:
     run(["ip", "netns", "add", name])
     run(["ip", "-n", name, "link", "set", "lo", "up"])
     if sysctls:
-        run(["ip", "netns", "exec", name, "sysctl", "-q", "-w"]
-            + [f"{k}={v}" for k, v in sysctls.items()])
+        run(
+            ["ip", "netns", "exec", name, "sysctl", "-q", "-w"]
+            + [f"{k}={v}" for k, v in sysctls.items()]
+        )
 
 
 def delete_namespace(name: str) -> None:

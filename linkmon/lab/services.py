@@ -46,8 +46,14 @@ def http_handler(site: str) -> Handler:
                 reply = _response("404 Not Found", b"not found\n", "text/plain", head_only)
             writer.write(reply)
             await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError,
-                ConnectionError, ssl.SSLError):
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            ValueError,
+            ConnectionError,
+            ssl.SSLError,
+        ):
             pass
         finally:
             writer.close()
@@ -73,13 +79,17 @@ def tcp_handler(site: str) -> Handler:
 async def serve(args: argparse.Namespace) -> None:
     servers = []
     if args.http:
-        servers.append(await asyncio.start_server(http_handler(args.site), port=args.http,
-                                                  limit=_MAX_HEAD))
+        servers.append(
+            await asyncio.start_server(http_handler(args.site), port=args.http, limit=_MAX_HEAD)
+        )
     if args.https:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.tls)
-        servers.append(await asyncio.start_server(http_handler(args.site), port=args.https,
-                                                  ssl=tls, limit=_MAX_HEAD))
+        servers.append(
+            await asyncio.start_server(
+                http_handler(args.site), port=args.https, ssl=tls, limit=_MAX_HEAD
+            )
+        )
     for port in args.tcp:
         servers.append(await asyncio.start_server(tcp_handler(args.site), port=port))
     report_ready()

@@ -154,8 +154,11 @@ class Topology:
                     order += 1
                     heapq.heappush(queue, (best[there], order, there))
         routes: list[Route] = []
-        local = {k.end(site_id).interface.network for k in up
-                 if site_id in (k.from_end.site, k.to_end.site)}
+        local = {
+            k.end(site_id).interface.network
+            for k in up
+            if site_id in (k.from_end.site, k.to_end.site)
+        }
         found = {site: i for i, site in enumerate(best)}
         for dest_site in sorted(first_hop, key=lambda s: (best[s], found[s])):
             link = first_hop[dest_site]
@@ -294,9 +297,7 @@ class _Checker:
                 sites.append(Site(site_id, str(item.get("kind", "")), address, services))
         return sites
 
-    def links(
-        self, raw: Any, sites: dict[str, Site], pool: ipaddress.IPv4Network
-    ) -> list[Link]:
+    def links(self, raw: Any, sites: dict[str, Site], pool: ipaddress.IPv4Network) -> list[Link]:
         if not isinstance(raw, list):
             self.error("links", "must be a list")
             return []
@@ -335,8 +336,13 @@ class _Checker:
                 subnet = next(free, None)
                 if subnet is None:
                     self.error(path, f"link_subnets {pool} has no /30 left")
-            if (bad or ends[0] == ends[1] or subnet is None or not isinstance(bridge, bool)
-                    or cost is None):
+            if (
+                bad
+                or ends[0] == ends[1]
+                or subnet is None
+                or not isinstance(bridge, bool)
+                or cost is None
+            ):
                 continue
             hosts = list(subnet.hosts())[:2]
             made = []

@@ -36,12 +36,19 @@ def test_least_privilege_essentials() -> None:
     def one(key: str) -> str:
         assert key in service, f"[Service] has no {key}="
         return service[key][-1]
+
     assert one("DynamicUser") == "yes" or one("User") not in ("", "root", "0")
     assert one("AmbientCapabilities") == "CAP_NET_RAW"
     assert one("CapabilityBoundingSet") == "CAP_NET_RAW"
-    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
-                       "PrivateTmp": "yes", "StateDirectory": "linkmon",
-                       "ConfigurationDirectory": "linkmon", "Restart": "on-failure"}.items():
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "StateDirectory": "linkmon",
+        "ConfigurationDirectory": "linkmon",
+        "Restart": "on-failure",
+    }.items():
         assert one(key) == value, key
     assert re.fullmatch(r"\S*/bin/kill -HUP \$MAINPID", one("ExecReload"))
     assert "PrivateUsers" not in service, "CAP_NET_RAW in a user namespace misses the host"
@@ -61,15 +68,23 @@ def installed_unit(tmp_path: Path) -> Path:
 
 
 def test_systemd_analyze_verify_accepts_it(installed_unit: Path) -> None:
-    done = subprocess.run(["systemd-analyze", "verify", str(installed_unit)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(installed_unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "linkmon.service" not in done.stderr, done.stderr  # no warning about our unit
 
 
 def test_systemd_rates_its_exposure_low(installed_unit: Path) -> None:
-    done = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(installed_unit)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(installed_unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     found = re.search(r"Overall exposure level for linkmon\.service: ([0-9.]+)", done.stdout)
     assert found, done.stdout + done.stderr
     assert float(found.group(1)) <= 2.0, done.stdout

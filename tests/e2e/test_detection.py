@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from linkmon.lab import Lab
-from tests.support.daemon import Linkmon, lab_config, linkmon_in_lab, wait_until
+from tests.support.daemon import Linkmon, lab_config, linkmon_in_lab
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
@@ -52,7 +53,8 @@ def faults(lab: Lab, linkmon: Linkmon) -> Iterator[Lab]:
 
 
 def test_cut_is_down_within_down_after_rounds_and_up_after_restore(
-        faults: Lab, linkmon: Linkmon) -> None:
+    faults: Lab, linkmon: Linkmon
+) -> None:
     faults.cut("kec-krayan--kab")
     took = linkmon.wait_value("linkmon_link_up", 0, 15, link="kec-krayan--kab")
     assert took <= DOWN_AFTER * INTERVAL + 1.0, f"down after {took:.2f} s"
@@ -60,6 +62,7 @@ def test_cut_is_down_within_down_after_rounds_and_up_after_restore(
     def traced() -> object:
         links = linkmon.status()["links"]
         return next(link for link in links if link["id"] == "kec-krayan--kab")["path"]
+
     where = wait_until(traced, 10, "the trace taken at the failure in the status")
     assert "198.18.30.8" in str(where)  # here: no route from the hub once its side is cut
     faults.restore("kec-krayan--kab")
@@ -71,19 +74,20 @@ def test_blackhole_is_detected_like_a_cut(faults: Lab, linkmon: Linkmon) -> None
     faults.blackhole("kec-krayan--kab")
     took = linkmon.wait_value("linkmon_link_up", 0, 15, link="kec-krayan--kab")
     assert took <= DOWN_AFTER * INTERVAL + 1.0 + 0.8  # + the timeout a silent echo costs
-    assert linkmon.value("linkmon_probe_failures_total", link="kec-krayan--kab",
-                         reason="timeout")
+    assert linkmon.value("linkmon_probe_failures_total", link="kec-krayan--kab", reason="timeout")
 
 
-def test_loss_is_reported_within_five_points_over_200_echoes(
-        faults: Lab, linkmon: Linkmon) -> None:
+def test_loss_is_reported_within_five_points_over_200_echoes(faults: Lab, linkmon: Linkmon) -> None:
     labels = {"link": "kec-sebuku--kab", "kind": "icmp"}
 
     def counters() -> tuple[float, float]:
         samples = linkmon.metrics()
         from tests.support.daemon import value
-        return (value(samples, "linkmon_probe_packets_sent_total", **labels) or 0,
-                value(samples, "linkmon_probe_packets_received_total", **labels) or 0)
+
+        return (
+            value(samples, "linkmon_probe_packets_sent_total", **labels) or 0,
+            value(samples, "linkmon_probe_packets_received_total", **labels) or 0,
+        )
 
     faults.loss("kec-sebuku--kab", 0.10)
     time.sleep(INTERVAL)  # let a round that started before the fault finish
@@ -100,26 +104,36 @@ def test_delay_shows_in_rtt_within_a_millisecond(faults: Lab, linkmon: Linkmon) 
     faults.delay("kec-lumbis--kab", 0.040)
     expected = 0.080 + overhead
     labels = {"link": "kec-lumbis--kab", "kind": "icmp"}
-    wait_until(lambda: (linkmon.value("linkmon_probe_rtt_min_seconds", **labels) or 0) > 0.07,
-               10, "delay to show")
+    wait_until(
+        lambda: (linkmon.value("linkmon_probe_rtt_min_seconds", **labels) or 0) > 0.07,
+        10,
+        "delay to show",
+    )
     averages = []
     for _ in range(8):  # one sample per round
         averages.append(linkmon.value("linkmon_probe_rtt_avg_seconds", **labels))
         time.sleep(INTERVAL)
     median = statistics.median(a for a in averages if a is not None)
-    assert abs(median - expected) <= 0.001, \
+    assert abs(median - expected) <= 0.001, (
         f"median {median * 1000:.3f} ms, expected {expected * 1000:.3f} ms"
+    )
 
 
 def test_refused_service_keeps_icmp_up_while_tcp_and_http_fail(
-        faults: Lab, linkmon: Linkmon) -> None:
+    faults: Lab, linkmon: Linkmon
+) -> None:
     faults.refuse("pusat-dc")
-    wait_until(lambda: linkmon.value("linkmon_probe_success", link="kab-nunukan--dc",
-                                     kind="tcp") == 0, 10, "tcp to fail")
-    wait_until(lambda: linkmon.value("linkmon_probe_success", link="kab-nunukan--dc",
-                                     kind="http") == 0, 10, "http to fail")
+    wait_until(
+        lambda: linkmon.value("linkmon_probe_success", link="kab-nunukan--dc", kind="tcp") == 0,
+        10,
+        "tcp to fail",
+    )
+    wait_until(
+        lambda: linkmon.value("linkmon_probe_success", link="kab-nunukan--dc", kind="http") == 0,
+        10,
+        "http to fail",
+    )
     assert linkmon.value("linkmon_probe_success", link="kab-nunukan--dc", kind="icmp") == 1
     linkmon.wait_value("linkmon_link_up", 0, 10, link="kab-nunukan--dc")
-    link = next(item for item in linkmon.status()["links"]
-                if item["id"] == "kab-nunukan--dc")
+    link = next(item for item in linkmon.status()["links"] if item["id"] == "kab-nunukan--dc")
     assert link["cause"] == "service_refused", link

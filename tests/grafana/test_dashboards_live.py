@@ -49,8 +49,8 @@ from tests.support.prometheus import (
     PrometheusServer,
     ScrapeTarget,
     running_prometheus,
-    wait_until,
 )
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
@@ -304,11 +304,14 @@ def _ready(listen: str, daemon: subprocess.Popen[bytes], log: Path) -> bool:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("source", [
-    "stand_in",
-    pytest.param("linkmon", marks=pytest.mark.lab),
-    pytest.param("lab", marks=[pytest.mark.lab, pytest.mark.root]),
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "stand_in",
+        pytest.param("linkmon", marks=pytest.mark.lab),
+        pytest.param("lab", marks=[pytest.mark.lab, pytest.mark.root]),
+    ],
+)
 def test_every_dashboard_query_and_rule_on_real_prometheus(
     source: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

@@ -42,10 +42,13 @@ def test_probe_tcp_json_for_an_open_and_a_closed_port() -> None:
     assert json.loads(done.stdout)["failure"] == "refused"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("probe", "smtp", "127.0.0.1"), "smtp"),
-    (("probe", "tcp", "127.0.0.1"), "port"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("probe", "smtp", "127.0.0.1"), "smtp"),
+        (("probe", "tcp", "127.0.0.1"), "port"),
+    ],
+)
 def test_probe_with_bad_input_says_what_was_wrong(args: tuple[str, ...], message: str) -> None:
     done = linkmon(*args)
     assert done.returncode == 2

@@ -617,7 +617,8 @@ def padded_copy(source: Path, target: Path) -> Path:
 
 
 def test_a_large_config_is_loaded_in_a_child_with_the_same_result(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     children: list[list[str]] = []
     real_run = subprocess.run
 
@@ -643,8 +644,8 @@ def test_a_large_config_is_loaded_in_a_child_with_the_same_result(
 
 @pytest.mark.parametrize("python", ["/nonexistent/python3", "/bin/false"])
 def test_a_child_that_cannot_load_falls_back_to_loading_here(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        python: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, python: str
+) -> None:
     good = padded_copy(EXAMPLES / "nunukan.yml", tmp_path / "good.yml")
     monkeypatch.setattr(sys, "executable", python)
     with caplog.at_level(logging.WARNING, logger="linkmon.config"):

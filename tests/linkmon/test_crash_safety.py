@@ -75,10 +75,17 @@ def test_kill_9_loop_delivers_every_outage_once_in_order(tmp_path: Path) -> None
     flapper = Flapper(link, random.Random(seed + 1))
     try:
         with running_receiver(tmp_path / "received.jsonl") as receiver:
-            config = write_config(config_path, port=port, links=links,
-                                  receiver_url=receiver.url, down_after=2, up_after=1)
-            config.write_text(config.read_text() +
-                              "  flapping: {changes: 1000, window: 10s}\n")  # page every outage
+            config = write_config(
+                config_path,
+                port=port,
+                links=links,
+                receiver_url=receiver.url,
+                down_after=2,
+                up_after=1,
+            )
+            config.write_text(
+                config.read_text() + "  flapping: {changes: 1000, window: 10s}\n"
+            )  # page every outage
             flapper.start()
             for run in range(RUNS):
                 linkmon = start_linkmon(config, port=port, log=log)
@@ -94,9 +101,14 @@ def test_kill_9_loop_delivers_every_outage_once_in_order(tmp_path: Path) -> None
             linkmon = start_linkmon(config, port=port, log=log)
             try:
                 linkmon.wait_started()
-                wait_until(lambda: linkmon.value("linkmon_link_up", link="kec-b--kab") == 1
-                           and linkmon.value("linkmon_alerts_queued", receiver="oncall") == 0,
-                           15, "the link up and the outbox empty")
+                wait_until(
+                    lambda: (
+                        linkmon.value("linkmon_link_up", link="kec-b--kab") == 1
+                        and linkmon.value("linkmon_alerts_queued", receiver="oncall") == 0
+                    ),
+                    15,
+                    "the link up and the outbox empty",
+                )
                 time.sleep(0.5)  # any last delivery lands
                 linkmon.kill(signal.SIGTERM)
                 assert linkmon.process.returncode == 0
@@ -107,11 +119,15 @@ def test_kill_9_loop_delivers_every_outage_once_in_order(tmp_path: Path) -> None
         flapper.stopping.set()
         link.close()
 
-    notifications = [(alert["fingerprint"], alert["startsAt"], alert["status"])
-                     for record in deliveries if record["answered"] == 200
-                     for alert in record["body"]["alerts"]]
-    assert {record["body"]["alerts"][0]["labels"]["alertname"] for record in deliveries} \
-        <= {"LinkDown"}
+    notifications = [
+        (alert["fingerprint"], alert["startsAt"], alert["status"])
+        for record in deliveries
+        if record["answered"] == 200
+        for alert in record["body"]["alerts"]
+    ]
+    assert {record["body"]["alerts"][0]["labels"]["alertname"] for record in deliveries} <= {
+        "LinkDown"
+    }
     collapsed = [n for i, n in enumerate(notifications) if i == 0 or n != notifications[i - 1]]
     assert len(collapsed) % 2 == 0, collapsed[-3:]
     outages_paged = []
@@ -131,6 +147,8 @@ def test_kill_9_loop_delivers_every_outage_once_in_order(tmp_path: Path) -> None
     assert output.count("started as agent") == RUNS + 1
     assert "Traceback" not in output and "kept in memory only" not in output
     assert len(outages_paged) >= 5, f"only {len(outages_paged)} outages seen (seed {seed})"
-    print(f"seed {seed}: {RUNS} kills, {flapper.cuts} cuts, {len(outages_paged)} outages paged, "
-          f"{len(notifications) - len(collapsed)} redeliveries, "
-          f"{time.monotonic() - began:.1f} s")
+    print(
+        f"seed {seed}: {RUNS} kills, {flapper.cuts} cuts, {len(outages_paged)} outages paged, "
+        f"{len(notifications) - len(collapsed)} redeliveries, "
+        f"{time.monotonic() - began:.1f} s"
+    )

@@ -57,11 +57,26 @@ def attempts_to_choose_a_target(canary_port: int) -> list[tuple[str, str, dict[s
   - {{id: evil, from: kab-a, to: pusat-dc, network: vpn,
      probes: [{{kind: tcp, target: "{target}"}}]}}
 """
-    query = {"target": target, "module": "tcp_connect", "url": url, "host": "127.0.0.1",
-             "port": str(canary_port)}
+    query = {
+        "target": target,
+        "module": "tcp_connect",
+        "url": url,
+        "host": "127.0.0.1",
+        "port": str(canary_port),
+    }
     attempts: list[tuple[str, str, dict[str, object]]] = []
-    for path in ("/probe", "/api/v1/probe", "/api/v1/status", "/metrics", "/", "/-/ready",
-                 "/readyz", "/healthz", "/api/v1/openapi.json", "/static/app.js"):
+    for path in (
+        "/probe",
+        "/api/v1/probe",
+        "/api/v1/status",
+        "/metrics",
+        "/",
+        "/-/ready",
+        "/readyz",
+        "/healthz",
+        "/api/v1/openapi.json",
+        "/static/app.js",
+    ):
         attempts.append(("GET", path, {"params": query}))
     attempts += [
         ("GET", f"/probe/{target}", {}),
@@ -70,26 +85,38 @@ def attempts_to_choose_a_target(canary_port: int) -> list[tuple[str, str, dict[s
         ("POST", "/api/v1/probe", {"json": query}),
         ("POST", "/api/v1/status", {"json": query}),
         ("POST", "/-/reload", {"json": {"target": target, "links": [{"probes": [query]}]}}),
-        ("POST", "/-/reload", {"content": config.encode(),
-                               "headers": {"Content-Type": "application/yaml"}}),
+        (
+            "POST",
+            "/-/reload",
+            {"content": config.encode(), "headers": {"Content-Type": "application/yaml"}},
+        ),
         ("POST", "/-/reload", {"params": {"config": config, "file": "/etc/passwd", **query}}),
-        ("GET", "/metrics", {"headers": {"Host": target, "X-Forwarded-Host": target,
-                                         "X-Forwarded-For": "127.0.0.1"}}),
+        (
+            "GET",
+            "/metrics",
+            {
+                "headers": {
+                    "Host": target,
+                    "X-Forwarded-Host": target,
+                    "X-Forwarded-For": "127.0.0.1",
+                }
+            },
+        ),
         ("GET", "/static/..%2f..%2fconfig.py", {}),
     ]
     return attempts
 
 
 def test_no_endpoint_probes_a_target_the_caller_chooses(
-        tmp_path: Path, canary: socket.socket) -> None:
+    tmp_path: Path, canary: socket.socket
+) -> None:
     canary_port = canary.getsockname()[1]
     port = free_port()
     config = write_config(tmp_path / "linkmon.yml", port=port, enable_reload=True)
     with running(config, port=port) as linkmon:
         answers: Counter[int] = Counter()
         for method, path, options in attempts_to_choose_a_target(canary_port):
-            response = httpx.request(method, linkmon.base_url + path, timeout=10,
-                                     **options)  # type: ignore[arg-type]
+            response = httpx.request(method, linkmon.base_url + path, timeout=10, **options)  # type: ignore[arg-type]
             answers[response.status_code] += 1
             if path in ("/probe", "/api/v1/probe") or path.startswith("/probe/"):
                 assert response.status_code in (404, 405), (method, path, response.status_code)
@@ -122,8 +149,11 @@ def test_reload_over_http_is_off_unless_enabled(tmp_path: Path) -> None:
         assert linkmon.value("linkmon_config_last_reload_success_timestamp_seconds") == before
         assert linkmon.get("/-/reload").status_code == 405
         linkmon.process.send_signal(signal.SIGHUP)  # the operator's way still works
-        wait_until(lambda: linkmon.value("linkmon_link_up", link="kec-b--kab") == 1, 10,
-                   "the new link after SIGHUP")
+        wait_until(
+            lambda: linkmon.value("linkmon_link_up", link="kec-b--kab") == 1,
+            10,
+            "the new link after SIGHUP",
+        )
 
     port = free_port()
     config = write_config(tmp_path / "enabled.yml", port=port, enable_reload=True)
@@ -131,8 +161,11 @@ def test_reload_over_http_is_off_unless_enabled(tmp_path: Path) -> None:
         write_config(config, port=port, enable_reload=True, links=new_link(port))
         accepted = linkmon.post("/-/reload")
         assert accepted.status_code == 200, accepted.text
-        wait_until(lambda: linkmon.value("linkmon_link_up", link="kec-b--kab") == 1, 10,
-                   "the new link after POST /-/reload")
+        wait_until(
+            lambda: linkmon.value("linkmon_link_up", link="kec-b--kab") == 1,
+            10,
+            "the new link after POST /-/reload",
+        )
 
 
 # -- the state volume fails ---------------------------------------------------------------------
@@ -151,8 +184,9 @@ def state_volume(tmp_path: Path) -> Iterator[Path]:
 
 
 def mount_tmpfs(mount_point: Path, options: str) -> None:
-    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "linkmon-test", str(mount_point)],
-                   check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "linkmon-test", str(mount_point)], check=True
+    )
 
 
 def fill(volume: Path) -> None:
@@ -166,17 +200,25 @@ def fill(volume: Path) -> None:
     assert shutil.disk_usage(volume).free < 4096
 
 
-def outage_and_recovery(linkmon: LinkmonProcess, link: SwitchableLink,
-                        receiver_bodies: Callable[[], list[dict[str, object]]]
-                        ) -> None:
+def outage_and_recovery(
+    linkmon: LinkmonProcess,
+    link: SwitchableLink,
+    receiver_bodies: Callable[[], list[dict[str, object]]],
+) -> None:
     """Cut the link, see it page; restore it, see it resolve; probing counted all along."""
     rounds = linkmon.value("linkmon_probe_failures_total", link="kec-b--kab", reason="refused")
     link.down()
-    wait_until(lambda: [b["status"] for b in receiver_bodies()] == ["firing"], 15,
-               "the firing alert at the receiver")
+    wait_until(
+        lambda: [b["status"] for b in receiver_bodies()] == ["firing"],
+        15,
+        "the firing alert at the receiver",
+    )
     link.up()
-    wait_until(lambda: [b["status"] for b in receiver_bodies()] == ["firing", "resolved"], 15,
-               "the resolved alert at the receiver")
+    wait_until(
+        lambda: [b["status"] for b in receiver_bodies()] == ["firing", "resolved"],
+        15,
+        "the resolved alert at the receiver",
+    )
     after = linkmon.value("linkmon_probe_failures_total", link="kec-b--kab", reason="refused")
     assert (after or 0) >= (rounds or 0) + 2
 
@@ -184,20 +226,34 @@ def outage_and_recovery(linkmon: LinkmonProcess, link: SwitchableLink,
 @pytest.mark.root
 @pytest.mark.parametrize("case", ["read-only", "full-at-start", "fills-while-running"])
 def test_a_broken_state_volume_is_reported_once_and_probing_and_alerting_go_on(
-        tmp_path: Path, state_volume: Path, case: str) -> None:
-    mount_tmpfs(state_volume, {"read-only": "size=256k,ro", "full-at-start": "size=64k",
-                               "fills-while-running": "size=1m"}[case])
+    tmp_path: Path, state_volume: Path, case: str
+) -> None:
+    mount_tmpfs(
+        state_volume,
+        {
+            "read-only": "size=256k,ro",
+            "full-at-start": "size=64k",
+            "fills-while-running": "size=1m",
+        }[case],
+    )
     link = SwitchableLink()
     port = free_port()
     links = link_yaml("kec-b--kab", tcp_probe(link.target))
     try:
         with running_receiver(tmp_path / "received.jsonl") as receiver:
-            config = write_config(tmp_path / "linkmon.yml", port=port, links=links,
-                                  storage=state_volume / "linkmon.db",
-                                  receiver_url=receiver.url)
+            config = write_config(
+                tmp_path / "linkmon.yml",
+                port=port,
+                links=links,
+                storage=state_volume / "linkmon.db",
+                receiver_url=receiver.url,
+            )
             with running(config, port=port) as linkmon:
-                wait_until(lambda: linkmon.value("linkmon_link_up", link="kec-b--kab") == 1, 10,
-                           "the link up")
+                wait_until(
+                    lambda: linkmon.value("linkmon_link_up", link="kec-b--kab") == 1,
+                    10,
+                    "the link up",
+                )
                 if case == "fills-while-running":
                     fill(state_volume)
                 outage_and_recovery(linkmon, link, receiver.delivered)
@@ -208,9 +264,11 @@ def test_a_broken_state_volume_is_reported_once_and_probing_and_alerting_go_on(
     errors = [line for line in log.splitlines() if "state is kept in memory only" in line]
     assert errors, log
     assert len(errors) == len(set(e.split(" ", 2)[2] for e in errors)), "a cause logged twice"
-    expected = {"read-only": "is it writable by the linkmon user",
-                "full-at-start": "the disk is full",
-                "fills-while-running": "the disk is full"}[case]
+    expected = {
+        "read-only": "is it writable by the linkmon user",
+        "full-at-start": "the disk is full",
+        "fills-while-running": "the disk is full",
+    }[case]
     assert any(expected in e for e in errors), errors
     assert str(state_volume / "linkmon.db") in errors[0]
     assert "Traceback" not in log
@@ -235,25 +293,31 @@ def hostile() -> Iterator[HostileTargets]:
 def links_with(own_port: int, hostile_probes: list[str]) -> str:
     """A healthy uplink (linkmon's own port by TCP and by name over HTTP, and ICMP) and a
     link whose probes all point at hostile targets."""
-    return (link_yaml("kab-a--dc", tcp_probe(f"127.0.0.1:{own_port}"),
-                      f'{{kind: http, url: "http://localhost:{own_port}/healthz"}}',
-                      "{kind: icmp, target: 127.0.0.1}")
-            + link_yaml("kec-b--kab", *hostile_probes))
+    return link_yaml(
+        "kab-a--dc",
+        tcp_probe(f"127.0.0.1:{own_port}"),
+        f'{{kind: http, url: "http://localhost:{own_port}/healthz"}}',
+        "{kind: icmp, target: 127.0.0.1}",
+    ) + link_yaml("kec-b--kab", *hostile_probes)
 
 
 def http_hostile_probes(ports: dict[str, int]) -> dict[str, str]:
     """target label -> probe config, for every hostile HTTP(S) behaviour that must fail.
 
     (An endless body is not among them: cut at the body cap, a 200 is a success.)"""
-    urls = [f"http://127.0.0.1:{ports[name]}/" for name in
-            ("huge_headers", "long_header_line", "slowloris", "silent", "redirect_loop")]
+    urls = [
+        f"http://127.0.0.1:{ports[name]}/"
+        for name in ("huge_headers", "long_header_line", "slowloris", "silent", "redirect_loop")
+    ]
     urls += [f"https://127.0.0.1:{ports['tls_garbage']}/", f"https://127.0.0.1:{ports['silent']}/"]
     return {url: f'{{kind: http, url: "{url}"}}' for url in urls}
 
 
 def dns_hostile_probes() -> dict[str, str]:
-    return {f"http://{NEVER_RESOLVES}/": f'{{kind: http, url: "http://{NEVER_RESOLVES}/"}}',
-            f"{NEVER_RESOLVES}:80": f'{{kind: tcp, target: "{NEVER_RESOLVES}:80"}}'}
+    return {
+        f"http://{NEVER_RESOLVES}/": f'{{kind: http, url: "http://{NEVER_RESOLVES}/"}}',
+        f"{NEVER_RESOLVES}:80": f'{{kind: tcp, target: "{NEVER_RESOLVES}:80"}}',
+    }
 
 
 def watch_under_hostility(tmp_path: Path, hostile_probes: dict[str, str]) -> None:
@@ -264,14 +328,27 @@ def watch_under_hostility(tmp_path: Path, hostile_probes: dict[str, str]) -> Non
     """
     resolv = tmp_path / "resolv.conf"
     resolv.write_text(f"nameserver {DNS_BLACKHOLE}\noptions timeout:2 attempts:2\n")
-    own_resolver = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                    'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv)]
+    own_resolver = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+        str(resolv),
+    ]
     port = free_port()
-    config = write_config(tmp_path / "linkmon.yml", port=port,
-                          links=links_with(port, list(hostile_probes.values())),
-                          interval=f"{INTERVAL}s", timeout=f"{TIMEOUT}s")
+    config = write_config(
+        tmp_path / "linkmon.yml",
+        port=port,
+        links=links_with(port, list(hostile_probes.values())),
+        interval=f"{INTERVAL}s",
+        timeout=f"{TIMEOUT}s",
+    )
     scrapes: list[float] = []
     with running(config, port=port, prefix=own_resolver) as linkmon:
+
         def scrape() -> Samples:
             began = time.monotonic()
             samples = linkmon.metrics()
@@ -290,8 +367,9 @@ def watch_under_hostility(tmp_path: Path, hostile_probes: dict[str, str]) -> Non
 
     assert max(scrapes) < 2.0, f"/metrics scrapes took {[round(s, 2) for s in scrapes]} s"
     lag_before = histogram(first, "linkmon_scheduler_lag_seconds")
-    lag = {le: n - lag_before[le]
-           for le, n in histogram(last, "linkmon_scheduler_lag_seconds").items()}
+    lag = {
+        le: n - lag_before[le] for le, n in histogram(last, "linkmon_scheduler_lag_seconds").items()
+    }
     rounds = lag[float("inf")]
     assert rounds >= 0.7 * (3 + len(hostile_probes)) * elapsed / INTERVAL, (rounds, elapsed)
     assert lag[0.25] == rounds, f"probe rounds started over 250 ms late: {lag}"
@@ -306,8 +384,10 @@ def watch_under_hostility(tmp_path: Path, hostile_probes: dict[str, str]) -> Non
     for target in hostile_probes:
         assert total("linkmon_probe_success", target=target) == 0, target
         failed = total("linkmon_probe_failures_total", target=target)
-        assert failed >= 0.7 * (time.monotonic() - start + 4 * INTERVAL) / INTERVAL - 2, \
-            (target, failed)
+        assert failed >= 0.7 * (time.monotonic() - start + 4 * INTERVAL) / INTERVAL - 2, (
+            target,
+            failed,
+        )
     # The healthy probes beside them kept succeeding, ICMP included; /metrics kept answering.
     assert total("linkmon_probe_success", link="kab-a--dc") == 3
     assert total("linkmon_probe_failures_total", link="kab-a--dc") == 0
@@ -318,11 +398,13 @@ def watch_under_hostility(tmp_path: Path, hostile_probes: dict[str, str]) -> Non
 
 @pytest.mark.root
 def test_hostile_http_targets_never_stall_the_scheduler(
-        tmp_path: Path, hostile: HostileTargets) -> None:
+    tmp_path: Path, hostile: HostileTargets
+) -> None:
     watch_under_hostility(tmp_path, http_hostile_probes(hostile.ports))
 
 
 @pytest.mark.root
 def test_a_name_server_that_never_answers_stalls_nothing(
-        tmp_path: Path, hostile: HostileTargets) -> None:
+    tmp_path: Path, hostile: HostileTargets
+) -> None:
     watch_under_hostility(tmp_path, dns_hostile_probes())

@@ -42,15 +42,18 @@ def _run(app: typer.Typer, config: Config, *args: str) -> tuple[int, str]:
     return done.exit_code, done.output
 
 
-def test_json_lists_every_outage_once_with_local_times(app: typer.Typer,
-                                                       fixture_config: Config) -> None:
-    code, out = _run(app, fixture_config, "--since", "2026-10-01", "--until", "2026-12-05",
-                     "--json")
+def test_json_lists_every_outage_once_with_local_times(
+    app: typer.Typer, fixture_config: Config
+) -> None:
+    code, out = _run(
+        app, fixture_config, "--since", "2026-10-01", "--until", "2026-12-05", "--json"
+    )
     assert code == 0, out
     listed = json.loads(out)
     fixture = outages.outages()
     assert [(o["link"], o["start"]) for o in listed] == sorted(
-        ((item["link"], _iso(item["start"])) for item in fixture), key=lambda x: x[1])
+        ((item["link"], _iso(item["start"])) for item in fixture), key=lambda x: x[1]
+    )
     krayan = next(o for o in listed if o["link"] == "kec-krayan--kab")
     assert krayan["start_local"] == "2026-11-10 14:00 WITA"
     assert krayan["end_local"] == "2026-11-11 09:30 WITA"
@@ -72,21 +75,48 @@ def _iso(text: str) -> str:
     return datetime.fromtimestamp(outages.timestamp(text), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_site_of_a_kabupaten_takes_its_kecamatan_links_too(app: typer.Typer,
-                                                          fixture_config: Config) -> None:
-    code, out = _run(app, fixture_config, "--site", "kab-nunukan", "--since", "2026-11-01",
-                     "--until", "2026-12-01", "--json")
+def test_site_of_a_kabupaten_takes_its_kecamatan_links_too(
+    app: typer.Typer, fixture_config: Config
+) -> None:
+    code, out = _run(
+        app,
+        fixture_config,
+        "--site",
+        "kab-nunukan",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-12-01",
+        "--json",
+    )
     assert code == 0, out
     links = {o["link"] for o in json.loads(out)}
     assert links == {"kec-krayan--kab", "kab-nunukan--dc", "kab-nunukan--drc"}
-    code, out = _run(app, fixture_config, "--site", "kec-krayan", "--since", "2026-11-01",
-                     "--until", "2026-12-01", "--json")
+    code, out = _run(
+        app,
+        fixture_config,
+        "--site",
+        "kec-krayan",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-12-01",
+        "--json",
+    )
     assert {o["link"] for o in json.loads(out)} == {"kec-krayan--kab"}
 
 
 def test_text_table_in_indonesian_and_english(app: typer.Typer, fixture_config: Config) -> None:
-    code, out = _run(app, fixture_config, "--link", "kec-aimas--kab", "--since", "2026-11-01",
-                     "--until", "2026-12-05")
+    code, out = _run(
+        app,
+        fixture_config,
+        "--link",
+        "kec-aimas--kab",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-12-05",
+    )
     assert code == 0, out
     lines = out.splitlines()
     assert lines[0].startswith("Riwayat gangguan noc-fixture") and "(2 gangguan)" in lines[0]
@@ -95,8 +125,18 @@ def test_text_table_in_indonesian_and_english(app: typer.Typer, fixture_config: 
     assert "masih berlangsung" in ongoing and "putus" in ongoing
     earlier = next(line for line in lines if "2026-11-18 11:30 WIT" in line)
     assert "tak terjangkau" in earlier and "[pemeliharaan]" in earlier
-    code, out = _run(app, fixture_config, "--link", "kec-aimas--kab", "--since", "2026-11-01",
-                     "--until", "2026-12-05", "--lang", "en")
+    code, out = _run(
+        app,
+        fixture_config,
+        "--link",
+        "kec-aimas--kab",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-12-05",
+        "--lang",
+        "en",
+    )
     assert "Outage history" in out and "ongoing" in out and "path down" in out
 
 
@@ -105,37 +145,41 @@ def test_relative_since_and_an_empty_window(app: typer.Typer, fixture_config: Co
     assert code == 0 and "Tidak ada gangguan tercatat." in out
     assert parse_when("7d", WITA, NOW) == NOW - 7 * 86400
     assert parse_when("2026-11-01", WITA, NOW) == outages.timestamp("2026-11-01T00:00+08:00")
-    assert parse_when("2026-11-01 08:00", WITA, NOW) == outages.timestamp(
-        "2026-11-01T08:00+08:00")
-    assert parse_when("2026-11-01T00:00:00Z", WITA, NOW) == outages.timestamp(
-        "2026-11-01T00:00Z")
+    assert parse_when("2026-11-01 08:00", WITA, NOW) == outages.timestamp("2026-11-01T08:00+08:00")
+    assert parse_when("2026-11-01T00:00:00Z", WITA, NOW) == outages.timestamp("2026-11-01T00:00Z")
 
 
-def test_bad_input_gets_a_clear_error(app: typer.Typer, fixture_config: Config,
-                                      tmp_path: Path) -> None:
-    cases = {("--since", "yesterday"): "'yesterday' is not a time",
-             ("--site", "kec-nowhere"): "unknown site 'kec-nowhere'",
-             ("--link", "kec-nowhere--kab"): "unknown link 'kec-nowhere--kab'",
-             ("--until", "2020-01-01"): "must be after --since"}
+def test_bad_input_gets_a_clear_error(
+    app: typer.Typer, fixture_config: Config, tmp_path: Path
+) -> None:
+    cases = {
+        ("--since", "yesterday"): "'yesterday' is not a time",
+        ("--site", "kec-nowhere"): "unknown site 'kec-nowhere'",
+        ("--link", "kec-nowhere--kab"): "unknown link 'kec-nowhere--kab'",
+        ("--until", "2020-01-01"): "must be after --since",
+    }
     for args, message in cases.items():
         code, out = _run(app, fixture_config, *args)
         assert code == 2 and message in out, (args, out)
     with pytest.raises(UsageError, match="7d / 12h"):
         parse_when("2026-13-45", WITA, NOW)
     fresh = tmp_path / "config.yml"
-    fresh.write_text(Path(_config_file(fixture_config)).read_text().replace(
-        "outages.db", "never-run.db"))
+    fresh.write_text(
+        Path(_config_file(fixture_config)).read_text().replace("outages.db", "never-run.db")
+    )
     done = CliRunner().invoke(app, ["history", "-c", str(fresh)])
     assert done.exit_code == 2 and "no such state database" in done.output
 
 
-def test_reads_while_the_daemon_holds_the_database_open(app: typer.Typer,
-                                                        fixture_config: Config) -> None:
+def test_reads_while_the_daemon_holds_the_database_open(
+    app: typer.Typer, fixture_config: Config
+) -> None:
     writer = sqlite3.connect(str(fixture_config.storage.path))
     try:
         writer.execute("BEGIN IMMEDIATE")  # a write transaction in progress (WAL)
-        code, out = _run(app, fixture_config, "--since", "2026-10-01", "--until",
-                         "2026-12-05", "--json")
+        code, out = _run(
+            app, fixture_config, "--since", "2026-10-01", "--until", "2026-12-05", "--json"
+        )
         assert code == 0 and len(json.loads(out)) == len(outages.outages())
     finally:
         writer.rollback()

@@ -19,21 +19,24 @@ from linkmon import __version__
 from linkmon.openapi import openapi_document, shape_problems, status_schema
 from tests.support.status_fixture import all_up, nunukan_status
 
-VALIDATOR = jsonschema.Draft202012Validator(status_schema(),
-                                            format_checker=jsonschema.FormatChecker())
+VALIDATOR = jsonschema.Draft202012Validator(
+    status_schema(), format_checker=jsonschema.FormatChecker()
+)
 
 
 def errors(doc: Any) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in VALIDATOR.iter_errors(doc)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in VALIDATOR.iter_errors(doc)
+    ]
 
 
 def test_schema_is_valid_json_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(status_schema())
 
 
-@pytest.mark.parametrize("doc", [nunukan_status(), all_up(nunukan_status())],
-                         ids=["nunukan-incident", "all-up"])
+@pytest.mark.parametrize(
+    "doc", [nunukan_status(), all_up(nunukan_status())], ids=["nunukan-incident", "all-up"]
+)
 def test_fixture_documents_validate(doc: dict[str, Any]) -> None:
     assert errors(doc) == []
     assert shape_problems(doc) == []
@@ -92,19 +95,23 @@ def test_removing_any_field_anywhere_is_caught() -> None:
             holder[path[-1]] = value
 
 
-@pytest.mark.parametrize(("path", "value", "message"), [
-    (("links", 0, "rtt_seconds"), "45 ms", "'45 ms' is not valid"),
-    (("links", 0, "loss"), 1.5, "1.5 is not valid"),
-    (("links", 0, "state"), "flapping", "'flapping' is not one of"),
-    (("links", 0, "since"), "2026-11-25T08:12:00+08:00", "does not match"),
-    (("links", 0, "network"), "dialup", "'dialup' is not one of"),
-    (("summary", "state"), "unreachable", "'unreachable' is not one of"),
-    (("summary", "offices_online"), -1, "less than the minimum"),
-    (("sites", 3, "kind"), "desa", "'desa' is not one of"),
-    (("agent", "language"), "jv", "'jv' is not one of"),
-    (("outages", 0, "alerted"), "yes", "'yes' is not of type 'boolean'"),
-    (("links", 0, "probes", 0, "kind"), "snmp", "'snmp' is not one of"),
-], ids=lambda v: str(v) if not isinstance(v, tuple) else "-".join(map(str, v)))
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("links", 0, "rtt_seconds"), "45 ms", "'45 ms' is not valid"),
+        (("links", 0, "loss"), 1.5, "1.5 is not valid"),
+        (("links", 0, "state"), "flapping", "'flapping' is not one of"),
+        (("links", 0, "since"), "2026-11-25T08:12:00+08:00", "does not match"),
+        (("links", 0, "network"), "dialup", "'dialup' is not one of"),
+        (("summary", "state"), "unreachable", "'unreachable' is not one of"),
+        (("summary", "offices_online"), -1, "less than the minimum"),
+        (("sites", 3, "kind"), "desa", "'desa' is not one of"),
+        (("agent", "language"), "jv", "'jv' is not one of"),
+        (("outages", 0, "alerted"), "yes", "'yes' is not of type 'boolean'"),
+        (("links", 0, "probes", 0, "kind"), "snmp", "'snmp' is not one of"),
+    ],
+    ids=lambda v: str(v) if not isinstance(v, tuple) else "-".join(map(str, v)),
+)
 def test_wrong_values_are_caught(path: tuple[Any, ...], value: Any, message: str) -> None:
     doc = nunukan_status()
     _at(doc, path[:-1])[path[-1]] = value
@@ -135,11 +142,13 @@ def test_openapi_document() -> None:
     assert document["info"]["version"] == __version__
     response = document["paths"]["/api/v1/status"]["get"]["responses"]["200"]
     assert response["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Status"}
+        "$ref": "#/components/schemas/Status"
+    }
     assert document["components"]["schemas"] == status_schema()["components"]["schemas"]
     json.dumps(document)  # served as JSON as it is
-    refs = [value for path in _paths(document) if path[-1] == "$ref"
-            for value in [_at(document, path)]]
+    refs = [
+        value for path in _paths(document) if path[-1] == "$ref" for value in [_at(document, path)]
+    ]
     for ref in refs:
         assert _at(document, tuple(ref.removeprefix("#/").split("/"))), ref
 
@@ -147,8 +156,10 @@ def test_openapi_document() -> None:
 def _serves_openapi() -> bool:
     from linkmon.web import create_app
 
-    return any(getattr(route, "path", None) == "/api/v1/openapi.json"
-               for route in create_app(_Source()).routes)
+    return any(
+        getattr(route, "path", None) == "/api/v1/openapi.json"
+        for route in create_app(_Source()).routes
+    )
 
 
 class _Source:
@@ -167,8 +178,11 @@ class _Source:
         return False, "not here"
 
 
-@pytest.mark.skipif(not _serves_openapi(), reason="linkmon.web does not route "
-                    "/api/v1/openapi.json yet (the lead wires it to openapi_document())")
+@pytest.mark.skipif(
+    not _serves_openapi(),
+    reason="linkmon.web does not route "
+    "/api/v1/openapi.json yet (the lead wires it to openapi_document())",
+)
 def test_the_web_app_serves_this_document() -> None:
     from linkmon.web import create_app
 

@@ -28,14 +28,21 @@ from tests.support.labs import shipped_lab
 from tests.support.status_fixture import all_up, nunukan_status
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WALL = {"width": 1920, "height": 1080}
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian chromium is not installed")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"
+)
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
@@ -120,8 +127,12 @@ class Wall:
     def foreign_requests(self) -> list[str]:
         """Requests to anywhere but linkmon's host:port (data: URLs never leave the page)."""
         home = urlsplit(self.base)
-        return [url for url in self.requests if urlsplit(url).scheme != "data"
-                and (urlsplit(url).scheme, urlsplit(url).netloc) != (home.scheme, home.netloc)]
+        return [
+            url
+            for url in self.requests
+            if urlsplit(url).scheme != "data"
+            and (urlsplit(url).scheme, urlsplit(url).netloc) != (home.scheme, home.netloc)
+        ]
 
 
 @pytest.fixture
@@ -134,8 +145,9 @@ def wall(browser: Any, linkmon_url: str) -> Iterator[Wall]:
 
 
 def _link(wall: Wall, link_id: str, state: str, timeout: float = 15) -> None:
-    wall.page.wait_for_selector(f'[data-link="{link_id}"][data-state="{state}"]',
-                                timeout=timeout * 1000)
+    wall.page.wait_for_selector(
+        f'[data-link="{link_id}"][data-state="{state}"]', timeout=timeout * 1000
+    )
 
 
 def test_a_cut_shows_without_a_reload(wall: Wall, status_source: StandInDaemon) -> None:
@@ -163,8 +175,9 @@ def test_a_cut_shows_without_a_reload(wall: Wall, status_source: StandInDaemon) 
     ARTIFACTS.mkdir(exist_ok=True)
     wall.page.screenshot(path=str(ARTIFACTS / "status-page.png"))
     assert (ARTIFACTS / "status-page.png").stat().st_size > 50_000
-    assert wall.page.evaluate("document.documentElement.scrollHeight") <= WALL["height"], \
+    assert wall.page.evaluate("document.documentElement.scrollHeight") <= WALL["height"], (
         "the wall must fit one screen"
+    )
 
     polls = [url for url in wall.requests if url.endswith("/api/v1/status")]
     assert len(polls) >= 2
@@ -196,8 +209,9 @@ def test_language_defaults_to_the_agents(wall: Wall, status_source: StandInDaemo
     assert wall.page.inner_text("#overall").endswith("DOWN")
 
 
-def test_an_unreachable_daemon_is_shown_not_hidden(wall: Wall,
-                                                   status_source: StandInDaemon) -> None:
+def test_an_unreachable_daemon_is_shown_not_hidden(
+    wall: Wall, status_source: StandInDaemon
+) -> None:
     """A frozen green wall is the worst failure: stale data must look stale."""
     wall.open("?refresh=1")
     _link(wall, "kec-krayan--kab", "up")
@@ -247,8 +261,10 @@ LAB_CONFIG = Path(__file__).resolve().parents[2] / "config" / "lab-nunukan.yml"
 @pytest.fixture
 def lab_daemon(tmp_path: Path) -> Iterator[tuple[Any, str]]:
     """The shipped Nunukan lab with linkmon running in the hub, forwarded to the host."""
-    with shipped_lab(f"p{os.getpid() % 100_000}") as lab, \
-            linkmon_in_lab(lab, "kab-nunukan", lab_config(LAB_CONFIG, tmp_path)) as daemon:
+    with (
+        shipped_lab(f"p{os.getpid() % 100_000}") as lab,
+        linkmon_in_lab(lab, "kab-nunukan", lab_config(LAB_CONFIG, tmp_path)) as daemon,
+    ):
         yield lab, daemon.url
 
 

@@ -55,19 +55,38 @@ links:
 """
 
 
-def make_config(tmp_path: Path, target: str = DC, language: str = "en", port: int = 9000,
-                source: str = "198.18.30.8") -> Config:
-    text = CONFIG.format(db=tmp_path / "state.db", target=target, language=language,
-                         port=port, source=source)
+def make_config(
+    tmp_path: Path,
+    target: str = DC,
+    language: str = "en",
+    port: int = 9000,
+    source: str = "198.18.30.8",
+) -> Config:
+    text = CONFIG.format(
+        db=tmp_path / "state.db", target=target, language=language, port=port, source=source
+    )
     (tmp_path / "config.yml").write_text(text)
     return parse_config(text)
 
 
-def result(*path: str | None, reached: bool = True, at: float = 0.0,
-           last: Reply = Reply.TIME_EXCEEDED) -> TraceResult:
-    hops = tuple(Hop(i + 1, a, 0.001 if a else None, Reply.ECHO_REPLY if reached and
-                     i == len(path) - 1 else last if i == len(path) - 1 else
-                     Reply.TIME_EXCEEDED if a else None) for i, a in enumerate(path))
+def result(
+    *path: str | None, reached: bool = True, at: float = 0.0, last: Reply = Reply.TIME_EXCEEDED
+) -> TraceResult:
+    hops = tuple(
+        Hop(
+            i + 1,
+            a,
+            0.001 if a else None,
+            Reply.ECHO_REPLY
+            if reached and i == len(path) - 1
+            else last
+            if i == len(path) - 1
+            else Reply.TIME_EXCEEDED
+            if a
+            else None,
+        )
+        for i, a in enumerate(path)
+    )
     return TraceResult(DC, "icmp", None, "198.18.30.8", hops, reached, "", at, 0.01, len(path))
 
 
@@ -78,15 +97,18 @@ def test_compare_finds_the_first_differing_hop() -> None:
     good = result(HUB, "198.19.0.2", DC)
     assert compare(good, result(HUB, "198.19.0.2", DC)) is None
     assert compare(good, result(HUB, None, DC)) is None  # a silent hop is no change
-    assert compare(good, result("198.18.40.10", "198.19.0.2", DC)) == \
-        PathChange(1, HUB, "198.18.40.10", 3, 3)
-    assert compare(good, result(HUB, "198.19.0.2", "198.19.9.9", DC)) == \
-        PathChange(3, DC, "198.19.9.9", 3, 4)  # a longer path
+    assert compare(good, result("198.18.40.10", "198.19.0.2", DC)) == PathChange(
+        1, HUB, "198.18.40.10", 3, 3
+    )
+    assert compare(good, result(HUB, "198.19.0.2", "198.19.9.9", DC)) == PathChange(
+        3, DC, "198.19.9.9", 3, 4
+    )  # a longer path
     broken = result(HUB, reached=False, last=Reply.NET_UNREACHABLE)
     change = compare(good, broken)
     assert change == PathChange(2, "198.19.0.2", None, 3, 1)
-    assert change.text("en") == ("path differs from the last good one from hop 2: was "
-                                 "198.19.0.2, now no answer (3 → 1 hops)")
+    assert change.text("en") == (
+        "path differs from the last good one from hop 2: was 198.19.0.2, now no answer (3 → 1 hops)"
+    )
     assert change.text("id").startswith("jalur berbeda dari jalur baik terakhir mulai hop 2")
     assert where(broken, "en") == f"last answer from hop 1, {HUB} (network unreachable)"
     assert where(broken, "id") == f"jawaban terakhir dari hop 1, {HUB} (jaringan tak terjangkau)"
@@ -100,10 +122,12 @@ def test_trace_follows_the_protocol_and_source_of_the_links_probe(tmp_path: Path
     assert trace_spec(config.link("kec-krayan--dc")) == TraceSpec(DC)
     assert trace_spec(config.link("kec-krayan--kab")) == TraceSpec(DC, "tcp", 9000)
     # The IPv6 HTTP probe is skipped; the next one gives TCP to 443 from its source.
-    assert trace_spec(config.link("kab-nunukan--dc")) == \
-        TraceSpec(DC, "tcp", 443, source="198.18.30.8")
-    assert trace_spec(config.link("kec-krayan--kab"), "udp", max_hops=4) == \
-        TraceSpec(DC, "udp", None, max_hops=4)
+    assert trace_spec(config.link("kab-nunukan--dc")) == TraceSpec(
+        DC, "tcp", 443, source="198.18.30.8"
+    )
+    assert trace_spec(config.link("kec-krayan--kab"), "udp", max_hops=4) == TraceSpec(
+        DC, "udp", None, max_hops=4
+    )
 
 
 # ------------------------------------------------------------------------------ the book
@@ -124,8 +148,9 @@ def test_book_keeps_last_and_good_paths_and_the_changes(tmp_path: Path) -> None:
         assert book.last("kec-krayan--dc") == broken
         assert book.changes() == [("kec-krayan--dc", 2.0, change)]
         for i in range(150):  # bounded: the newest 100, and the newest good one
-            book.record(PathReport("kec-krayan--dc", "down", result(reached=False, at=4.0 + i),
-                                   moved, None))
+            book.record(
+                PathReport("kec-krayan--dc", "down", result(reached=False, at=4.0 + i), moved, None)
+            )
         db = sqlite3.connect(tmp_path / "state.db")
         assert db.execute("SELECT count(*) FROM path_traces").fetchone()[0] == 101
         db.close()
@@ -155,8 +180,7 @@ class FakeTracer:
         self.most = max(self.most, self.running)
         try:
             await asyncio.sleep(self.delay)
-            return self.answers.pop(0) if self.answers else result(HUB, spec.target,
-                                                                   at=time.time())
+            return self.answers.pop(0) if self.answers else result(HUB, spec.target, at=time.time())
         finally:
             self.running -= 1
 
@@ -169,19 +193,31 @@ async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> Non
 
 
 def _sample(registry: CollectorRegistry, name: str, link: str) -> float | None:
-    labels = {"agent": "kec-krayan", "link": link, "from": "kec-krayan", "to": "pusat-dc",
-              "network": "vpn", "kabupaten": "kab-nunukan"}
+    labels = {
+        "agent": "kec-krayan",
+        "link": link,
+        "from": "kec-krayan",
+        "to": "pusat-dc",
+        "network": "vpn",
+        "kabupaten": "kab-nunukan",
+    }
     return registry.get_sample_value(name, labels)
 
 
 async def test_a_down_link_is_traced_at_once_and_a_flapping_one_within_the_limit(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     clock = [1000.0]
     tracer = FakeTracer()
     reports: list[PathReport] = []
-    watch = PathWatch(make_config(tmp_path), CollectorRegistry(), tracer=tracer,
-                      limits=PathLimits(per_window=2, window=300, tick=0.01),
-                      clock=lambda: clock[0], on_trace=reports.append)
+    watch = PathWatch(
+        make_config(tmp_path),
+        CollectorRegistry(),
+        tracer=tracer,
+        limits=PathLimits(per_window=2, window=300, tick=0.01),
+        clock=lambda: clock[0],
+        on_trace=reports.append,
+    )
     await watch.start()
     try:
         for _ in range(5):  # flapping: down, up, down, ...
@@ -203,9 +239,13 @@ async def test_checks_run_for_up_links_and_at_most_n_at_once(tmp_path: Path) -> 
     config = make_config(tmp_path)
     tracer = FakeTracer(delay=0.1)
     states = {"kec-krayan--dc": "up", "kec-krayan--kab": "degraded", "kab-nunukan--dc": "up"}
-    watch = PathWatch(config, CollectorRegistry(), tracer=tracer,
-                      limits=PathLimits(concurrent=2, tick=0.01, check_every=3600),
-                      link_states=lambda: states)
+    watch = PathWatch(
+        config,
+        CollectorRegistry(),
+        tracer=tracer,
+        limits=PathLimits(concurrent=2, tick=0.01, check_every=3600),
+        link_states=lambda: states,
+    )
     await watch.start()
     try:
         await eventually(lambda: len(tracer.calls) == 3 and tracer.running == 0)
@@ -216,8 +256,13 @@ async def test_checks_run_for_up_links_and_at_most_n_at_once(tmp_path: Path) -> 
         await watch.stop()
     states = {"kec-krayan--dc": "down"}
     quiet = FakeTracer()
-    watch = PathWatch(config, CollectorRegistry(), tracer=quiet,
-                      limits=PathLimits(tick=0.01), link_states=lambda: states)
+    watch = PathWatch(
+        config,
+        CollectorRegistry(),
+        tracer=quiet,
+        limits=PathLimits(tick=0.01),
+        link_states=lambda: states,
+    )
     await watch.start()
     await asyncio.sleep(0.1)
     await watch.stop()
@@ -225,13 +270,21 @@ async def test_checks_run_for_up_links_and_at_most_n_at_once(tmp_path: Path) -> 
 
 
 def many_links(count: int) -> Config:
-    lines = ["agent: {name: kab-nunukan, timezone: Asia/Makassar}", "sites:",
-             "  - {id: kab-nunukan, kind: kabupaten, name: Kabupaten Nunukan}"]
-    lines += [f"  - {{id: kec-{i}, kind: kecamatan, parent: kab-nunukan, name: Kec {i}}}"
-              for i in range(count)]
+    lines = [
+        "agent: {name: kab-nunukan, timezone: Asia/Makassar}",
+        "sites:",
+        "  - {id: kab-nunukan, kind: kabupaten, name: Kabupaten Nunukan}",
+    ]
+    lines += [
+        f"  - {{id: kec-{i}, kind: kecamatan, parent: kab-nunukan, name: Kec {i}}}"
+        for i in range(count)
+    ]
     lines.append("links:")
-    lines += [f"  - {{id: kec-{i}--kab, from: kec-{i}, to: kab-nunukan, network: m2m, "
-              f"probes: [{{kind: icmp, target: 198.18.9.{i + 1}}}]}}" for i in range(count)]
+    lines += [
+        f"  - {{id: kec-{i}--kab, from: kec-{i}, to: kab-nunukan, network: m2m, "
+        f"probes: [{{kind: icmp, target: 198.18.9.{i + 1}}}]}}"
+        for i in range(count)
+    ]
     return parse_config("\n".join(lines))
 
 
@@ -240,11 +293,13 @@ async def test_checks_are_paced_and_never_queue_a_task_per_link() -> None:
     budget's rate, at most ``concurrent`` at a time, and each link is learnt once."""
     config = many_links(60)
     tracer = FakeTracer()
-    watch = PathWatch(config, CollectorRegistry(), tracer=tracer,
-                      limits=PathLimits(concurrent=4, tick=0.05, check_rate=40,
-                                        check_every=3600),
-                      link_states=lambda: dict.fromkeys((link.id for link in config.links),
-                                                        "up"))
+    watch = PathWatch(
+        config,
+        CollectorRegistry(),
+        tracer=tracer,
+        limits=PathLimits(concurrent=4, tick=0.05, check_rate=40, check_every=3600),
+        link_states=lambda: dict.fromkeys((link.id for link in config.links), "up"),
+    )
     most_tasks = 0
 
     def traces_alive() -> int:
@@ -266,10 +321,13 @@ async def test_checks_are_paced_and_never_queue_a_task_per_link() -> None:
         await watch.stop()
     # The budget grows with the links: 60 links re-traced every 0.5 s need 120 a second.
     busy = FakeTracer()
-    watch = PathWatch(config, CollectorRegistry(), tracer=busy,
-                      limits=PathLimits(concurrent=4, tick=0.05, check_rate=1, check_every=0.5),
-                      link_states=lambda: dict.fromkeys((link.id for link in config.links),
-                                                        "up"))
+    watch = PathWatch(
+        config,
+        CollectorRegistry(),
+        tracer=busy,
+        limits=PathLimits(concurrent=4, tick=0.05, check_rate=1, check_every=0.5),
+        link_states=lambda: dict.fromkeys((link.id for link in config.links), "up"),
+    )
     await watch.start()
     try:
         await asyncio.sleep(1.0)
@@ -279,16 +337,20 @@ async def test_checks_are_paced_and_never_queue_a_task_per_link() -> None:
 
 
 async def test_path_changes_while_up_are_counted_stored_and_survive_a_restart(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     config = make_config(tmp_path)
     registry = CollectorRegistry()
     tracer = FakeTracer()
     watch = PathWatch(config, registry, book=PathBook(tmp_path / "state.db"), tracer=tracer)
     link = "kec-krayan--dc"
     try:
-        tracer.answers = [result(HUB, DC, at=1.0), result(HUB, DC, at=2.0),
-                          result("198.18.40.10", "198.19.0.2", DC, at=3.0),
-                          result(reached=False, at=4.0)]
+        tracer.answers = [
+            result(HUB, DC, at=1.0),
+            result(HUB, DC, at=2.0),
+            result("198.18.40.10", "198.19.0.2", DC, at=3.0),
+            result(reached=False, at=4.0),
+        ]
         first = await watch.trace_now(link, "check")
         assert first is not None and first.change is None and first.good is None
         assert _sample(registry, "linkmon_path_hops", link) == 2
@@ -315,7 +377,8 @@ async def test_path_changes_while_up_are_counted_stored_and_survive_a_restart(
 
 
 async def test_no_raw_sockets_turns_traces_off_once_with_the_reason(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async def refused(spec: TraceSpec) -> TraceResult:
         raise ProbeSetupError("traceroute needs raw sockets")
 
@@ -324,7 +387,8 @@ async def test_no_raw_sockets_turns_traces_off_once_with_the_reason(
         assert await watch.trace_now("kec-krayan--dc") is None
         assert await watch.trace_now("kec-krayan--kab") is None  # off: not even tried
         assert [r.message for r in caplog.records].count(
-            "path traces are off: traceroute needs raw sockets") == 1
+            "path traces are off: traceroute needs raw sockets"
+        ) == 1
     finally:
         await watch.stop()
 
@@ -345,7 +409,7 @@ async def test_a_reload_forgets_removed_links(tmp_path: Path) -> None:
 def _yaml_without_first_link(tmp_path: Path) -> str:
     text = (tmp_path / "config.yml").read_text()
     start = text.index("  - {id: kec-krayan--dc")
-    return text[:start] + text[text.index("  - {id: kec-krayan--kab"):]
+    return text[:start] + text[text.index("  - {id: kec-krayan--kab") :]
 
 
 # ------------------------------------------------------------------------------ linkmon trace
@@ -360,40 +424,57 @@ def trace_app() -> typer.Typer:
 
 
 @pytest.mark.root
-def test_trace_command_shows_the_path_beside_the_last_good_one(tmp_path: Path,
-                                                              trace_app: typer.Typer) -> None:
+def test_trace_command_shows_the_path_beside_the_last_good_one(
+    tmp_path: Path, trace_app: typer.Typer
+) -> None:
     make_config(tmp_path, target="127.0.0.1", language="id")
     book = PathBook(tmp_path / "state.db")
-    good = TraceResult("127.0.0.1", "icmp", None, "127.0.0.1",
-                       (Hop(1, "127.0.0.1", 0.0001, Reply.ECHO_REPLY),), True, "",
-                       1_795_000_000.0, 0.001, 1)
+    good = TraceResult(
+        "127.0.0.1",
+        "icmp",
+        None,
+        "127.0.0.1",
+        (Hop(1, "127.0.0.1", 0.0001, Reply.ECHO_REPLY),),
+        True,
+        "",
+        1_795_000_000.0,
+        0.001,
+        1,
+    )
     book.record(PathReport("kec-krayan--dc", "check", good, None, None))
     book.close()
     runner = CliRunner()
-    done = runner.invoke(trace_app, ["trace", "kec-krayan--dc", "-c",
-                                     str(tmp_path / "config.yml")])
+    done = runner.invoke(trace_app, ["trace", "kec-krayan--dc", "-c", str(tmp_path / "config.yml")])
     assert done.exit_code == 0, done.output
     lines = done.output.splitlines()
-    assert lines[0] == ("Trace kec-krayan--dc (Kecamatan Krayan – Data Center Ditjen Dukcapil, "
-                        "vpn): icmp ke 127.0.0.1 dari 127.0.0.1")
+    assert lines[0] == (
+        "Trace kec-krayan--dc (Kecamatan Krayan – Data Center Ditjen Dukcapil, "
+        "vpn): icmp ke 127.0.0.1 dari 127.0.0.1"
+    )
     assert "jalur baik terakhir" in lines[1] and "WITA" in lines[1]
     assert lines[2].split()[:2] == ["1", "127.0.0.1"] and lines[2].endswith("127.0.0.1")
     assert lines[-1] == "Sampai di 127.0.0.1 pada hop 1; sama dengan jalur baik terakhir."
-    done = runner.invoke(trace_app, ["trace", "kec-krayan--kab", "-c",
-                                     str(tmp_path / "config.yml"), "--json", "--port", "1"])
+    done = runner.invoke(
+        trace_app,
+        ["trace", "kec-krayan--kab", "-c", str(tmp_path / "config.yml"), "--json", "--port", "1"],
+    )
     doc = json.loads(done.output)
     assert done.exit_code == 0 and doc["trace"]["mode"] == "tcp" and doc["good"] is None
-    assert doc["trace"]["hops"][0]["reply"] == "reset" and doc["where"] == \
-        "sampai di 127.0.0.1 pada hop 1"
+    assert (
+        doc["trace"]["hops"][0]["reply"] == "reset"
+        and doc["where"] == "sampai di 127.0.0.1 pada hop 1"
+    )
 
 
 def test_trace_command_refuses_bad_input(tmp_path: Path, trace_app: typer.Typer) -> None:
     make_config(tmp_path, target="127.0.0.1")
     config = str(tmp_path / "config.yml")
-    cases = {("kec-nowhere",): "unknown link 'kec-nowhere'; links: kec-krayan--dc",
-             ("kec-krayan--dc", "--mode", "gre"): "--mode must be one of icmp, udp, tcp",
-             ("kec-krayan--dc", "--max-hops", "99"): "trace max_hops must be 1-64",
-             ("kec-krayan--dc", "--lang", "jv"): "--lang must be one of id, en"}
+    cases = {
+        ("kec-nowhere",): "unknown link 'kec-nowhere'; links: kec-krayan--dc",
+        ("kec-krayan--dc", "--mode", "gre"): "--mode must be one of icmp, udp, tcp",
+        ("kec-krayan--dc", "--max-hops", "99"): "trace max_hops must be 1-64",
+        ("kec-krayan--dc", "--lang", "jv"): "--lang must be one of id, en",
+    }
     for args, message in cases.items():
         done = CliRunner().invoke(trace_app, ["trace", *args, "-c", config])
         assert done.exit_code == 2 and message in done.output, (args, done.output)
@@ -409,8 +490,9 @@ def lab() -> Iterator[Lab]:
 
 
 @pytest.fixture()
-async def krayan_watch(lab: Lab, tmp_path: Path) -> AsyncIterator[tuple[PathWatch,
-                                                                        CollectorRegistry]]:
+async def krayan_watch(
+    lab: Lab, tmp_path: Path
+) -> AsyncIterator[tuple[PathWatch, CollectorRegistry]]:
     """A watch whose traces run inside Krayan's namespace, towards the DC."""
     executor: ThreadPoolExecutor = lab.executor("kec-krayan")
 
@@ -418,8 +500,13 @@ async def krayan_watch(lab: Lab, tmp_path: Path) -> AsyncIterator[tuple[PathWatc
         return await asyncio.wrap_future(executor.submit(asyncio.run, trace(spec)))
 
     registry = CollectorRegistry()
-    watch = PathWatch(make_config(tmp_path), registry, book=PathBook(tmp_path / "state.db"),
-                      tracer=in_krayan, limits=PathLimits(per_window=10))
+    watch = PathWatch(
+        make_config(tmp_path),
+        registry,
+        book=PathBook(tmp_path / "state.db"),
+        tracer=in_krayan,
+        limits=PathLimits(per_window=10),
+    )
     try:
         yield watch, registry
     finally:
@@ -432,7 +519,8 @@ async def krayan_watch(lab: Lab, tmp_path: Path) -> AsyncIterator[tuple[PathWatc
 @pytest.mark.lab
 @pytest.mark.root
 async def test_reroute_over_starlink_is_a_path_change_and_a_cut_uplink_shows_where(
-        lab: Lab, krayan_watch: tuple[PathWatch, CollectorRegistry]) -> None:
+    lab: Lab, krayan_watch: tuple[PathWatch, CollectorRegistry]
+) -> None:
     watch, registry = krayan_watch
     link = "kec-krayan--dc"
     first = await watch.trace_now(link, "check")
@@ -453,16 +541,21 @@ async def test_reroute_over_starlink_is_a_path_change_and_a_cut_uplink_shows_whe
     await eventually(lambda: getattr(watch.report(link), "reason", "") == "down", 30)
     report = watch.report(link)
     assert report is not None
-    assert report.text("en") == (f"last answer from hop 1, {HUB} (network unreachable); path "
-                                 f"differs from the last good one from hop 2: was {DC}, now no "
-                                 "answer (2 → 1 hops)")
+    assert report.text("en") == (
+        f"last answer from hop 1, {HUB} (network unreachable); path "
+        f"differs from the last good one from hop 2: was {DC}, now no "
+        "answer (2 → 1 hops)"
+    )
     assert _sample(registry, "linkmon_path_changes_total", link) == 2
-    assert watch.book is not None and [c for _, _, c in watch.book.changes(link)] == \
-        [moved.change, back.change]
+    assert watch.book is not None and [c for _, _, c in watch.book.changes(link)] == [
+        moved.change,
+        back.change,
+    ]
 
 
 def test_a_database_that_cannot_be_opened_leaves_the_watch_in_memory(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "not-a-dir").write_text("")
     assert open_book(tmp_path / "not-a-dir" / "state.db") is None
     assert "cannot keep link paths" in caplog.text

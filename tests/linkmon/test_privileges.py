@@ -38,8 +38,12 @@ NOBODY = pwd.getpwnam("nobody").pw_uid
 NOGROUP = grp.getgrnam("nogroup").gr_gid
 PING_GROUP_RANGE = Path("/proc/sys/net/ipv4/ping_group_range")
 CAP_NET_RAW = 1 << 13
-ONLY_NET_RAW = [*AS_NOBODY, "--inh-caps=-all,+net_raw", "--ambient-caps=-all,+net_raw",
-                "--bounding-set=-all,+net_raw"]
+ONLY_NET_RAW = [
+    *AS_NOBODY,
+    "--inh-caps=-all,+net_raw",
+    "--ambient-caps=-all,+net_raw",
+    "--bounding-set=-all,+net_raw",
+]
 
 
 PATHS = sysconfig.get_paths()
@@ -71,8 +75,13 @@ def home() -> Iterator[Path]:
 
 
 def icmp_config(home: Path, port: int) -> Path:
-    config = write_config(home / "linkmon.yml", port=port, links=link_yaml(
-        "kab-a--dc", "{kind: icmp, target: 127.0.0.1}", tcp_probe(f"127.0.0.1:{port}")))
+    config = write_config(
+        home / "linkmon.yml",
+        port=port,
+        links=link_yaml(
+            "kab-a--dc", "{kind: icmp, target: 127.0.0.1}", tcp_probe(f"127.0.0.1:{port}")
+        ),
+    )
     config.chmod(0o644)
     return config
 
@@ -88,20 +97,24 @@ def ids(field: str) -> set[int]:
 
 def icmp_answered(linkmon: LinkmonProcess, more_than: float = 0) -> float:
     """Echo replies received so far, once more than ``more_than`` (and no echo lost)."""
+
     def grown() -> float:
         received = linkmon.value("linkmon_probe_packets_received_total", kind="icmp") or 0
         return received if received > more_than else 0
+
     received = wait_until(grown, 10, "ICMP echo replies")
     assert linkmon.value("linkmon_probe_success", kind="icmp") == 1
     return received
 
 
 def test_started_as_root_with_user_drops_everything_but_keeps_its_raw_socket(
-        home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]) -> None:
+    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]
+) -> None:
     ping_group_range.write_text("1 0")  # no datagram ICMP for anyone: only the raw socket works
     port = free_port()
-    with running(icmp_config(home, port), port=port, extra=["--user", "nobody"],
-                 **runnable_by_nobody) as linkmon:
+    with running(
+        icmp_config(home, port), port=port, extra=["--user", "nobody"], **runnable_by_nobody
+    ) as linkmon:
         before = icmp_answered(linkmon)
         status = process_status(linkmon.pid)
         assert ids(status["Uid"]) == {NOBODY} and ids(status["Gid"]) == {NOGROUP}
@@ -116,10 +129,12 @@ def test_started_as_root_with_user_drops_everything_but_keeps_its_raw_socket(
 
 
 def test_state_files_belong_to_the_service_user(
-        home: Path, runnable_by_nobody: dict[str, object]) -> None:
+    home: Path, runnable_by_nobody: dict[str, object]
+) -> None:
     port = free_port()
-    with running(icmp_config(home, port), port=port, extra=["--user", "nobody"],
-                 **runnable_by_nobody) as linkmon:
+    with running(
+        icmp_config(home, port), port=port, extra=["--user", "nobody"], **runnable_by_nobody
+    ) as linkmon:
         wait_until(lambda: linkmon.value("linkmon_link_up", link="kab-a--dc") == 1, 10, "up")
     owners = {path.name: path.stat().st_uid for path in home.glob("linkmon.db*")}
     assert owners and set(owners.values()) == {NOBODY}, owners
@@ -133,11 +148,13 @@ def test_user_that_cannot_read_python_is_a_clear_start_error(home: Path) -> None
 
 
 def test_nobody_with_only_cap_net_raw_probes_icmp(
-        home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]) -> None:
+    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]
+) -> None:
     ping_group_range.write_text("1 0")
     port = free_port()
-    with running(icmp_config(home, port), port=port, prefix=ONLY_NET_RAW,
-                 **runnable_by_nobody) as linkmon:
+    with running(
+        icmp_config(home, port), port=port, prefix=ONLY_NET_RAW, **runnable_by_nobody
+    ) as linkmon:
         icmp_answered(linkmon)
         status = process_status(linkmon.pid)
         assert ids(status["Uid"]) == {NOBODY}
@@ -147,11 +164,13 @@ def test_nobody_with_only_cap_net_raw_probes_icmp(
 
 
 def test_nobody_in_ping_group_range_probes_icmp_without_any_capability(
-        home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]) -> None:
+    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]
+) -> None:
     ping_group_range.write_text(f"{NOGROUP} {NOGROUP}")
     port = free_port()
-    with running(icmp_config(home, port), port=port, prefix=AS_NOBODY,
-                 **runnable_by_nobody) as linkmon:
+    with running(
+        icmp_config(home, port), port=port, prefix=AS_NOBODY, **runnable_by_nobody
+    ) as linkmon:
         icmp_answered(linkmon)
         assert int(process_status(linkmon.pid)["CapEff"], 16) == 0
 
@@ -169,7 +188,8 @@ def start_fails(home: Path, **kw: object) -> str:
 
 
 def test_neither_capability_nor_ping_group_range_is_a_clear_start_error(
-        home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]) -> None:
+    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]
+) -> None:
     ping_group_range.write_text("1 0")
     output = start_fails(home, prefix=AS_NOBODY, **runnable_by_nobody)
     assert "cannot start" in output
@@ -177,12 +197,15 @@ def test_neither_capability_nor_ping_group_range_is_a_clear_start_error(
     assert f"net.ipv4.ping_group_range='{NOGROUP} {NOGROUP}'" in output
 
 
-@pytest.mark.parametrize(("prefix", "user", "message"), [
-    ((), "no-such-linkmon-user", "--user no-such-linkmon-user: no such user"),
-    (ONLY_NET_RAW, "root", "--user root needs linkmon started as root"),
-    ((), "root", "--user root: that is root"),
-])
-def test_bad_user_is_a_clear_start_error(home: Path, prefix: list[str], user: str, message: str,
-                                         runnable_by_nobody: dict[str, object]) -> None:
-    assert message in start_fails(home, prefix=prefix, extra=["--user", user],
-                                  **runnable_by_nobody)
+@pytest.mark.parametrize(
+    ("prefix", "user", "message"),
+    [
+        ((), "no-such-linkmon-user", "--user no-such-linkmon-user: no such user"),
+        (ONLY_NET_RAW, "root", "--user root needs linkmon started as root"),
+        ((), "root", "--user root: that is root"),
+    ],
+)
+def test_bad_user_is_a_clear_start_error(
+    home: Path, prefix: list[str], user: str, message: str, runnable_by_nobody: dict[str, object]
+) -> None:
+    assert message in start_fails(home, prefix=prefix, extra=["--user", user], **runnable_by_nobody)

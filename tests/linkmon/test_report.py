@@ -52,25 +52,30 @@ def fixture_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     return outages.install(tmp_path_factory.mktemp("outages"))
 
 
-def _report(config: Config, year: int = 2026, month: int = 11,
-            now: float = REPORTED_AT) -> Report:
+def _report(config: Config, year: int = 2026, month: int = 11, now: float = REPORTED_AT) -> Report:
     with Storage(config.storage.path, readonly=True) as storage:
         return build_report(config, storage, year, month, now)
 
 
 def _rows(report: Report, scope: str) -> dict[str, Any]:
-    return {row.id: row for group in report.groups
-            for row in (group.offices if scope == "office" else group.links)}
+    return {
+        row.id: row
+        for group in report.groups
+        for row in (group.offices if scope == "office" else group.links)
+    }
 
 
 def _as_expected(fig: Figures) -> dict[str, Any]:
     mttr = fig.mttr
-    return {"measured": round(fig.measured), "downtime": round(fig.downtime),
-            "outages": fig.outages, "longest": round(fig.longest),
-            "maintenance": round(fig.maintenance),
-            "mttr": None if mttr is None else round(mttr),
-            "availability": f"{fig.availability * 100:.3f} %"
-            if fig.availability is not None else "-"}
+    return {
+        "measured": round(fig.measured),
+        "downtime": round(fig.downtime),
+        "outages": fig.outages,
+        "longest": round(fig.longest),
+        "maintenance": round(fig.maintenance),
+        "mttr": None if mttr is None else round(mttr),
+        "availability": f"{fig.availability * 100:.3f} %" if fig.availability is not None else "-",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +83,13 @@ def november(fixture_config: Config) -> Report:
     return _report(fixture_config)
 
 
-@pytest.mark.parametrize("scope,row_id", [
-    *(("link", k) for k in EXPECTED["links"]), *(("office", k) for k in EXPECTED["offices"])])
-def test_november_figures_match_the_hand_computed_ones(november: Report, scope: str,
-                                                       row_id: str) -> None:
+@pytest.mark.parametrize(
+    "scope,row_id",
+    [*(("link", k) for k in EXPECTED["links"]), *(("office", k) for k in EXPECTED["offices"])],
+)
+def test_november_figures_match_the_hand_computed_ones(
+    november: Report, scope: str, row_id: str
+) -> None:
     expected = EXPECTED["links" if scope == "link" else "offices"][row_id]
     row = _rows(november, scope)[row_id]
     assert _as_expected(row.full) == expected["full"], f"{scope} {row_id} 24x7"
@@ -91,16 +99,18 @@ def test_november_figures_match_the_hand_computed_ones(november: Report, scope: 
 def test_every_link_and_office_is_reported_once_in_its_kabupaten(november: Report) -> None:
     assert set(_rows(november, "link")) == set(EXPECTED["links"])
     assert set(_rows(november, "office")) == set(EXPECTED["offices"])
-    groups = {g.id: ({r.id for r in g.offices}, {r.id for r in g.links})
-              for g in november.groups}
-    assert groups["kab-nunukan"] == ({"kab-nunukan", "kec-krayan"},
-                                     {"kab-nunukan--dc", "kab-nunukan--drc", "kec-krayan--kab"})
+    groups = {g.id: ({r.id for r in g.offices}, {r.id for r in g.links}) for g in november.groups}
+    assert groups["kab-nunukan"] == (
+        {"kab-nunukan", "kec-krayan"},
+        {"kab-nunukan--dc", "kab-nunukan--drc", "kec-krayan--kab"},
+    )
     assert groups["kab-sorong"][0] == {"kab-sorong", "kec-aimas"}
     assert not november.partial
 
 
 def test_october_gets_its_side_of_an_outage_across_the_month_boundary(
-        fixture_config: Config) -> None:
+    fixture_config: Config,
+) -> None:
     rows = _rows(_report(fixture_config, month=10), "link")
     for link_id, expected in EXPECTED["october"].items():
         assert _as_expected(rows[link_id].full) == expected["full"], link_id
@@ -122,8 +132,11 @@ def test_text_report_shows_figures_and_maintenance_in_local_time(november: Repor
     assert "Laporan ketersediaan November 2026" in text
     krayan = next(line for line in text.splitlines() if line.strip().startswith("Kecamatan Krayan"))
     assert "WITA" in krayan and "97.090 %" in krayan and "97.619 %" in krayan
-    assert re.search(r"kab-nunukan--dc\s+2026-11-14 22:00 WITA\s+2026-11-15 02:00 WITA\s+"
-                     r"Penggantian router", text)
+    assert re.search(
+        r"kab-nunukan--dc\s+2026-11-14 22:00 WITA\s+2026-11-15 02:00 WITA\s+"
+        r"Penggantian router",
+        text,
+    )
     assert len(re.findall(r"kec-aimas--kab\s+2026-11-\d\d 12:00 WIT\s+", text)) == 4
     english = render_text(november, "en")
     assert "Availability report November 2026" in english and "Office" in english
@@ -142,8 +155,7 @@ def test_csv_has_every_figure_for_every_row(november: Report) -> None:
     assert by_key[("link", "kab-natuna--dc", "24x7")]["mttr_seconds"] == ""
 
 
-def test_html_report_prints_offline_in_headless_chromium(november: Report,
-                                                        tmp_path: Path) -> None:
+def test_html_report_prints_offline_in_headless_chromium(november: Report, tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium is not installed (Debian: chromium)")
@@ -158,40 +170,77 @@ def test_html_report_prints_offline_in_headless_chromium(november: Report,
     pdf, png = ARTIFACTS / "report-2026-11.pdf", ARTIFACTS / "report-2026-11.png"
     for out in (pdf, png):
         out.unlink(missing_ok=True)
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", "--hide-scrollbars"]
+    flags = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+    ]
     for index, output in enumerate((f"--print-to-pdf={pdf}", f"--screenshot={png}")):
         profile = tmp_path / f"profile-{index}"
         done = subprocess.run(
-            [*flags, f"--user-data-dir={profile}", "--window-size=1280,1800", output,
-             "--no-pdf-header-footer", source.as_uri()],
-            capture_output=True, text=True, timeout=90, env={**os.environ, "HOME": str(tmp_path)})
+            [
+                *flags,
+                f"--user-data-dir={profile}",
+                "--window-size=1280,1800",
+                output,
+                "--no-pdf-header-footer",
+                source.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env={**os.environ, "HOME": str(tmp_path)},
+        )
         assert done.returncode == 0, done.stderr[-2000:]
     assert pdf.read_bytes()[:5] == b"%PDF-"
-    assert pdf.read_bytes().count(b"/Type /Page") - pdf.read_bytes().count(b"/Type /Pages") \
-        >= len(november.groups), "one printed page per kabupaten at least"
+    assert pdf.read_bytes().count(b"/Type /Page") - pdf.read_bytes().count(b"/Type /Pages") >= len(
+        november.groups
+    ), "one printed page per kabupaten at least"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
 
-def test_command_writes_each_format_and_refuses_bad_input(fixture_config: Config,
-                                                          tmp_path: Path) -> None:
+def test_command_writes_each_format_and_refuses_bad_input(
+    fixture_config: Config, tmp_path: Path
+) -> None:
     app = typer.Typer()
     app.command("report")(report_command)
     app.command("other")(lambda: None)  # two commands, so `report` is a subcommand
     config_file = Path(str(fixture_config.storage.path)).with_name("config.yml")
     runner = CliRunner()
-    for fmt, marker in (("text", "Laporan ketersediaan"), ("csv", "month,scope,id"),
-                        ("html", "<!DOCTYPE html>")):
+    for fmt, marker in (
+        ("text", "Laporan ketersediaan"),
+        ("csv", "month,scope,id"),
+        ("html", "<!DOCTYPE html>"),
+    ):
         out = tmp_path / f"report.{fmt}"
-        done = runner.invoke(app, ["report", "-c", str(config_file), "--month", "2026-10",
-                                   "--format", fmt, "-o", str(out)])
+        done = runner.invoke(
+            app,
+            [
+                "report",
+                "-c",
+                str(config_file),
+                "--month",
+                "2026-10",
+                "--format",
+                fmt,
+                "-o",
+                str(out),
+            ],
+        )
         assert done.exit_code == 0, done.output
         assert marker in out.read_text()
-    bad = {("--month", "2026-13"): "--month must be YYYY-MM",
-           ("--month", "2030-01"): "2030-01 has not begun yet",
-           ("--format", "pdf"): "--format must be one of text, csv, html",
-           ("--lang", "jv"): "--lang must be one of id, en"}
+    bad = {
+        ("--month", "2026-13"): "--month must be YYYY-MM",
+        ("--month", "2030-01"): "2030-01 has not begun yet",
+        ("--format", "pdf"): "--format must be one of text, csv, html",
+        ("--lang", "jv"): "--lang must be one of id, en",
+    }
     for (option, value), message in bad.items():
         args = ["report", "-c", str(config_file), "--month", "2026-11", option, value]
         done = runner.invoke(app, args)
@@ -208,8 +257,9 @@ def _cells(items: list[tuple[float, float]]) -> set[int]:
 
 
 @given(spans, spans)
-def test_span_arithmetic_agrees_with_counting_unit_cells(a: list[tuple[int, int]],
-                                                         b: list[tuple[int, int]]) -> None:
+def test_span_arithmetic_agrees_with_counting_unit_cells(
+    a: list[tuple[int, int]], b: list[tuple[int, int]]
+) -> None:
     ma = merge((float(s), float(e)) for s, e in a)
     mb = merge((float(s), float(e)) for s, e in b)
     assert all(x[1] < y[0] for x, y in zip(ma, ma[1:], strict=False))  # sorted, apart
@@ -235,11 +285,25 @@ links:
      probes: [{{kind: icmp, target: 198.18.30.8}}]}}
 """)
     with Storage(config.storage.path) as storage:
-        storage.record(Changes(transitions=(Transition(
-            "kec-krayan--kab", LinkState.UP, LinkState.DOWN, outages.timestamp(
-                "2026-11-03T10:00+08:00"), "path_down", "", "kec-krayan"),)), 0.0)
+        storage.record(
+            Changes(
+                transitions=(
+                    Transition(
+                        "kec-krayan--kab",
+                        LinkState.UP,
+                        LinkState.DOWN,
+                        outages.timestamp("2026-11-03T10:00+08:00"),
+                        "path_down",
+                        "",
+                        "kec-krayan",
+                    ),
+                )
+            ),
+            0.0,
+        )
     report = _report(config)
     assert _rows(report, "office") == {}  # the agent watches no uplink: unknown, not "out"
     link = _rows(report, "link")["kec-krayan--kab"].full
     assert link.outages == 1 and link.downtime == outages.timestamp(
-        "2026-12-01T00:00+08:00") - outages.timestamp("2026-11-03T10:00+08:00")
+        "2026-12-01T00:00+08:00"
+    ) - outages.timestamp("2026-11-03T10:00+08:00")

@@ -55,8 +55,15 @@ def listener() -> Iterator[int]:
 
 
 def tcp_job(link: str, port: int, interval: float, index: int = 0) -> Job:
-    return Job(link=link, index=index, kind="tcp", target=f"127.0.0.1:{port}",
-               spec=TcpSpec(host="127.0.0.1", port=port), interval=interval, timeout=0.2)
+    return Job(
+        link=link,
+        index=index,
+        kind="tcp",
+        target=f"127.0.0.1:{port}",
+        spec=TcpSpec(host="127.0.0.1", port=port),
+        interval=interval,
+        timeout=0.2,
+    )
 
 
 async def test_rounds_repeat_at_interval_with_phases_spread(listener: int) -> None:
@@ -77,8 +84,9 @@ async def test_rounds_repeat_at_interval_with_phases_spread(listener: int) -> No
         per_link.setdefault(job.link, []).append(t)
     for times in per_link.values():
         assert len(times) >= 3
-        assert statistics.median(b - a for a, b in zip(times, times[1:], strict=False)) == \
-            pytest.approx(0.4, abs=0.05)
+        assert statistics.median(
+            b - a for a, b in zip(times, times[1:], strict=False)
+        ) == pytest.approx(0.4, abs=0.05)
     assert statistics.median(recorder.lags) < 0.02
 
 
@@ -134,8 +142,12 @@ async def test_probe_that_overruns_or_raises_is_isolated(caplog: pytest.LogCaptu
 
     recorder = Recorder()
     scheduler = Scheduler(dispatch, recorder)
-    scheduler.set_jobs([Job("a", 0, "icmp", "h", HUNG, interval=0.3, timeout=0.1),
-                        Job("b", 0, "tcp", "b", NOWHERE, interval=0.1, timeout=0.1)])
+    scheduler.set_jobs(
+        [
+            Job("a", 0, "icmp", "h", HUNG, interval=0.3, timeout=0.1),
+            Job("b", 0, "tcp", "b", NOWHERE, interval=0.1, timeout=0.1),
+        ]
+    )
     await asyncio.sleep(1.0)
     await scheduler.stop()
     by_link = {job.link: result for job, result, _ in recorder.results}
@@ -148,8 +160,15 @@ async def test_probe_that_overruns_or_raises_is_isolated(caplog: pytest.LogCaptu
 
 def icmp_job(link: str, interval: float, timeout: float = 0.3) -> Job:
     address = f"127.0.3.{int(link.rsplit('-', 1)[1]) + 1}"
-    return Job(link=link, index=0, kind="icmp", target=address,
-               spec=IcmpSpec(address, count=2, spacing=0.01), interval=interval, timeout=timeout)
+    return Job(
+        link=link,
+        index=0,
+        kind="icmp",
+        target=address,
+        spec=IcmpSpec(address, count=2, spacing=0.01),
+        interval=interval,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.root
@@ -174,7 +193,8 @@ async def test_icmp_rounds_run_by_callback_share_wake_ups_and_need_no_task() -> 
 
 
 async def test_a_callback_that_never_comes_is_given_up_at_the_deadline(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Staged: the engine always reports by the deadline, so a lost callback is a bug."""
     started: list[object] = []
 

@@ -29,33 +29,66 @@ HTTP = ProbeRule("http", "https://198.18.1.1/health")
 
 
 def ok(rtt: float = 0.02, lost: int = 0) -> ProbeResult:
-    return ProbeResult("icmp", "198.18.1.1", success=True, duration=rtt, packets_sent=5,
-                       packets_received=5 - lost, rtts=(rtt,) * (5 - lost))
+    return ProbeResult(
+        "icmp",
+        "198.18.1.1",
+        success=True,
+        duration=rtt,
+        packets_sent=5,
+        packets_received=5 - lost,
+        rtts=(rtt,) * (5 - lost),
+    )
 
 
 def silent() -> ProbeResult:
-    return ProbeResult("icmp", "198.18.1.1", success=False, failure=Failure.TIMEOUT,
-                       packets_sent=5, packets_received=0)
+    return ProbeResult(
+        "icmp",
+        "198.18.1.1",
+        success=False,
+        failure=Failure.TIMEOUT,
+        packets_sent=5,
+        packets_received=0,
+    )
 
 
 def service(kind: str, failure: Failure | None = None, detail: str = "") -> ProbeResult:
-    return ProbeResult(kind, "x", success=failure is None, duration=0.01, failure=failure,
-                       detail=detail)
+    return ProbeResult(
+        kind, "x", success=failure is None, duration=0.01, failure=failure, detail=detail
+    )
 
 
 def site(id_: str, kind: str, kabupaten: str | None = None) -> SiteRule:
     return SiteRule(id_, kind, id_.replace("-", " ").title(), "Asia/Makassar", kabupaten)
 
 
-def link(id_: str, from_: str, to: str, probes: Sequence[ProbeRule] = (ICMP,),
-         depends_on: Sequence[str] = (), network: str = "vpn") -> LinkRule:
-    return LinkRule(id_, from_, to, network, tuple(probes), tuple(depends_on),
-                    down_after=3, up_after=2, max_loss=0.2, max_rtt=0.3)
+def link(
+    id_: str,
+    from_: str,
+    to: str,
+    probes: Sequence[ProbeRule] = (ICMP,),
+    depends_on: Sequence[str] = (),
+    network: str = "vpn",
+) -> LinkRule:
+    return LinkRule(
+        id_,
+        from_,
+        to,
+        network,
+        tuple(probes),
+        tuple(depends_on),
+        down_after=3,
+        up_after=2,
+        max_loss=0.2,
+        max_rtt=0.3,
+    )
 
 
 def rules(links: Sequence[LinkRule], sites: Sequence[SiteRule] = (), **kw: Any) -> Rules:
-    base = [site("pusat-dc", "pusat"), site("pusat-drc", "drc"),
-            site("kab-nunukan", "kabupaten", "kab-nunukan")]
+    base = [
+        site("pusat-dc", "pusat"),
+        site("pusat-drc", "drc"),
+        site("kab-nunukan", "kabupaten", "kab-nunukan"),
+    ]
     all_sites = {s.id: s for s in [*base, *sites]}
     for rule in links:
         for sid in (rule.from_site, rule.to_site):
@@ -79,8 +112,7 @@ class Run:
         for index, result in enumerate(results):
             change = self.net.observe(link_id, index, result, self.now)
             self.changes.append(change)
-            merged = Changes(merged.transitions + change.transitions,
-                             merged.alerts + change.alerts)
+            merged = Changes(merged.transitions + change.transitions, merged.alerts + change.alerts)
         return merged
 
     def round(self, plan: Mapping[str, Sequence[ProbeResult]]) -> None:
@@ -101,8 +133,11 @@ class Run:
 
     def sent(self, name: str | None = None) -> list[tuple[str, str, str]]:
         """(alertname, subject, status) of every alert produced, in order."""
-        return [(a.name, a.key.split("/")[1], a.status) for a in self.alerts
-                if name is None or a.name == name]
+        return [
+            (a.name, a.key.split("/")[1], a.status)
+            for a in self.alerts
+            if name is None or a.name == name
+        ]
 
     @property
     def states(self) -> list[tuple[str, LinkState]]:
@@ -110,8 +145,7 @@ class Run:
 
 
 def single(probes: Sequence[ProbeRule] = (ICMP,)) -> Run:
-    return Run(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan", probes,
-                           network="m2m")]))
+    return Run(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan", probes, network="m2m")]))
 
 
 # -- down_after / up_after -----------------------------------------------------------------
@@ -132,9 +166,15 @@ def test_down_after_consecutive_failures_pages_once_with_labels() -> None:
     [alert] = run.alerts
     assert alert.status == "firing"
     assert alert.labels == {
-        "alertname": "LinkDown", "agent": "kab-nunukan", "link": "kec-krayan--kab",
-        "site": "kec-krayan", "kabupaten": "kab-nunukan", "network": "m2m",
-        "severity": "critical", "cause": "path_down"}
+        "alertname": "LinkDown",
+        "agent": "kab-nunukan",
+        "link": "kec-krayan--kab",
+        "site": "kec-krayan",
+        "kabupaten": "kab-nunukan",
+        "network": "m2m",
+        "severity": "critical",
+        "cause": "path_down",
+    }
     assert alert.starts_at == T0 + 3
     assert "WITA" in alert.annotations["summary"]
     assert "11:00 WITA" in alert.annotations["summary"]  # 03:00 UTC shown in local time
@@ -189,9 +229,16 @@ def test_loss_that_starts_after_clean_rounds_stays_degraded_while_it_lasts() -> 
     clean as well (the long window still holds the clean rounds from before)."""
 
     def echoes(lost: int) -> ProbeResult:  # 3 echoes a round, as on a thin kecamatan link
-        return ProbeResult("icmp", "198.18.1.1", success=lost < 3, duration=0.02,
-                           failure=Failure.TIMEOUT if lost == 3 else None, packets_sent=3,
-                           packets_received=3 - lost, rtts=(0.02,) * (3 - lost))
+        return ProbeResult(
+            "icmp",
+            "198.18.1.1",
+            success=lost < 3,
+            duration=0.02,
+            failure=Failure.TIMEOUT if lost == 3 else None,
+            packets_sent=3,
+            packets_received=3 - lost,
+            rtts=(0.02,) * (3 - lost),
+        )
 
     run = single()
     for _ in range(15):
@@ -266,29 +313,66 @@ def test_some_but_not_all_probes_failing_is_degraded() -> None:
 # -- diagnosis -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("icmp", "tcp", "http", "state", "cause"), [
-    (silent(), service("tcp", Failure.TIMEOUT), service("http", Failure.TIMEOUT),
-     LinkState.DOWN, "path_down"),
-    (ok(), service("tcp", Failure.REFUSED), service("http", Failure.REFUSED),
-     LinkState.DOWN, "service_refused"),
-    (ok(), service("tcp", Failure.TIMEOUT), service("http", Failure.TIMEOUT),
-     LinkState.DOWN, "service_blocked"),
-    (ok(), service("tcp"), service("http", Failure.HTTP_STATUS, "HTTP 403"),
-     LinkState.DEGRADED, "http_status"),
-    (ok(), service("tcp"), service("http", Failure.TLS, "certificate expired"),
-     LinkState.DEGRADED, "tls"),
-    (ok(), service("tcp"), service("http", Failure.DNS, "NXDOMAIN"),
-     LinkState.DEGRADED, "dns"),
-    (ok(), service("tcp"), service("http", Failure.BODY_MISMATCH),
-     LinkState.DEGRADED, "body_mismatch"),
-    # ICMP filtered but the host resets TCP: the path answers, the service refuses.
-    (silent(), service("tcp", Failure.REFUSED), service("http", Failure.REFUSED),
-     LinkState.DOWN, "service_refused"),
-    (silent(), service("tcp"), service("http"), LinkState.DEGRADED, "icmp_lost"),
-])
-def test_diagnosis_names_the_failed_layer(icmp: ProbeResult, tcp: ProbeResult,
-                                          http: ProbeResult, state: LinkState,
-                                          cause: str) -> None:
+@pytest.mark.parametrize(
+    ("icmp", "tcp", "http", "state", "cause"),
+    [
+        (
+            silent(),
+            service("tcp", Failure.TIMEOUT),
+            service("http", Failure.TIMEOUT),
+            LinkState.DOWN,
+            "path_down",
+        ),
+        (
+            ok(),
+            service("tcp", Failure.REFUSED),
+            service("http", Failure.REFUSED),
+            LinkState.DOWN,
+            "service_refused",
+        ),
+        (
+            ok(),
+            service("tcp", Failure.TIMEOUT),
+            service("http", Failure.TIMEOUT),
+            LinkState.DOWN,
+            "service_blocked",
+        ),
+        (
+            ok(),
+            service("tcp"),
+            service("http", Failure.HTTP_STATUS, "HTTP 403"),
+            LinkState.DEGRADED,
+            "http_status",
+        ),
+        (
+            ok(),
+            service("tcp"),
+            service("http", Failure.TLS, "certificate expired"),
+            LinkState.DEGRADED,
+            "tls",
+        ),
+        (ok(), service("tcp"), service("http", Failure.DNS, "NXDOMAIN"), LinkState.DEGRADED, "dns"),
+        (
+            ok(),
+            service("tcp"),
+            service("http", Failure.BODY_MISMATCH),
+            LinkState.DEGRADED,
+            "body_mismatch",
+        ),
+        # ICMP filtered but the host resets TCP: the path answers, the service refuses.
+        (
+            silent(),
+            service("tcp", Failure.REFUSED),
+            service("http", Failure.REFUSED),
+            LinkState.DOWN,
+            "service_refused",
+        ),
+        (silent(), service("tcp"), service("http"), LinkState.DEGRADED, "icmp_lost"),
+    ],
+)
+def test_diagnosis_names_the_failed_layer(
+    icmp: ProbeResult, tcp: ProbeResult, http: ProbeResult, state: LinkState, cause: str
+) -> None:
     run = single((ICMP, TCP, HTTP))
     run.round({"kec-krayan--kab": [ok(), service("tcp"), service("http")]})
     for _ in range(3):
@@ -322,22 +406,26 @@ def test_only_dns_failing_everywhere_is_named_dns() -> None:
 KECAMATAN = ["kec-krayan", "kec-lumbis", "kec-sebuku"]
 
 
-def hub(own_uplinks: frozenset[str] = frozenset(), kecamatan: Sequence[str] = KECAMATAN,
-        **kw: Any) -> Run:
+def hub(
+    own_uplinks: frozenset[str] = frozenset(), kecamatan: Sequence[str] = KECAMATAN, **kw: Any
+) -> Run:
     """A pusat agent: the hub's uplinks to DC and DRC, kecamatan links behind both."""
-    uplinks = [link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
-               link("kab-nunukan--drc", "kab-nunukan", "pusat-drc")]
-    kec = [link(f"{k}--kab", k, "kab-nunukan", depends_on=("kab-nunukan--dc",
-                                                            "kab-nunukan--drc"))
-           for k in kecamatan]
+    uplinks = [
+        link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
+        link("kab-nunukan--drc", "kab-nunukan", "pusat-drc"),
+    ]
+    kec = [
+        link(f"{k}--kab", k, "kab-nunukan", depends_on=("kab-nunukan--dc", "kab-nunukan--drc"))
+        for k in kecamatan
+    ]
     return Run(rules([*uplinks, *kec], own_uplinks=own_uplinks, **kw))
 
 
-def all_links(run: Run, uplinks: tuple[ProbeResult, ProbeResult],
-              kec: ProbeResult) -> dict[str, Sequence[ProbeResult]]:
+def all_links(
+    run: Run, uplinks: tuple[ProbeResult, ProbeResult], kec: ProbeResult
+) -> dict[str, Sequence[ProbeResult]]:
     """One round where the kecamatan links happen to be probed before the uplinks."""
-    plan: dict[str, Sequence[ProbeResult]] = {
-        f"{k}--kab": [kec] for k in KECAMATAN}
+    plan: dict[str, Sequence[ProbeResult]] = {f"{k}--kab": [kec] for k in KECAMATAN}
     plan["kab-nunukan--dc"] = [uplinks[0]]
     plan["kab-nunukan--drc"] = [uplinks[1]]
     return plan
@@ -350,8 +438,10 @@ def test_one_parent_down_is_not_unreachable() -> None:
         run.round(all_links(run, (silent(), ok()), silent()))
     assert run.state("kab-nunukan--dc") is LinkState.DOWN
     assert run.state("kec-krayan--kab") is LinkState.DOWN  # the DRC path was still there
-    assert {s for _, s, _ in run.sent("LinkDown")} == {"kab-nunukan--dc",
-                                                         *(f"{k}--kab" for k in KECAMATAN)}
+    assert {s for _, s, _ in run.sent("LinkDown")} == {
+        "kab-nunukan--dc",
+        *(f"{k}--kab" for k in KECAMATAN),
+    }
 
 
 def test_all_parents_down_is_unreachable_and_pages_only_the_uplinks() -> None:
@@ -363,9 +453,11 @@ def test_all_parents_down_is_unreachable_and_pages_only_the_uplinks() -> None:
     assert snap.state is LinkState.UNREACHABLE
     assert snap.cause == "upstream:kab-nunukan--dc+kab-nunukan--drc"
     assert snap.upstream == ("kab-nunukan--dc", "kab-nunukan--drc")
-    assert sorted(run.sent()) == [("LinkDown", "kab-nunukan--dc", "firing"),
-                                  ("LinkDown", "kab-nunukan--drc", "firing"),
-                                  ("ServiceUnavailable", "kab-nunukan", "firing")]
+    assert sorted(run.sent()) == [
+        ("LinkDown", "kab-nunukan--dc", "firing"),
+        ("LinkDown", "kab-nunukan--drc", "firing"),
+        ("ServiceUnavailable", "kab-nunukan", "firing"),
+    ]
     # No kecamatan ever passed through DOWN on its way to unreachable.
     assert ("kec-krayan--kab", LinkState.DOWN) not in run.states
 
@@ -385,9 +477,11 @@ def test_upstream_recovery_brings_no_burst() -> None:
     for _ in range(3):
         run.round(all_links(run, (ok(), ok()), ok()))
     new = run.sent()[before:]
-    assert sorted(new) == [("LinkDown", "kab-nunukan--dc", "resolved"),
-                           ("LinkDown", "kab-nunukan--drc", "resolved"),
-                           ("ServiceUnavailable", "kab-nunukan", "resolved")]
+    assert sorted(new) == [
+        ("LinkDown", "kab-nunukan--dc", "resolved"),
+        ("LinkDown", "kab-nunukan--drc", "resolved"),
+        ("ServiceUnavailable", "kab-nunukan", "resolved"),
+    ]
 
 
 def test_link_still_down_after_upstream_recovery_pages_on_fresh_results() -> None:
@@ -416,14 +510,20 @@ def test_own_uplink_down_makes_links_behind_it_unknown() -> None:
 
 
 def test_unreachable_cause_names_the_root_of_a_chain() -> None:
-    links = [link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
-             link("kec-krayan--kab", "kec-krayan", "kab-nunukan",
-                  depends_on=("kab-nunukan--dc",)),
-             link("desa-x--kec", "desa-x", "kec-krayan", depends_on=("kec-krayan--kab",))]
+    links = [
+        link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
+        link("kec-krayan--kab", "kec-krayan", "kab-nunukan", depends_on=("kab-nunukan--dc",)),
+        link("desa-x--kec", "desa-x", "kec-krayan", depends_on=("kec-krayan--kab",)),
+    ]
     run = Run(rules(links))
     for _ in range(5):
-        run.round({"desa-x--kec": [silent()], "kec-krayan--kab": [silent()],
-                   "kab-nunukan--dc": [silent()]})
+        run.round(
+            {
+                "desa-x--kec": [silent()],
+                "kec-krayan--kab": [silent()],
+                "kab-nunukan--dc": [silent()],
+            }
+        )
     snap = run.net.snapshot()["desa-x--kec"]
     assert (snap.state, snap.cause) == (LinkState.UNREACHABLE, "upstream:kab-nunukan--dc")
     assert run.sent() == [("LinkDown", "kab-nunukan--dc", "firing")]
@@ -434,8 +534,12 @@ def test_unreachable_cause_names_the_root_of_a_chain() -> None:
 
 def test_flapping_link_gets_one_flapping_alert_not_dozens() -> None:
     run = single()
-    run.net = Network(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan")],
-                            flap_changes=4, flap_window=60.0), run.now)
+    run.net = Network(
+        rules(
+            [link("kec-krayan--kab", "kec-krayan", "kab-nunukan")], flap_changes=4, flap_window=60.0
+        ),
+        run.now,
+    )
     for i in range(40):
         run.round({"kec-krayan--kab": [silent() if (i // 3) % 2 == 0 else ok()]})
     flapping = run.sent("LinkFlapping")
@@ -472,8 +576,10 @@ def test_many_kecamatan_down_together_is_one_regional_incident() -> None:
     assert "dari 10 link kecamatan" in incident.annotations["summary"]
     for _ in range(3):
         run.round({f"{k}--kab": [ok()] for k in TEN})
-    assert run.sent() == [("RegionalIncident", "kab-nunukan", "firing"),
-                          ("RegionalIncident", "kab-nunukan", "resolved")]
+    assert run.sent() == [
+        ("RegionalIncident", "kab-nunukan", "firing"),
+        ("RegionalIncident", "kab-nunukan", "resolved"),
+    ]
 
 
 def test_single_kecamatan_down_pages_its_link_not_a_region() -> None:
@@ -494,8 +600,7 @@ def test_maintenance_suppresses_creation_and_is_shown() -> None:
         start, end = windows.get(link_id, (0.0, 0.0))
         return "ganti router" if start <= now < end else None
 
-    run = Run(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan")],
-                    maintenance=lookup))
+    run = Run(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan")], maintenance=lookup))
     for _ in range(6):
         run.round({"kec-krayan--kab": [silent()]})
     snap = run.net.snapshot()["kec-krayan--kab"]
@@ -514,15 +619,16 @@ def test_maintenance_never_swallows_a_resolve() -> None:
         start, end = windows.get(link_id, (0.0, 0.0))
         return "perbaikan" if start <= now < end else None
 
-    run = Run(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan")],
-                    maintenance=lookup))
+    run = Run(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan")], maintenance=lookup))
     for _ in range(4):
         run.round({"kec-krayan--kab": [silent()]})
     windows["kec-krayan--kab"] = (run.now, run.now + 100)
     for _ in range(2):
         run.round({"kec-krayan--kab": [ok()]})
-    assert run.sent() == [("LinkDown", "kec-krayan--kab", "firing"),
-                          ("LinkDown", "kec-krayan--kab", "resolved")]
+    assert run.sent() == [
+        ("LinkDown", "kec-krayan--kab", "firing"),
+        ("LinkDown", "kec-krayan--kab", "resolved"),
+    ]
 
 
 # -- service availability ------------------------------------------------------------------
@@ -538,7 +644,9 @@ def test_service_via_dc_drc_and_none() -> None:
         run.round(all_links(run, (silent(), ok()), ok()))
     svc = run.net.service()
     assert (svc["kab-nunukan"].availability, svc["kab-nunukan"].reason) == (
-        Availability.DEGRADED, "drc")
+        Availability.DEGRADED,
+        "drc",
+    )
     assert svc["kec-sebuku"].via == ("kec-sebuku--kab", "kab-nunukan--drc")
     for _ in range(3):
         run.round(all_links(run, (silent(), silent()), ok()))
@@ -550,13 +658,17 @@ def test_service_via_dc_drc_and_none() -> None:
 
 
 def test_parallel_backup_link_serves_degraded() -> None:
-    links = [link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
-             link("kec-krayan--kab", "kec-krayan", "kab-nunukan", network="m2m"),
-             link("kec-krayan--kab-starlink", "kec-krayan", "kab-nunukan",
-                  network="starlink")]
+    links = [
+        link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
+        link("kec-krayan--kab", "kec-krayan", "kab-nunukan", network="m2m"),
+        link("kec-krayan--kab-starlink", "kec-krayan", "kab-nunukan", network="starlink"),
+    ]
     run = Run(rules(links))
-    plan = {"kab-nunukan--dc": [ok()], "kec-krayan--kab": [ok()],
-            "kec-krayan--kab-starlink": [ok()]}
+    plan = {
+        "kab-nunukan--dc": [ok()],
+        "kec-krayan--kab": [ok()],
+        "kec-krayan--kab-starlink": [ok()],
+    }
     run.round(plan)
     assert run.net.service()["kec-krayan"].availability is Availability.AVAILABLE
     for _ in range(3):
@@ -581,11 +693,21 @@ def test_office_without_monitored_path_is_unknown() -> None:
 
 
 def down_link_run() -> Run:
-    run = Run(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan", (ICMP, TCP)),
-                     link("kec-lumbis--kab", "kec-lumbis", "kab-nunukan")]))
+    run = Run(
+        rules(
+            [
+                link("kec-krayan--kab", "kec-krayan", "kab-nunukan", (ICMP, TCP)),
+                link("kec-lumbis--kab", "kec-lumbis", "kab-nunukan"),
+            ]
+        )
+    )
     for _ in range(4):
-        run.round({"kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)],
-                   "kec-lumbis--kab": [ok()]})
+        run.round(
+            {
+                "kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)],
+                "kec-lumbis--kab": [ok()],
+            }
+        )
     return run
 
 
@@ -593,9 +715,15 @@ def test_reconfigure_keeps_state_of_unchanged_links() -> None:
     run = down_link_run()
     before = run.net.snapshot()
     tcp_moved = ProbeRule("tcp", "198.18.1.1:8443")
-    run.net.reconfigure(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan",
-                                    (ICMP, tcp_moved)),
-                               link("kec-lumbis--kab", "kec-lumbis", "kab-nunukan")]), run.now)
+    run.net.reconfigure(
+        rules(
+            [
+                link("kec-krayan--kab", "kec-krayan", "kab-nunukan", (ICMP, tcp_moved)),
+                link("kec-lumbis--kab", "kec-lumbis", "kab-nunukan"),
+            ]
+        ),
+        run.now,
+    )
     run.later(1)
     after = run.net.snapshot()
     assert after["kec-krayan--kab"].state is LinkState.DOWN
@@ -610,8 +738,7 @@ def test_reconfigure_removing_a_link_resolves_its_alert() -> None:
     run = down_link_run()
     run.net.reconfigure(rules([link("kec-lumbis--kab", "kec-lumbis", "kab-nunukan")]), run.now)
     change = run.net.tick(run.now)
-    assert [(a.key, a.status) for a in change.alerts] == [
-        ("LinkDown/kec-krayan--kab", "resolved")]
+    assert [(a.key, a.status) for a in change.alerts] == [("LinkDown/kec-krayan--kab", "resolved")]
     assert change.forgotten == ("kec-krayan--kab",)
     assert "kec-krayan--kab" not in run.net.snapshot()
 
@@ -625,8 +752,12 @@ def test_restart_from_snapshot_does_not_page_again_and_still_resolves() -> None:
     again.net = Network(run.net.rules, again.now, restored=saved, firing=firing)
     again.later(1)
     for _ in range(3):
-        again.round({"kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)],
-                     "kec-lumbis--kab": [ok()]})
+        again.round(
+            {
+                "kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)],
+                "kec-lumbis--kab": [ok()],
+            }
+        )
     assert again.alerts == []
     assert again.state("kec-krayan--kab") is LinkState.DOWN
     for _ in range(2):
@@ -662,21 +793,24 @@ def test_restart_with_a_link_gone_from_the_config_forgets_it() -> None:
     net = Network(only_lumbis, run.now + 60, restored=saved, firing=run.net.firing())
     change = net.tick(run.now + 60)
     assert change.forgotten == ("kec-krayan--kab",)
-    assert [(a.key, a.status) for a in change.alerts] == [
-        ("LinkDown/kec-krayan--kab", "resolved")]
+    assert [(a.key, a.status) for a in change.alerts] == [("LinkDown/kec-krayan--kab", "resolved")]
     assert not net.tick(run.now + 61)
 
 
 def test_restart_while_flapping_keeps_damping() -> None:
-    run = Run(rules([link("kec-krayan--kab", "kec-krayan", "kab-nunukan")],
-                    flap_changes=2, flap_window=60.0))
+    run = Run(
+        rules(
+            [link("kec-krayan--kab", "kec-krayan", "kab-nunukan")], flap_changes=2, flap_window=60.0
+        )
+    )
     for i in range(12):
         run.round({"kec-krayan--kab": [silent() if (i // 3) % 2 == 0 else ok()]})
     snap = run.net.snapshot()["kec-krayan--kab"]
     assert snap.flapping and snap.flapping_since is not None
     restored = LinkSnapshot.from_json(snap.to_json())
-    again = Network(run.net.rules, run.now, restored={"kec-krayan--kab": restored},
-                    firing=run.net.firing())
+    again = Network(
+        run.net.rules, run.now, restored={"kec-krayan--kab": restored}, firing=run.net.firing()
+    )
     assert not again.tick(run.now).alerts  # the flapping alert is already out
     assert again.snapshot()["kec-krayan--kab"].flapping_since == snap.flapping_since
 
@@ -716,8 +850,7 @@ def test_rules_from_a_real_config() -> None:
     config = parse_config(NUNUKAN)
     net_rules = Rules.from_config(config)
     krayan = net_rules.links["kec-krayan--kab"]
-    assert krayan.probes == (ProbeRule("icmp", "198.18.10.2"),
-                             ProbeRule("tcp", "198.18.10.2:443"))
+    assert krayan.probes == (ProbeRule("icmp", "198.18.10.2"), ProbeRule("tcp", "198.18.10.2:443"))
     assert (krayan.down_after, krayan.up_after, krayan.kabupaten) == (2, 2, "kab-nunukan")
     assert net_rules.sites["kec-krayan"].kabupaten == "kab-nunukan"
     assert net_rules.own_uplinks == frozenset({"kab-nunukan--dc"})  # agent named like its site
@@ -731,16 +864,24 @@ def test_rules_from_a_real_config() -> None:
     run = Run(net_rules)
     run.net = Network(config, run.now)
     for _ in range(3):
-        run.round({"kab-nunukan--dc": [ok()],
-                   "kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)]})
+        run.round(
+            {
+                "kab-nunukan--dc": [ok()],
+                "kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)],
+            }
+        )
     [alert] = run.alerts
     assert alert.labels["kabupaten"] == "kab-nunukan"
     assert alert.annotations["summary"] == (
-        "Link kec-krayan--kab (Kecamatan Krayan – Disdukcapil Nunukan, m2m) down since "
-        "11:00 WITA")
+        "Link kec-krayan--kab (Kecamatan Krayan – Disdukcapil Nunukan, m2m) down since 11:00 WITA"
+    )
     for _ in range(3):  # the agent's own uplink fails: the kecamatan behind it are unknown
-        run.round({"kab-nunukan--dc": [silent()],
-                   "kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)]})
+        run.round(
+            {
+                "kab-nunukan--dc": [silent()],
+                "kec-krayan--kab": [silent(), service("tcp", Failure.TIMEOUT)],
+            }
+        )
     snap = run.net.snapshot()["kec-krayan--kab"]
     assert (snap.state, snap.cause) == (LinkState.UNKNOWN, "own_uplink")
 
@@ -749,14 +890,29 @@ def test_rules_from_a_real_config() -> None:
 
 
 def _krayan_behind_hub() -> tuple[Run, dict[str, list[ProbeResult]]]:
-    links = [link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
-             link("kec-krayan--kab", "kec-krayan", "kab-nunukan", network="m2m",
-                  depends_on=["kab-nunukan--dc"]),
-             link("kec-krayan--kab-starlink", "kec-krayan", "kab-nunukan", network="starlink",
-                  depends_on=["kab-nunukan--dc"])]
+    links = [
+        link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
+        link(
+            "kec-krayan--kab",
+            "kec-krayan",
+            "kab-nunukan",
+            network="m2m",
+            depends_on=["kab-nunukan--dc"],
+        ),
+        link(
+            "kec-krayan--kab-starlink",
+            "kec-krayan",
+            "kab-nunukan",
+            network="starlink",
+            depends_on=["kab-nunukan--dc"],
+        ),
+    ]
     run = Run(rules(links))
-    plan = {"kab-nunukan--dc": [ok()], "kec-krayan--kab": [ok()],
-            "kec-krayan--kab-starlink": [ok()]}
+    plan = {
+        "kab-nunukan--dc": [ok()],
+        "kec-krayan--kab": [ok()],
+        "kec-krayan--kab-starlink": [ok()],
+    }
     run.round(plan)
     return run, plan
 

@@ -32,10 +32,16 @@ SNAPSHOTS = Path(__file__).with_name("snapshots")
 ANSI = re.compile(r"\x1b\[")
 
 
-def run_status(*args: str, env: Mapping[str, str] | None = None,
-               timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "linkmon.status", *args], capture_output=True,
-                          text=True, timeout=timeout, env=_env(env))
+def run_status(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "linkmon.status", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(env),
+    )
 
 
 def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -84,8 +90,9 @@ def test_tree_answers_the_noc_questions(served: tuple[str, dict[str, Any]]) -> N
     assert "pemeliharaan sampai 13:00 WITA" in out
     lines = out.splitlines()
     # pusat first, then the kabupaten with its uplinks before its kecamatan
-    assert lines.index("Pusat") < next(i for i, line in enumerate(lines)
-                                       if line.startswith("Disdukcapil Kabupaten Nunukan"))
+    assert lines.index("Pusat") < next(
+        i for i, line in enumerate(lines) if line.startswith("Disdukcapil Kabupaten Nunukan")
+    )
     kab = next(i for i, line in enumerate(lines) if "kab-nunukan--dc" in line)
     assert kab < next(i for i, line in enumerate(lines) if "kec-nunukan--kab" in line)
 
@@ -126,14 +133,19 @@ def _unknown() -> dict[str, Any]:
     return doc
 
 
-@pytest.mark.parametrize(("make", "code", "word"), [
-    (lambda: all_up(nunukan_status()), 0, "OK"),
-    (_degraded, 1, "WARNING"),
-    (nunukan_status, 2, "CRITICAL"),
-    (_unknown, 3, "UNKNOWN"),
-], ids=["all-up", "degraded", "down", "unknown"])
-def test_exit_code_follows_the_state(served: tuple[str, dict[str, Any]], make: Any, code: int,
-                                     word: str) -> None:
+@pytest.mark.parametrize(
+    ("make", "code", "word"),
+    [
+        (lambda: all_up(nunukan_status()), 0, "OK"),
+        (_degraded, 1, "WARNING"),
+        (nunukan_status, 2, "CRITICAL"),
+        (_unknown, 3, "UNKNOWN"),
+    ],
+    ids=["all-up", "degraded", "down", "unknown"],
+)
+def test_exit_code_follows_the_state(
+    served: tuple[str, dict[str, Any]], make: Any, code: int, word: str
+) -> None:
     url, reply = served
     reply["now"] = Reply.json(make())
     assert run_status("--url", url).returncode == code
@@ -180,15 +192,22 @@ def test_password_in_the_url_is_sent_but_never_shown(served: tuple[str, dict[str
     assert seen == ["Basic " + base64.b64encode(b"noc:s3cret").decode()]
 
 
-@pytest.mark.parametrize(("reply", "message"), [
-    (Reply(status=500, body=b"Internal Server Error", content_type="text/plain"),
-     "HTTP 500 Internal Server Error"),
-    (Reply(body=b"<html>not json</html>", content_type="text/html"), "the answer is not JSON"),
-    (Reply(body=b'{"hello": "world"}'), "not a linkmon status document: agent: missing"),
-    (Reply(body=b"[1, 2]"), "not a linkmon status document: the document: expected object"),
-], ids=["http-500", "invalid-json", "other-json", "json-list"])
-def test_bad_answers_are_3_with_a_clear_message(served: tuple[str, dict[str, Any]],
-                                                reply: Reply, message: str) -> None:
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (
+            Reply(status=500, body=b"Internal Server Error", content_type="text/plain"),
+            "HTTP 500 Internal Server Error",
+        ),
+        (Reply(body=b"<html>not json</html>", content_type="text/html"), "the answer is not JSON"),
+        (Reply(body=b'{"hello": "world"}'), "not a linkmon status document: agent: missing"),
+        (Reply(body=b"[1, 2]"), "not a linkmon status document: the document: expected object"),
+    ],
+    ids=["http-500", "invalid-json", "other-json", "json-list"],
+)
+def test_bad_answers_are_3_with_a_clear_message(
+    served: tuple[str, dict[str, Any]], reply: Reply, message: str
+) -> None:
     url, current = served
     current["now"] = reply
     result = run_status("--url", url)
@@ -198,7 +217,8 @@ def test_bad_answers_are_3_with_a_clear_message(served: tuple[str, dict[str, Any
 
 
 def test_status_document_of_the_wrong_shape_is_3_naming_the_field(
-        served: tuple[str, dict[str, Any]]) -> None:
+    served: tuple[str, dict[str, Any]],
+) -> None:
     url, reply = served
     doc = nunukan_status()
     del doc["links"][3]["since"]
@@ -240,19 +260,25 @@ def test_json_for_one_site(served: tuple[str, dict[str, Any]]) -> None:
     result = run_status("--url", url, "--json", "--site", "kec-lumbis-ogong")
     doc = json.loads(result.stdout)
     assert [s["id"] for s in doc["sites"]] == ["kec-lumbis-ogong"]
-    assert [link["id"] for link in doc["links"]] == ["kec-lumbis-ogong--kab",
-                                                     "kec-lumbis-ogong--drc"]
+    assert [link["id"] for link in doc["links"]] == [
+        "kec-lumbis-ogong--kab",
+        "kec-lumbis-ogong--drc",
+    ]
     assert [o["link"] for o in doc["outages"]] == ["kec-lumbis-ogong--kab"]
     assert doc["maintenance"] == []
-    assert doc["summary"] == {"state": "down",
-                              "links": {"up": 1, "degraded": 0, "down": 1, "unknown": 0,
-                                        "unreachable": 0},
-                              "offices_online": 1, "offices_total": 1}
+    assert doc["summary"] == {
+        "state": "down",
+        "links": {"up": 1, "degraded": 0, "down": 1, "unknown": 0, "unreachable": 0},
+        "offices_online": 1,
+        "offices_total": 1,
+    }
     assert result.returncode == 2
 
 
-NAGIOS = re.compile(r"^LINKMON (OK|WARNING|CRITICAL|UNKNOWN): ([^|\n]+) \| "
-                    r"((?:'[a-z_]+'=\d+;;;0;\d+ ?)+)\n$")
+NAGIOS = re.compile(
+    r"^LINKMON (OK|WARNING|CRITICAL|UNKNOWN): ([^|\n]+) \| "
+    r"((?:'[a-z_]+'=\d+;;;0;\d+ ?)+)\n$"
+)
 
 
 def test_nagios_line(served: tuple[str, dict[str, Any]]) -> None:
@@ -261,13 +287,20 @@ def test_nagios_line(served: tuple[str, dict[str, Any]]) -> None:
     match = NAGIOS.match(result.stdout)
     assert match, result.stdout
     assert match.group(1) == "CRITICAL" and result.returncode == 2
-    assert "3 dari 24 link turun (kec-krayan--kab, kec-lumbis-ogong--kab, kec-tulin-onsoi--kab)" \
+    assert (
+        "3 dari 24 link turun (kec-krayan--kab, kec-lumbis-ogong--kab, kec-tulin-onsoi--kab)"
         in match.group(2)
+    )
     assert "1 dalam pemeliharaan" in match.group(2)
     perf = dict(re.findall(r"'([a-z_]+)'=(\d+;;;0;\d+)", match.group(3)))
-    assert perf == {"links_up": "14;;;0;24", "links_degraded": "1;;;0;24",
-                    "links_down": "4;;;0;24", "links_unknown": "1;;;0;24",
-                    "links_unreachable": "4;;;0;24", "offices_online": "14;;;0;22"}
+    assert perf == {
+        "links_up": "14;;;0;24",
+        "links_degraded": "1;;;0;24",
+        "links_down": "4;;;0;24",
+        "links_unknown": "1;;;0;24",
+        "links_unreachable": "4;;;0;24",
+        "offices_online": "14;;;0;22",
+    }
 
 
 def test_nagios_check_per_office(served: tuple[str, dict[str, Any]]) -> None:
@@ -287,8 +320,9 @@ def test_nagios_check_per_office(served: tuple[str, dict[str, Any]]) -> None:
 def _on_a_terminal(args: list[str], env: dict[str, str]) -> bytes:
     """Run with stdout on a pseudo-terminal, as a NOC officer's shell would."""
     primary, secondary = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "linkmon.status", *args], stdout=secondary,
-                            stderr=secondary, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linkmon.status", *args], stdout=secondary, stderr=secondary, env=env
+    )
     os.close(secondary)
     out = b""
     deadline = time.monotonic() + 30
@@ -310,7 +344,8 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> bytes:
 
 
 def test_colour_on_a_terminal_none_with_no_color_or_in_a_pipe(
-        served: tuple[str, dict[str, Any]]) -> None:
+    served: tuple[str, dict[str, Any]],
+) -> None:
     url, _ = served
     coloured = _on_a_terminal(["--url", url], _env({"TERM": "xterm-256color"}))
     assert ANSI.search(coloured.decode()), "a terminal gets colour"
@@ -326,11 +361,25 @@ def test_watch_redraws_until_ctrl_c(served: tuple[str, dict[str, Any]]) -> None:
     url, reply = served
     reply["now"] = Reply.json(all_up(nunukan_status()))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "linkmon.status", "--url", url, "--watch", "--interval", "0.2",
-         "--site", "kec-krayan"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        [
+            sys.executable,
+            "-m",
+            "linkmon.status",
+            "--url",
+            url,
+            "--watch",
+            "--interval",
+            "0.2",
+            "--site",
+            "kec-krayan",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
         # a shell's background job ignores SIGINT and children inherit that: undo it
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     assert proc.stdout is not None
     try:
         seen: list[str] = []

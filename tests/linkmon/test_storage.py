@@ -22,16 +22,27 @@ ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_740_798_000.0
 
 
-def moved(link: str, old: LinkState, new: LinkState, at: float, cause: str = "path_down",
-          site: str = "kec-krayan") -> Transition:
-    return Transition(link=link, old=old, new=new, at=at, cause=cause, detail="icmp: timeout",
-                      site=site)
+def moved(
+    link: str,
+    old: LinkState,
+    new: LinkState,
+    at: float,
+    cause: str = "path_down",
+    site: str = "kec-krayan",
+) -> Transition:
+    return Transition(
+        link=link, old=old, new=new, at=at, cause=cause, detail="icmp: timeout", site=site
+    )
 
 
 def alert(link: str, at: float, resolved: float | None = None) -> Alert:
-    firing = Alert.create(f"LinkDown/{link}", f"link:{link}",
-                          {"alertname": "LinkDown", "link": link, "severity": "critical"},
-                          {"summary": f"{link} putus"}, starts_at=at)
+    firing = Alert.create(
+        f"LinkDown/{link}",
+        f"link:{link}",
+        {"alertname": "LinkDown", "link": link, "severity": "critical"},
+        {"summary": f"{link} putus"},
+        starts_at=at,
+    )
     return firing if resolved is None else firing.resolve(resolved)
 
 
@@ -51,26 +62,43 @@ def test_wal_mode_and_schema(tmp_path: Path) -> None:
 def test_outage_history_opens_and_closes_with_transitions(tmp_path: Path) -> None:
     with Storage(tmp_path / "state.db") as store:
         store.record(Changes(transitions=(moved("kec-krayan--kab", UP, DOWN, T0),)), T0)
-        store.record(Changes(transitions=(
-            moved("kec-krayan--kab", DOWN, UNREACHABLE, T0 + 60, "upstream:kab--dc"),)), T0)
-        store.record(Changes(transitions=(
-            moved("kec-lumbis--kab", UP, DOWN, T0 + 100, "service_refused", "kec-lumbis"),)),
-            T0)
-        store.record(Changes(transitions=(moved("kec-krayan--kab", UNREACHABLE, UP, T0 + 300),)),
-                     T0)
+        store.record(
+            Changes(
+                transitions=(
+                    moved("kec-krayan--kab", DOWN, UNREACHABLE, T0 + 60, "upstream:kab--dc"),
+                )
+            ),
+            T0,
+        )
+        store.record(
+            Changes(
+                transitions=(
+                    moved("kec-lumbis--kab", UP, DOWN, T0 + 100, "service_refused", "kec-lumbis"),
+                )
+            ),
+            T0,
+        )
+        store.record(
+            Changes(transitions=(moved("kec-krayan--kab", UNREACHABLE, UP, T0 + 300),)), T0
+        )
         everything = store.outages(T0 - 10, T0 + 1000)
         assert [(o.link, o.state, o.cause, o.start, o.end) for o in everything] == [
             ("kec-krayan--kab", DOWN, "path_down", T0, T0 + 300),
-            ("kec-lumbis--kab", DOWN, "service_refused", T0 + 100, None)]
+            ("kec-lumbis--kab", DOWN, "service_refused", T0 + 100, None),
+        ]
         # Overlap, not containment: an outage that started before the range still counts.
         assert [o.link for o in store.outages(T0 + 200, T0 + 250)] == [
-            "kec-krayan--kab", "kec-lumbis--kab"]
+            "kec-krayan--kab",
+            "kec-lumbis--kab",
+        ]
         assert [o.link for o in store.outages(T0 + 301, T0 + 400)] == ["kec-lumbis--kab"]
         assert store.outages(T0 + 10, T0 + 20, link="kec-lumbis--kab") == []
-        assert [o.link for o in store.outages(0, T0 * 2, site="kec-lumbis")] == [
-            "kec-lumbis--kab"]
+        assert [o.link for o in store.outages(0, T0 * 2, site="kec-lumbis")] == ["kec-lumbis--kab"]
         assert [t.new for t in store.transitions(0, T0 * 2, link="kec-krayan--kab")] == [
-            DOWN, UNREACHABLE, UP]
+            DOWN,
+            UNREACHABLE,
+            UP,
+        ]
 
 
 def test_firing_book_and_outbox_follow_the_alerts(tmp_path: Path) -> None:
@@ -83,7 +111,10 @@ def test_firing_book_and_outbox_follow_the_alerts(tmp_path: Path) -> None:
         store.record(Changes(alerts=(resolve,)), T0 + 60, lambda a: ["oncall#1"])
         assert store.load_firing() == []
         assert [(e.target, e.alert.status) for e in store.pending()] == [
-            ("oncall#1", "firing"), ("am#2", "firing"), ("oncall#1", "resolved")]
+            ("oncall#1", "firing"),
+            ("am#2", "firing"),
+            ("oncall#1", "resolved"),
+        ]
         assert [e.alert.status for e in store.pending("oncall#1")] == ["firing", "resolved"]
         store.remove([entries[0].id])
         assert [e.alert.status for e in store.pending("oncall#1")] == ["resolved"]
@@ -93,10 +124,19 @@ def test_firing_book_and_outbox_follow_the_alerts(tmp_path: Path) -> None:
 
 def test_link_snapshots_round_trip(tmp_path: Path) -> None:
     snap = LinkSnapshot(
-        link="kec-krayan--kab", state=DOWN, since=T0, cause="path_down", detail="icmp: timeout",
-        flapping=True, maintenance=None, upstream=("kab--dc",), loss=0.4, rtt=0.12,
+        link="kec-krayan--kab",
+        state=DOWN,
+        since=T0,
+        cause="path_down",
+        detail="icmp: timeout",
+        flapping=True,
+        maintenance=None,
+        upstream=("kab--dc",),
+        loss=0.4,
+        rtt=0.12,
         probes=(ProbeSnapshot("icmp", "198.18.10.2", False, 5, 0, T0, False, "timeout"),),
-        flaps=(T0 - 60, T0))
+        flaps=(T0 - 60, T0),
+    )
     with Storage(tmp_path / "state.db") as store:
         store.save_links([snap], T0)
         store.record(Changes(forgotten=("gone",)), T0)
@@ -129,9 +169,13 @@ def test_kill_9_mid_write_leaves_database_intact_and_steps_whole(tmp_path: Path)
     path = tmp_path / "state.db"
     rng = random.Random(9)
     for _ in range(5):
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=ROOT,
-                                  stdout=subprocess.PIPE, text=True,
-                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         try:
             assert writer.stdout is not None
             assert writer.stdout.readline().strip() == "open"
@@ -155,8 +199,13 @@ def test_full_disk_is_a_clear_error_and_the_step_is_not_half_written(tmp_path: P
         raw = store._db  # noqa: SLF001 - the one way to give this single file a size cap
         pages = raw.execute("PRAGMA page_count").fetchone()[0]
         raw.execute(f"PRAGMA max_page_count={pages}")
-        big = Alert.create("LinkDown/x", "link:x", {"alertname": "LinkDown"},
-                           {"description": "z" * 8000}, starts_at=T0)
+        big = Alert.create(
+            "LinkDown/x",
+            "link:x",
+            {"alertname": "LinkDown"},
+            {"description": "z" * 8000},
+            starts_at=T0,
+        )
         step = Changes(transitions=(moved("x", UP, DOWN, T0),), alerts=(big,))
         with pytest.raises(StorageError, match="disk is full: free space"):
             store.record(step, T0, lambda a: ["t1"])
@@ -219,10 +268,22 @@ def test_read_only_state_directory_is_a_clear_error(tmp_path: Path, existing: bo
     state.chmod(0o555)
     tmp_path.chmod(0o755)
     result = subprocess.run(
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-         sys.executable, "-c", OPEN_AS_NOBODY, str(path)],
-        cwd="/", capture_output=True, text=True, timeout=30,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            OPEN_AS_NOBODY,
+            str(path),
+        ],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     message = result.stdout.strip()
     assert str(path) in message
-    assert ("read-only" in message or "writable by the linkmon user" in message), message
+    assert "read-only" in message or "writable by the linkmon user" in message, message

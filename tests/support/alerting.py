@@ -17,25 +17,47 @@ from linkmon.alerts.outbox import Outbox
 from linkmon.state import Changes, LinkRule, Network, ProbeRule, Rules, SiteRule
 from probes.base import Failure, ProbeResult
 from tests.support.child import stop_process
-from tests.support.daemon import wait_until
+from tests.support.wait import wait_until
 
-GOOD = ProbeResult("icmp", "198.18.10.2", success=True, duration=0.01, packets_sent=5,
-                   packets_received=5, rtts=(0.01,) * 5)
-SILENT = ProbeResult("icmp", "198.18.10.2", success=False, failure=Failure.TIMEOUT,
-                     packets_sent=5, packets_received=0)
+GOOD = ProbeResult(
+    "icmp",
+    "198.18.10.2",
+    success=True,
+    duration=0.01,
+    packets_sent=5,
+    packets_received=5,
+    rtts=(0.01,) * 5,
+)
+SILENT = ProbeResult(
+    "icmp",
+    "198.18.10.2",
+    success=False,
+    failure=Failure.TIMEOUT,
+    packets_sent=5,
+    packets_received=0,
+)
 
 
 def network(links: int = 1, name: str = "Kecamatan") -> Network:
-    sites = {s.id: s for s in [SiteRule("kab-nunukan", "kabupaten", "Kabupaten Nunukan",
-                                        "Asia/Makassar", "kab-nunukan")]}
+    sites = {
+        s.id: s
+        for s in [
+            SiteRule(
+                "kab-nunukan", "kabupaten", "Kabupaten Nunukan", "Asia/Makassar", "kab-nunukan"
+            )
+        ]
+    }
     rules = {}
     for n in range(links):
-        sites[f"kec-{n}"] = SiteRule(f"kec-{n}", "kecamatan", f"{name} {n}",
-                                     "Asia/Makassar", "kab-nunukan")
-        rules[f"kec-{n}--kab"] = LinkRule(f"kec-{n}--kab", f"kec-{n}", "kab-nunukan", "m2m",
-                                          (ProbeRule("icmp", "198.18.10.2"),))
-    return Network(Rules(agent="kab-nunukan", sites=sites, links=rules, rollup_min_links=99),
-                   time.time())
+        sites[f"kec-{n}"] = SiteRule(
+            f"kec-{n}", "kecamatan", f"{name} {n}", "Asia/Makassar", "kab-nunukan"
+        )
+        rules[f"kec-{n}--kab"] = LinkRule(
+            f"kec-{n}--kab", f"kec-{n}", "kab-nunukan", "m2m", (ProbeRule("icmp", "198.18.10.2"),)
+        )
+    return Network(
+        Rules(agent="kab-nunukan", sites=sites, links=rules, rollup_min_links=99), time.time()
+    )
 
 
 def rounds(net: Network, link: str, result: ProbeResult, count: int) -> Changes:
@@ -43,8 +65,11 @@ def rounds(net: Network, link: str, result: ProbeResult, count: int) -> Changes:
     merged = Changes()
     for _ in range(count):
         step = net.observe(link, 0, result, time.time())
-        merged = Changes(merged.transitions + step.transitions, merged.alerts + step.alerts,
-                         merged.links + step.links)
+        merged = Changes(
+            merged.transitions + step.transitions,
+            merged.alerts + step.alerts,
+            merged.links + step.links,
+        )
     return merged
 
 
@@ -82,8 +107,13 @@ def alertmanager_argv(workdir: Path, port: int) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "alertmanager.yml"
     config.write_text(_AM_CONFIG)
-    return [ALERTMANAGER, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+    return [
+        ALERTMANAGER,
+        f"--config.file={config}",
+        f"--storage.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
 
 
 class Alertmanager:

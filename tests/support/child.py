@@ -17,14 +17,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_helper(
-    module: str, args: Sequence[str], ready: str, failure: str,
+    module: str,
+    args: Sequence[str],
+    ready: str,
+    failure: str,
     popen: Callable[..., subprocess.Popen[Any]] = subprocess.Popen,
 ) -> tuple[subprocess.Popen[Any], str]:
     """Start ``python -m module args`` (through ``popen``, say a lab namespace's) from the
     repository root; return it and its first stdout line, which must start with ``ready``.
     Otherwise it is stopped and RuntimeError says ``failure`` and the line."""
-    proc = popen([sys.executable, "-m", module, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                 text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout is not None
     line: str = proc.stdout.readline()
     if not line.startswith(ready):

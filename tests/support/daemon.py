@@ -9,13 +9,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.wait import wait_until
 
 if TYPE_CHECKING:
     from linkmon.lab import Lab
@@ -30,25 +32,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], T], timeout: float, what: str, every: float = 0.05) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what} (last: {last!r})")
-
-
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def parse_metrics(text: str) -> Samples:
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text) for sample in family.samples
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
     }
 
 
@@ -75,8 +66,12 @@ class Linkmon:
     def wait_value(self, name: str, expected: float, timeout: float, **labels: str) -> float:
         """Seconds it took until the sample showed ``expected``."""
         start = time.monotonic()
-        wait_until(lambda: self.value(name, **labels) == expected, timeout,
-                   f"{name}{labels} == {expected}", every=0.05)
+        wait_until(
+            lambda: self.value(name, **labels) == expected,
+            timeout,
+            f"{name}{labels} == {expected}",
+            every=0.05,
+        )
         return time.monotonic() - start
 
     def status(self) -> dict[str, Any]:
@@ -93,7 +88,8 @@ class Linkmon:
                 self.process.kill()
                 self.process.wait()
                 raise AssertionError(
-                    f"linkmon did not stop within {timeout} s of {sig!r}") from None
+                    f"linkmon did not stop within {timeout} s of {sig!r}"
+                ) from None
         return time.monotonic() - start
 
     def output(self) -> str:
@@ -101,17 +97,28 @@ class Linkmon:
 
 
 @contextlib.contextmanager
-def running_linkmon(config: Path, url: str, *, prefix: Sequence[str] = (),
-                    extra: Sequence[str] = (), ready_timeout: float = 20.0,
-                    env: dict[str, str] | None = None) -> Iterator[Linkmon]:
+def running_linkmon(
+    config: Path,
+    url: str,
+    *,
+    prefix: Sequence[str] = (),
+    extra: Sequence[str] = (),
+    ready_timeout: float = 20.0,
+    env: dict[str, str] | None = None,
+) -> Iterator[Linkmon]:
     """`linkmon run -c config` (behind ``prefix``, e.g. `ip netns exec NS`), up at ``url``."""
     log = config.with_suffix(".log")
     with log.open("w") as out:
         process = subprocess.Popen(
-            [*prefix, LINKMON, "run", "-c", str(config), *extra], stdout=out,
-            stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+            [*prefix, LINKMON, "run", "-c", str(config), *extra],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
     daemon = Linkmon(process, url, log)
     try:
+
         def healthy() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"linkmon exited {process.returncode}:\n{daemon.output()}")
@@ -119,6 +126,7 @@ def running_linkmon(config: Path, url: str, *, prefix: Sequence[str] = (),
                 return httpx.get(url + "/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
+
         wait_until(healthy, ready_timeout, f"linkmon at {url}", every=0.1)
         yield daemon
     finally:
@@ -136,8 +144,9 @@ def linkmon_in_lab(lab: Lab, site: str, config: Path) -> Iterator[Linkmon]:
     port = int(listen.rsplit(":", 1)[1])
     host_port = free_port()
     lab.forward(site, port, host_port)
-    with running_linkmon(config, f"http://127.0.0.1:{host_port}",
-                         prefix=["ip", "netns", "exec", lab.netns(site)]) as daemon:
+    with running_linkmon(
+        config, f"http://127.0.0.1:{host_port}", prefix=["ip", "netns", "exec", lab.netns(site)]
+    ) as daemon:
         yield daemon
 
 

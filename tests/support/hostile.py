@@ -76,8 +76,9 @@ async def redirect_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     while request := await _request(reader):
         path = request.split(b" ", 2)[1]
         step = int(path.rsplit(b"/", 1)[-1]) + 1 if path[-1:].isdigit() else 1
-        writer.write(b"HTTP/1.1 302 Found\r\nLocation: /loop/%d\r\nContent-Length: 0\r\n\r\n"
-                     % step)
+        writer.write(
+            b"HTTP/1.1 302 Found\r\nLocation: /loop/%d\r\nContent-Length: 0\r\n\r\n" % step
+        )
         await writer.drain()
 
 
@@ -91,8 +92,12 @@ async def endless_body(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
 
 
 SERVICES: dict[str, Handler] = {
-    "huge_headers": huge_headers, "long_header_line": long_header_line, "slowloris": slowloris,
-    "tls_garbage": tls_garbage, "silent": silent, "redirect_loop": redirect_loop,
+    "huge_headers": huge_headers,
+    "long_header_line": long_header_line,
+    "slowloris": slowloris,
+    "tls_garbage": tls_garbage,
+    "silent": silent,
+    "redirect_loop": redirect_loop,
     "endless_body": endless_body,
 }
 
@@ -105,6 +110,7 @@ def _guarded(handler: Handler) -> Handler:
             pass
         finally:
             writer.close()
+
     return serve
 
 
@@ -131,8 +137,12 @@ class HostileTargets:
     """The hostile process, started and killed by PID."""
 
     def __init__(self, dns: str | None = None) -> None:
-        self.proc, line = start_helper("tests.support.hostile", ["--dns", dns] if dns else [],
-                                       "{", "hostile targets did not start")
+        self.proc, line = start_helper(
+            "tests.support.hostile",
+            ["--dns", dns] if dns else [],
+            "{",
+            "hostile targets did not start",
+        )
         self.ports: dict[str, int] = json.loads(line)
 
     def stop(self) -> None:

@@ -34,8 +34,13 @@ if TYPE_CHECKING:
 
 # Short rounds for alerting tests: down after 3 failed rounds (1.5 s), up after 2 good ones.
 INTERVAL, DOWN_AFTER, UP_AFTER = 0.5, 3, 2
-FAST = {"interval": "500ms", "timeout": "400ms", "down_after": DOWN_AFTER, "up_after": UP_AFTER,
-        "icmp": {"count": 3, "spacing": "50ms", "size": 56}}
+FAST = {
+    "interval": "500ms",
+    "timeout": "400ms",
+    "down_after": DOWN_AFTER,
+    "up_after": UP_AFTER,
+    "icmp": {"count": 3, "spacing": "50ms", "size": 56},
+}
 SETTLE = 2.5  # two state ticks and a few rounds: long enough for a stray page to show up
 
 ALERTMANAGER_PORT = 9093  # inside the site's namespace, which has no Alertmanager of its own
@@ -52,9 +57,12 @@ class LabReceiver(ReceiverProcess):
         # Not super().__init__: the same receiver, started inside the namespace instead.
         self.log = log
         self.proc, line = start_helper(
-            "tests.support.receiver", ["--log", str(log)], "listening ",
+            "tests.support.receiver",
+            ["--log", str(log)],
+            "listening ",
             f"test receiver did not start in {site}",
-            popen=lambda argv, **kw: lab.popen(site, argv, **kw))
+            popen=lambda argv, **kw: lab.popen(site, argv, **kw),
+        )
         inside = int(line.split()[1])
         self.url = f"http://127.0.0.1:{inside}/hook"
         self.port = free_port()
@@ -122,8 +130,9 @@ class Notification:
         return self.labels.get("alertname", "")
 
 
-def notifications(receiver: ReceiverProcess, since: float = 0.0, accepted: bool = True,
-                  **labels: str) -> list[Notification]:
+def notifications(
+    receiver: ReceiverProcess, since: float = 0.0, accepted: bool = True, **labels: str
+) -> list[Notification]:
     """Alerts the receiver got after ``since`` whose labels include ``labels``, oldest first.
 
     ``accepted``: only those it answered 200 (delivered); else every attempt, 503s included.
@@ -134,11 +143,18 @@ def notifications(receiver: ReceiverProcess, since: float = 0.0, accepted: bool 
             continue
         for alert in record["body"]["alerts"]:
             if labels.items() <= alert["labels"].items():
-                found.append(Notification(
-                    at=record["at"], answered=record["answered"], status=alert["status"],
-                    labels=alert["labels"], annotations=alert["annotations"],
-                    fingerprint=alert["fingerprint"], starts_at=alert["startsAt"],
-                    ends_at=alert["endsAt"]))
+                found.append(
+                    Notification(
+                        at=record["at"],
+                        answered=record["answered"],
+                        status=alert["status"],
+                        labels=alert["labels"],
+                        annotations=alert["annotations"],
+                        fingerprint=alert["fingerprint"],
+                        starts_at=alert["startsAt"],
+                        ends_at=alert["endsAt"],
+                    )
+                )
     return found
 
 
@@ -152,9 +168,11 @@ def subjects(found: list[Notification]) -> list[tuple[str, str, str]]:
 
 def link_states(daemon: Linkmon) -> dict[str, str]:
     """Each link's state, from /metrics (reading it changes nothing in the daemon)."""
-    return {dict(labels)["link"]: dict(labels)["state"]
-            for (name, labels), sample in daemon.metrics().items()
-            if name == "linkmon_link_state" and sample == 1}
+    return {
+        dict(labels)["link"]: dict(labels)["state"]
+        for (name, labels), sample in daemon.metrics().items()
+        if name == "linkmon_link_state" and sample == 1
+    }
 
 
 def all_up(daemon: Linkmon) -> bool:
@@ -184,8 +202,10 @@ def storage_path(daemon: Linkmon) -> Path:
 def transitions(db: Path, link: str, since: float) -> list[tuple[str, str]]:
     """(old, new) of every state change stored for ``link`` since ``since``, in order."""
     with Storage(db, readonly=True) as storage:
-        return [(t.old.value, t.new.value)
-                for t in storage.transitions(since, time.time() + 1, link=link)]
+        return [
+            (t.old.value, t.new.value)
+            for t in storage.transitions(since, time.time() + 1, link=link)
+        ]
 
 
 def outbox_empty(db: Path) -> bool:

@@ -26,11 +26,26 @@ from typing import Any
 
 import httpx
 
-from tests.support.daemon import LINKMON, Samples, free_port, parse_metrics, value, wait_until
+from tests.support.daemon import LINKMON, Samples, free_port, parse_metrics, value
+from tests.support.wait import wait_until
 
-__all__ = ["LINKMON", "free_port", "wait_until", "SwitchableLink", "LinkmonProcess",
-           "write_config", "link_yaml", "tcp_probe", "nobody_dir", "start_linkmon", "running",
-           "histogram", "AS_NOBODY", "readable_by_nobody", "runnable_by_nobody"]
+__all__ = [
+    "LINKMON",
+    "free_port",
+    "wait_until",
+    "SwitchableLink",
+    "LinkmonProcess",
+    "write_config",
+    "link_yaml",
+    "tcp_probe",
+    "nobody_dir",
+    "start_linkmon",
+    "running",
+    "histogram",
+    "AS_NOBODY",
+    "readable_by_nobody",
+    "runnable_by_nobody",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
@@ -98,34 +113,50 @@ def nobody_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_config(path: Path, *, port: int, links: str | None = None,
-                 web_config: Path | None = None, enable_reload: bool = False,
-                 storage: Path | None = None, receiver_url: str | None = None,
-                 interval: str = "200ms", timeout: str = "150ms", down_after: int = 2,
-                 up_after: int = 1) -> Path:
+def write_config(
+    path: Path,
+    *,
+    port: int,
+    links: str | None = None,
+    web_config: Path | None = None,
+    enable_reload: bool = False,
+    storage: Path | None = None,
+    receiver_url: str | None = None,
+    interval: str = "200ms",
+    timeout: str = "150ms",
+    down_after: int = 2,
+    up_after: int = 1,
+) -> Path:
     """A loopback config; without ``links``, one link probing linkmon's own port by TCP."""
     if links is None:
         links = link_yaml("kab-a--dc", tcp_probe(f"127.0.0.1:{port}"))
     server = f'listen: "127.0.0.1:{port}", enable_reload: {str(enable_reload).lower()}'
     if web_config is not None:
         server += f', web_config: "{web_config}"'
-    receivers = "" if receiver_url is None else f"""
+    receivers = (
+        ""
+        if receiver_url is None
+        else f"""
 alerting:
   resend_interval: 1h
   receivers:
     - {{name: oncall, kind: webhook, url: "{receiver_url}", timeout: 2s}}
 """
-    path.write_text(f"""
+    )
+    path.write_text(
+        f"""
 agent: {{name: hardening, timezone: Asia/Makassar}}
 server: {{{server}}}
-storage: {{path: "{storage or path.with_suffix('.db')}"}}
+storage: {{path: "{storage or path.with_suffix(".db")}"}}
 defaults: {{interval: {interval}, timeout: {timeout}, icmp: {{count: 2, spacing: 20ms}},
            down_after: {down_after}, up_after: {up_after}}}
 sites:
   - {{id: pusat-dc, kind: pusat, name: Data Center}}
   - {{id: kab-a, kind: kabupaten, name: Kabupaten A}}
   - {{id: kec-b, kind: kecamatan, name: Kecamatan B, parent: kab-a}}
-links:{links}{receivers}""", encoding="utf-8")
+links:{links}{receivers}""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -167,9 +198,9 @@ class LinkmonProcess:
     def wait_started(self, timeout: float = 20.0) -> None:
         def started() -> bool:
             if self.process.poll() is not None:
-                raise AssertionError(f"linkmon exited {self.process.returncode}:\n"
-                                     + self.output())
+                raise AssertionError(f"linkmon exited {self.process.returncode}:\n" + self.output())
             return "started as agent" in self.output()
+
         wait_until(started, timeout, "linkmon to start", every=0.05)
 
     def wait_exit(self, timeout: float = 20.0) -> int:
@@ -188,18 +219,29 @@ class LinkmonProcess:
             self.process.wait()
 
 
-def start_linkmon(config: Path, *, port: int, prefix: Sequence[str] = (),
-                  extra: Sequence[str] = (), scheme: str = "http", log: Path | None = None,
-                  command: Sequence[str] = (LINKMON,), env: dict[str, str] | None = None,
-                  **client_options: Any) -> LinkmonProcess:
+def start_linkmon(
+    config: Path,
+    *,
+    port: int,
+    prefix: Sequence[str] = (),
+    extra: Sequence[str] = (),
+    scheme: str = "http",
+    log: Path | None = None,
+    command: Sequence[str] = (LINKMON,),
+    env: dict[str, str] | None = None,
+    **client_options: Any,
+) -> LinkmonProcess:
     """Start `linkmon run -c config` without waiting; the log collects stdout and stderr."""
     log = log or config.with_suffix(".log")
     with log.open("ab") as out:
         log_from = out.tell()
         process = subprocess.Popen(
-            [*prefix, *command, "run", "-c", str(config), *extra], stdout=out,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+            [*prefix, *command, "run", "-c", str(config), *extra],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
     return LinkmonProcess(process, log, f"{scheme}://127.0.0.1:{port}", client_options, log_from)
 
 
@@ -216,8 +258,9 @@ def running(config: Path, *, port: int, **kw: Any) -> Iterator[LinkmonProcess]:
 
 def histogram(samples: Samples, name: str) -> dict[float, float]:
     """Cumulative bucket counts of a one-series histogram, by upper bound (+Inf included)."""
-    return {float(dict(labels)["le"]): v for (n, labels), v in samples.items()
-            if n == f"{name}_bucket"}
+    return {
+        float(dict(labels)["le"]): v for (n, labels), v in samples.items() if n == f"{name}_bucket"
+    }
 
 
 def wait_for_connection(listener: socket.socket, seconds: float) -> bool:
@@ -252,5 +295,7 @@ def runnable_by_nobody() -> dict[str, Any] | None:
     system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
     if not system.exists() or not readable_by_nobody(paths["purelib"]):
         return None
-    return {"command": [str(system), "-c", "from linkmon.cli import main; main()"],
-            "env": {"PYTHONPATH": f"{paths['purelib']}:{ROOT}"}}
+    return {
+        "command": [str(system), "-c", "from linkmon.cli import main; main()"],
+        "env": {"PYTHONPATH": f"{paths['purelib']}:{ROOT}"},
+    }

@@ -46,11 +46,23 @@ def install(directory: Path) -> Config:
             link = config.link(item["link"])
             state = LinkState(item["state"])
             start = timestamp(item["start"])
-            moves = [Transition(link.id, LinkState.UP, state, start, "path_down",
-                                "icmp: timeout", link.from_site)]
+            moves = [
+                Transition(
+                    link.id,
+                    LinkState.UP,
+                    state,
+                    start,
+                    "path_down",
+                    "icmp: timeout",
+                    link.from_site,
+                )
+            ]
             if item["end"] is not None:
-                moves.append(Transition(link.id, state, LinkState.UP, timestamp(item["end"]),
-                                        "", "", link.from_site))
+                moves.append(
+                    Transition(
+                        link.id, state, LinkState.UP, timestamp(item["end"]), "", "", link.from_site
+                    )
+                )
             for move in moves:
                 storage.record(Changes(transitions=(move,)), move.at)
     return config

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ import httpx
 import yaml
 
 from tests.support.daemon import free_port
+from tests.support.wait import wait_until
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 JOB = "linkmon"
@@ -106,18 +107,6 @@ class PrometheusServer:
     def wait_for(self, expr: str, timeout: float, what: str) -> list[dict[str, Any]]:
         """Poll an instant query until it returns something; fail naming ``what`` otherwise."""
         return wait_until(lambda: self.query(expr), timeout, what)
-
-
-def wait_until(check: Callable[[], T], timeout: float, what: str) -> T:
-    """Call ``check`` until it returns something truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.25)
 
 
 @contextmanager

@@ -68,8 +68,13 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
                     # Cut short (a sender killed mid-request) or not JSON: refused, as a real
                     # receiver would; the sender never had it.
                     body, status = raw.decode("utf-8", "replace"), 400
-                record = {"at": time.time(), "path": self.path, "answered": status,
-                          "headers": dict(self.headers.items()), "body": body}
+                record = {
+                    "at": time.time(),
+                    "path": self.path,
+                    "answered": status,
+                    "headers": dict(self.headers.items()),
+                    "body": body,
+                }
                 with state.log.open("a", encoding="utf-8") as out:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
             self._reply(status)
@@ -84,8 +89,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--log", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--fail-seconds", type=float, default=0.0,
-                        help="answer --fail-status for this long after start")
+    parser.add_argument(
+        "--fail-seconds",
+        type=float,
+        default=0.0,
+        help="answer --fail-status for this long after start",
+    )
     parser.add_argument("--fail-status", type=int, default=503)
     args = parser.parse_args()
     state = _State(args.log, args.fail_status)
@@ -99,20 +108,34 @@ def main() -> None:
 class ReceiverProcess:
     """The receiver as a child process; use :func:`running_receiver`."""
 
-    def __init__(self, log: Path, port: int = 0, fail_seconds: float = 0.0,
-                 fail_status: int = 503) -> None:
+    def __init__(
+        self, log: Path, port: int = 0, fail_seconds: float = 0.0, fail_status: int = 503
+    ) -> None:
         self.log = log
         self.proc, line = start_helper(
             "tests.support.receiver",
-            ["--log", str(log), "--port", str(port), "--fail-seconds", str(fail_seconds),
-             "--fail-status", str(fail_status)],
-            "listening ", "test receiver did not start")
+            [
+                "--log",
+                str(log),
+                "--port",
+                str(port),
+                "--fail-seconds",
+                str(fail_seconds),
+                "--fail-status",
+                str(fail_status),
+            ],
+            "listening ",
+            "test receiver did not start",
+        )
         self.port = int(line.split()[1])
         self.url = f"http://127.0.0.1:{self.port}/hook"
 
     def fail(self, seconds: float, status: int = 503) -> None:
-        httpx.post(f"http://127.0.0.1:{self.port}/-/fail",
-                   json={"status": status, "seconds": seconds}, timeout=5)
+        httpx.post(
+            f"http://127.0.0.1:{self.port}/-/fail",
+            json={"status": status, "seconds": seconds},
+            timeout=5,
+        )
 
     def records(self) -> list[dict[str, Any]]:
         if not self.log.exists():

@@ -31,18 +31,33 @@ def all_up(doc: dict[str, Any]) -> dict[str, Any]:
     """The same network with every link up and every office online."""
     doc = copy.deepcopy(doc)
     for link in doc["links"]:
-        link.update(state="up", cause=None, detail="", flapping=False, maintenance=None,
-                    unreachable_via=None, path=None, rtt_seconds=link["rtt_seconds"] or 0.02,
-                    loss=0.0)
+        link.update(
+            state="up",
+            cause=None,
+            detail="",
+            flapping=False,
+            maintenance=None,
+            unreachable_via=None,
+            path=None,
+            rtt_seconds=link["rtt_seconds"] or 0.02,
+            loss=0.0,
+        )
     for site in doc["sites"]:
         if site["service"] is not None:
             site["service"] = {"state": "available", "via": [], "reason": ""}
     doc["outages"], doc["maintenance"] = [], []
-    doc["summary"] = {"state": "up",
-                      "links": {"up": len(doc["links"]), "degraded": 0, "down": 0, "unknown": 0,
-                                "unreachable": 0},
-                      "offices_online": doc["summary"]["offices_total"],
-                      "offices_total": doc["summary"]["offices_total"]}
+    doc["summary"] = {
+        "state": "up",
+        "links": {
+            "up": len(doc["links"]),
+            "degraded": 0,
+            "down": 0,
+            "unknown": 0,
+            "unreachable": 0,
+        },
+        "offices_online": doc["summary"]["offices_total"],
+        "offices_total": doc["summary"]["offices_total"],
+    }
     return doc
 
 
@@ -86,8 +101,9 @@ def serve_status(reply: Answer) -> Iterator[str]:
     """A real HTTP server on loopback answering ``reply(headers)``; yields its base URL."""
     handler = type("Handler", (_Handler,), {"reply": staticmethod(reply)})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -25,15 +25,21 @@ LABELS = ("agent", "link", "site", "kabupaten", "network", "severity", "cause")
 hostile = st.one_of(
     st.text(st.characters(blacklist_categories=()), max_size=200),
     st.sampled_from(["\n", "\r\n", '"', "\\", "\x00", "ü", "🙂", "\ud800", "{{x}}", "%s"]).map(
-        lambda s: s * (1 << 20) if s in ("ü", "\ud800") else s * 50),
+        lambda s: s * (1 << 20) if s in ("ü", "\ud800") else s * 50
+    ),
     st.just("x" * (1 << 20)),
 )
 
 
 def alert_of(values: list[str], text: str, resolved: bool) -> Alert:
     labels = {"alertname": "LinkDown", **dict(zip(LABELS, values, strict=False))}
-    alert = Alert.create("LinkDown/x", "link:x", labels, {"summary": text, "description": text},
-                         starts_at=1_740_798_000.0)
+    alert = Alert.create(
+        "LinkDown/x",
+        "link:x",
+        labels,
+        {"summary": text, "description": text},
+        starts_at=1_740_798_000.0,
+    )
     return alert.resolve(1_740_798_060.0) if resolved else alert
 
 
@@ -44,8 +50,9 @@ def wire(payload: object) -> object:
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(hostile, min_size=1, max_size=len(LABELS)), hostile, st.booleans())
-def test_webhook_payload_is_valid_json_and_round_trips(values: list[str], text: str,
-                                                        resolved: bool) -> None:
+def test_webhook_payload_is_valid_json_and_round_trips(
+    values: list[str], text: str, resolved: bool
+) -> None:
     alert = alert_of(values, text, resolved)
     payload = webhook_payload(alert, receiver="oncall")
     back = wire(payload)
@@ -64,15 +71,16 @@ def test_webhook_payload_is_valid_json_and_round_trips(values: list[str], text: 
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(hostile, min_size=1, max_size=len(LABELS)), hostile)
-def test_alertmanager_payload_is_valid_json_and_round_trips(values: list[str],
-                                                            text: str) -> None:
+def test_alertmanager_payload_is_valid_json_and_round_trips(values: list[str], text: str) -> None:
     firing = alert_of(values, text, resolved=False)
     resolved = firing.resolve(1_740_798_600.0)
     payload = alertmanager_payload([firing, resolved], now=1_740_798_100.0, resend_interval=60)
     assert wire(payload) == payload
     assert [p["labels"] for p in payload] == [firing.labels, firing.labels]
-    assert [p["endsAt"] for p in payload] == [rfc3339(1_740_798_100.0 + 240),
-                                              rfc3339(1_740_798_600.0)]
+    assert [p["endsAt"] for p in payload] == [
+        rfc3339(1_740_798_100.0 + 240),
+        rfc3339(1_740_798_600.0),
+    ]
 
 
 def test_fingerprint_is_alertmanagers() -> None:

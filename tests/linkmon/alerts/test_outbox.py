@@ -34,11 +34,13 @@ from tests.support.receiver import running_receiver
 
 
 async def test_receiver_failing_across_outage_gets_firing_then_resolved_once(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     with running_receiver(tmp_path / "rx.jsonl", fail_seconds=6.0) as rx:
         storage = Storage(tmp_path / "state.db")
-        outbox = Outbox([WebhookReceiver("oncall", [rx.url])], storage,
-                        backoff_base=0.2, backoff_cap=1.0)
+        outbox = Outbox(
+            [WebhookReceiver("oncall", [rx.url])], storage, backoff_base=0.2, backoff_cap=1.0
+        )
         net = network()
         async with delivering(outbox):
             outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
@@ -69,9 +71,12 @@ async def test_receiver_failing_across_outage_gets_firing_then_resolved_once(
 async def test_rejected_notification_is_dropped_and_counted(tmp_path: Path) -> None:
     with running_receiver(tmp_path / "rx.jsonl", fail_seconds=60, fail_status=400) as rx:
         counted: list[tuple[str, str]] = []
-        outbox = Outbox([WebhookReceiver("oncall", [rx.url])], Storage(tmp_path / "s.db"),
-                        backoff_base=0.1, on_delivery=lambda r, result: counted.append(
-                            (r, result)))
+        outbox = Outbox(
+            [WebhookReceiver("oncall", [rx.url])],
+            Storage(tmp_path / "s.db"),
+            backoff_base=0.1,
+            on_delivery=lambda r, result: counted.append((r, result)),
+        )
         async with delivering(outbox):
             outbox.commit(rounds(network(), "kec-0--kab", SILENT, 3), time.time())
             await until(lambda: outbox.queued() == {"oncall": 0}, timeout=5)
@@ -83,8 +88,12 @@ async def test_rejected_notification_is_dropped_and_counted(tmp_path: Path) -> N
 async def test_order_kept_per_link_while_receiver_is_down(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/hook"
-    outbox = Outbox([WebhookReceiver("oncall", [url])], Storage(tmp_path / "s.db"),
-                    backoff_base=0.2, backoff_cap=0.5)
+    outbox = Outbox(
+        [WebhookReceiver("oncall", [url])],
+        Storage(tmp_path / "s.db"),
+        backoff_base=0.2,
+        backoff_cap=0.5,
+    )
     net = network(links=3)
     async with delivering(outbox):
         for n in range(3):
@@ -104,22 +113,27 @@ async def test_order_kept_per_link_while_receiver_is_down(tmp_path: Path) -> Non
 
 def test_full_outbox_drops_oldest_superseded_first(tmp_path: Path) -> None:
     storage = Storage(tmp_path / "s.db")
-    outbox = Outbox([WebhookReceiver("oncall", ["http://127.0.0.1:9/hook"])], storage,
-                    max_entries=3)
+    outbox = Outbox(
+        [WebhookReceiver("oncall", ["http://127.0.0.1:9/hook"])], storage, max_entries=3
+    )
     net = network(links=3)
     outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
     outbox.commit(rounds(net, "kec-0--kab", GOOD, 2), time.time())
     outbox.commit(rounds(net, "kec-1--kab", SILENT, 3), time.time())
     outbox.commit(rounds(net, "kec-2--kab", SILENT, 3), time.time())
     left = [(e.alert.key, e.alert.status) for e in storage.pending()]
-    assert left == [("LinkDown/kec-0--kab", "resolved"), ("LinkDown/kec-1--kab", "firing"),
-                    ("LinkDown/kec-2--kab", "firing")]
+    assert left == [
+        ("LinkDown/kec-0--kab", "resolved"),
+        ("LinkDown/kec-1--kab", "firing"),
+        ("LinkDown/kec-2--kab", "firing"),
+    ]
     assert outbox.deliveries[("oncall", "dropped")] == 1
     assert outbox.queued() == {"oncall": 3}
 
 
-async def test_alerts_still_delivered_when_storage_fails(tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+async def test_alerts_still_delivered_when_storage_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     storage = Storage(tmp_path / "s.db")
     with running_receiver(tmp_path / "rx.jsonl") as rx:
         outbox = Outbox([WebhookReceiver("oncall", [rx.url])], storage)
@@ -132,8 +146,7 @@ async def test_alerts_still_delivered_when_storage_fails(tmp_path: Path,
         async with delivering(outbox):
             with pytest.raises(StorageError, match="disk is full"):
                 for _ in range(3):
-                    outbox.commit(net.observe("kec-0--kab", 0, SILENT, time.time()),
-                                  time.time())
+                    outbox.commit(net.observe("kec-0--kab", 0, SILENT, time.time()), time.time())
             await until(lambda: len(rx.delivered()) == 1, timeout=5)
         assert rx.delivered()[0]["status"] == "firing"
 
@@ -143,10 +156,10 @@ async def test_secrets_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFix
     with running_receiver(tmp_path / "rx.jsonl", fail_seconds=1.0) as rx:
         url = f"http://127.0.0.1:{rx.port}/bot{secret}/hook?key={secret}"
         dead = f"http://user:{secret}@127.0.0.1:{free_port()}/bot{secret}/hook"
-        receiver = WebhookReceiver("oncall", [url, dead],
-                                   headers={"Authorization": f"Bearer {secret}"})
-        outbox = Outbox([receiver], Storage(tmp_path / "s.db"), backoff_base=0.2,
-                        backoff_cap=0.4)
+        receiver = WebhookReceiver(
+            "oncall", [url, dead], headers={"Authorization": f"Bearer {secret}"}
+        )
+        outbox = Outbox([receiver], Storage(tmp_path / "s.db"), backoff_base=0.2, backoff_cap=0.4)
         caplog.set_level(logging.DEBUG)
         async with delivering(outbox):
             outbox.commit(rounds(network(), "kec-0--kab", SILENT, 3), time.time())
@@ -159,7 +172,8 @@ async def test_secrets_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFix
     assert "oncall" in logged  # the failures were logged...
     assert secret not in logged  # ...without the token
     stored = (tmp_path / "s.db").read_bytes() + b"".join(
-        p.read_bytes() for p in tmp_path.glob("s.db-wal"))
+        p.read_bytes() for p in tmp_path.glob("s.db-wal")
+    )
     assert secret.encode() not in stored
 
 
@@ -214,9 +228,13 @@ async def test_kill_9_during_outage_then_restart_no_second_firing(tmp_path: Path
     port = free_port()
     config_file = tmp_path / "linkmon.yml"
     config_file.write_text(CONFIG.format(db=tmp_path / "state.db", port=port))
-    agent = subprocess.Popen([sys.executable, "-c", BEFORE_KILL, str(config_file)], cwd=ROOT,
-                             stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    agent = subprocess.Popen(
+        [sys.executable, "-c", BEFORE_KILL, str(config_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert agent.stdout is not None
         assert agent.stdout.readline().strip() == "alerted"
@@ -230,11 +248,15 @@ async def test_kill_9_during_outage_then_restart_no_second_firing(tmp_path: Path
     config = load_config(config_file)
     storage = Storage(config.storage.path)
     assert storage.integrity_check() == "ok"
-    net = Network(config, time.time(), restored=storage.load_links(),
-                  firing=storage.load_firing())
+    net = Network(config, time.time(), restored=storage.load_links(), firing=storage.load_firing())
     with running_receiver(tmp_path / "rx.jsonl", port=port) as rx:
-        outbox = Outbox(build_receivers(config.alerting), storage, firing=net.firing,
-                        backoff_base=0.1, backoff_cap=0.2)
+        outbox = Outbox(
+            build_receivers(config.alerting),
+            storage,
+            firing=net.firing,
+            backoff_base=0.1,
+            backoff_cap=0.2,
+        )
         async with delivering(outbox):
             outbox.commit(net.tick(time.time()), time.time())
             again = rounds(net, "kec-krayan--kab", SILENT, 4)
@@ -252,11 +274,13 @@ async def test_kill_9_during_outage_then_restart_no_second_firing(tmp_path: Path
     assert outage.link == "kec-krayan--kab" and outage.end is not None
 
 
-def test_receivers_from_config_resolve_secrets(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_receivers_from_config_resolve_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LINKMON_TEST_TOKEN", "tok-123")
     config_file = tmp_path / "linkmon.yml"
-    receivers = textwrap.indent(textwrap.dedent("""
+    receivers = textwrap.indent(
+        textwrap.dedent("""
         resend_interval: 30s
         receivers:
           - name: oncall
@@ -264,7 +288,9 @@ def test_receivers_from_config_resolve_secrets(tmp_path: Path,
             url: "http://127.0.0.1:9/hook"
             headers: {Authorization: "Bearer ${LINKMON_TEST_TOKEN}"}
           - {name: am, kind: alertmanager, urls: ["http://127.0.0.1:9093", "http://[::1]:9094/"]}
-        """), "  ")
+        """),
+        "  ",
+    )
     head = CONFIG.format(db=tmp_path / "state.db", port=9).split("\nalerting:")[0]
     config_file.write_text(f"{head}\nalerting:{receivers}")
     webhook, am = build_receivers(load_config(config_file).alerting)
@@ -272,4 +298,6 @@ def test_receivers_from_config_resolve_secrets(tmp_path: Path,
     assert list(webhook.targets.values()) == ["http://127.0.0.1:9/hook"]
     assert am.resend_interval == 30.0
     assert [am.endpoint(u) for u in am.targets.values()] == [
-        "http://127.0.0.1:9093/api/v2/alerts", "http://[::1]:9094/api/v2/alerts"]
+        "http://127.0.0.1:9093/api/v2/alerts",
+        "http://[::1]:9094/api/v2/alerts",
+    ]

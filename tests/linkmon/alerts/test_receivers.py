@@ -25,8 +25,10 @@ from tests.support.alerting import (
 )
 from tests.support.daemon import free_port
 
-pytestmark = pytest.mark.skipif(shutil.which(ALERTMANAGER) is None,
-                                reason="Debian package prometheus-alertmanager not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which(ALERTMANAGER) is None,
+    reason="Debian package prometheus-alertmanager not installed",
+)
 
 
 def holding(am: Alertmanager, count: int) -> Callable[[], bool]:
@@ -46,11 +48,17 @@ def cluster(tmp_path: Path) -> Iterator[list[Alertmanager]]:
 
 
 async def test_alert_in_every_alertmanager_kept_alive_relearned_and_resolved(
-        tmp_path: Path, cluster: list[Alertmanager]) -> None:
+    tmp_path: Path, cluster: list[Alertmanager]
+) -> None:
     net = network()
     receiver = AlertmanagerReceiver("am", [am.url for am in cluster], resend_interval=0.5)
-    outbox = Outbox([receiver], Storage(tmp_path / "state.db"), firing=net.firing,
-                    backoff_base=0.1, backoff_cap=0.3)
+    outbox = Outbox(
+        [receiver],
+        Storage(tmp_path / "state.db"),
+        firing=net.firing,
+        backoff_base=0.1,
+        backoff_cap=0.3,
+    )
     async with delivering(outbox):
         outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
         [ours] = net.firing()
@@ -81,8 +89,13 @@ async def test_alertmanager_down_then_up_gets_the_queued_alert(tmp_path: Path) -
     port = free_port()
     net = network()
     receiver = AlertmanagerReceiver("am", [f"http://127.0.0.1:{port}"], resend_interval=60)
-    outbox = Outbox([receiver], Storage(tmp_path / "state.db"), firing=net.firing,
-                    backoff_base=0.1, backoff_cap=0.3)
+    outbox = Outbox(
+        [receiver],
+        Storage(tmp_path / "state.db"),
+        firing=net.firing,
+        backoff_base=0.1,
+        backoff_cap=0.3,
+    )
     async with delivering(outbox):
         outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
         await asyncio.sleep(0.5)
@@ -99,10 +112,16 @@ async def test_alertmanager_down_then_up_gets_the_queued_alert(tmp_path: Path) -
     assert outbox.deliveries[("am", "success")] == 1
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("https://bot:tok@api.example.org:8443/bot123:ABC/send?x=1", "https://api.example.org:8443"),
-    ("http://[::1]:9093/", "http://[::1]:9093"),
-    ("http://127.0.0.1/hook", "http://127.0.0.1"),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "https://bot:tok@api.example.org:8443/bot123:ABC/send?x=1",
+            "https://api.example.org:8443",
+        ),
+        ("http://[::1]:9093/", "http://[::1]:9093"),
+        ("http://127.0.0.1/hook", "http://127.0.0.1"),
+    ],
+)
 def test_safe_url_keeps_only_scheme_host_port(url: str, shown: str) -> None:
     assert safe_url(url) == shown

@@ -52,8 +52,13 @@ def prefix(root: None) -> Iterator[str]:
 
 def find_leftovers(prefix: str, pids: set[int]) -> list[str]:
     """Anything of this prefix still in the kernel or on disk, found without the lab code."""
-    found = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
-             .stdout.split() if n.startswith(f"{prefix}-")]
+    found = [
+        n
+        for n in subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True
+        ).stdout.split()
+        if n.startswith(f"{prefix}-")
+    ]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line}" for line in links.splitlines() if prefix in line]
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout

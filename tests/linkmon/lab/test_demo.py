@@ -33,9 +33,10 @@ def test_watcher_reports_changes_of_link_state_and_service() -> None:
     watcher.update(METRICS.format(krayan_up=1, krayan_down=0, service=1))
     assert said == [] and watcher.states["kec-krayan--kab"] == "up"
     watcher.update(METRICS.format(krayan_up=0, krayan_down=1, service=0.5))
-    assert said == ["  linkmon: link kec-krayan--kab: up -> down",
-                    "  linkmon: office kec-krayan can serve online: "
-                    "yes -> degraded (DRC or backup path only)"]
+    assert said == [
+        "  linkmon: link kec-krayan--kab: up -> down",
+        "  linkmon: office kec-krayan can serve online: yes -> degraded (DRC or backup path only)",
+    ]
     assert watcher.wait_for({"kec-krayan--kab": "down", "kab-nunukan--dc": "up"}, timeout=0.1)
     assert not watcher.wait_for({"kec-krayan--kab": "up"}, timeout=0.1)
 
@@ -50,9 +51,21 @@ def daemon_importable() -> bool:
 
 def start_demo(prefix: str, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "linkmon.lab.cli", "demo", "-p", prefix,
-         "--port", str(free_port()), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "linkmon.lab.cli",
+            "demo",
+            "-p",
+            prefix,
+            "--port",
+            str(free_port()),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def read_until(demo: subprocess.Popen[str], text: str, timeout: float) -> list[str]:
@@ -97,9 +110,13 @@ def test_scenario_shows_linkmon_detecting_each_fault(prefix: str, leftovers: Lef
         demo.kill()
     assert demo.returncode == 0, out
     assert "WARNING" not in out
-    for change in ("link kec-krayan--kab: up -> down", "link kec-krayan--kab: down -> up",
-                   "link kec-lumbis--kab: up -> degraded", "link kab-nunukan--dc: up -> down",
-                   "link kab-nunukan--dc: down -> up"):
+    for change in (
+        "link kec-krayan--kab: up -> down",
+        "link kec-krayan--kab: down -> up",
+        "link kec-lumbis--kab: up -> degraded",
+        "link kab-nunukan--dc: up -> down",
+        "link kab-nunukan--dc: down -> up",
+    ):
         assert f"linkmon: {change}" in out, out
     assert "scenario over" in out and out.rstrip().endswith(f"lab {prefix!r} is down")
     assert leftovers(prefix, set()) == []

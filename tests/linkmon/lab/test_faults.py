@@ -45,8 +45,10 @@ def test_kecamatan_is_reached_through_the_hub(clean_lab: Lab) -> None:
     hub_on_uplink = str(lab.topology.link(UPLINK).from_end.interface.ip)
     expired = lab.ping("pusat-dc", krayan, count=2, ttl=1)
     assert expired.received == 0
-    assert all(f"From {hub_on_uplink} " in e and "Time to live exceeded" in e
-               for e in expired.errors) and len(expired.errors) == 2
+    assert (
+        all(f"From {hub_on_uplink} " in e and "Time to live exceeded" in e for e in expired.errors)
+        and len(expired.errors) == 2
+    )
     assert lab.ping("pusat-dc", krayan, count=2, ttl=2).received == 2
 
 
@@ -136,8 +138,9 @@ def test_refused_service_still_answers_ping(clean_lab: Lab) -> None:
     assert curl.returncode == 7 and "Couldn't connect" in curl.stderr
     assert connect(lab, HUB, lab.address("pusat-drc"), 9000) == "ok"
     lab.restore("pusat-dc")
-    https = lab.exec(HUB, ["curl", "-sS", "-m", "2", "--cacert", str(lab.ca_file),
-                           f"https://{dc}/health"])
+    https = lab.exec(
+        HUB, ["curl", "-sS", "-m", "2", "--cacert", str(lab.ca_file), f"https://{dc}/health"]
+    )
     assert '"site":"pusat-dc"' in https.stdout
 
 

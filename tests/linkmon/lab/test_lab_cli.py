@@ -42,8 +42,12 @@ Leftovers = Callable[[str, set[int]], list[str]]
 
 
 def lab_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "linkmon.lab.cli", *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "linkmon.lab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture()
@@ -65,8 +69,9 @@ def test_up_fault_status_exec_down(prefix: str, tiny: Path, leftovers: Leftovers
     again = lab_cli("up", "-f", str(tiny), "-p", prefix)
     assert again.returncode == 1 and "is already up" in again.stderr
 
-    ping = lab_cli("exec", "-p", prefix, "pusat-dc", "--", "ping", "-c", "2", "-i", "0.1",
-                   "198.18.102.1")
+    ping = lab_cli(
+        "exec", "-p", prefix, "pusat-dc", "--", "ping", "-c", "2", "-i", "0.1", "198.18.102.1"
+    )
     assert ping.returncode == 0 and "2 received" in ping.stdout  # two hops, one a veth
 
     # The rest in-process: the many cases need no fresh interpreter each.
@@ -79,7 +84,8 @@ def test_up_fault_status_exec_down(prefix: str, tiny: Path, leftovers: Leftovers
     cli("fault", "kab-x--dc", "delay", "20ms", "--jitter", "5ms", "--direction", "forward")
     assert json.loads(cli("status", "--json"))["links"][0]["faults"] == {
         "loss": {"ratio": 0.1, "direction": "both"},
-        "delay": {"forward": {"delay": 0.02, "jitter": 0.005}}}
+        "delay": {"forward": {"delay": 0.02, "jitter": 0.005}},
+    }
     assert "FAULT: loss 10% both, delay 20ms±5ms forward" in cli("status")
     cli("fault", "kab-x--dc", "restore")
     assert json.loads(cli("status", "--json"))["links"][0]["faults"] == {}
@@ -106,8 +112,11 @@ def test_up_fault_status_exec_down(prefix: str, tiny: Path, leftovers: Leftovers
 
 
 def test_down_after_kill9_of_up_midway(prefix: str, tiny: Path, leftovers: Leftovers) -> None:
-    up = subprocess.Popen([sys.executable, "-m", "linkmon.lab.cli", "up", "-f", str(tiny),
-                           "-p", prefix], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "linkmon.lab.cli", "up", "-f", str(tiny), "-p", prefix],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     # Kill it once its services and bridges are starting: namespaces, devices, routes and
     # processes all exist, and the state file is incomplete.
     deadline = time.monotonic() + 20

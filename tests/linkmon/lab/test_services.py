@@ -26,9 +26,23 @@ def services(tmp_path: Path) -> Iterator[tuple[dict[str, int], Path]]:
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     ports = {"http": free_port(), "https": free_port(), "tcp": free_port()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "linkmon.lab.services", "--site", "pusat-dc",
-         "--http", str(ports["http"]), "--https", str(ports["https"]), "--tls", str(pem),
-         "--tcp", str(ports["tcp"])], stdout=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "linkmon.lab.services",
+            "--site",
+            "pusat-dc",
+            "--http",
+            str(ports["http"]),
+            "--https",
+            str(ports["https"]),
+            "--tls",
+            str(pem),
+            "--tcp",
+            str(ports["tcp"]),
+        ],
+        stdout=subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
         yield ports, tmp_path / "ca.pem"

@@ -98,9 +98,12 @@ def test_kecamatan_reaches_pusat_through_the_hub() -> None:
 
 
 def test_parallel_links_get_distinct_device_names() -> None:
-    topo = parse_topology(SMALL + """
+    topo = parse_topology(
+        SMALL
+        + """
   - {id: kec-krayan--kab-starlink, from: kec-krayan, to: kab-nunukan, network: starlink}
-""")
+"""
+    )
     devices = [k.end("kec-krayan").device for k in topo.links_of("kec-krayan")]
     assert devices == ["kab-nunukan", "kab-nunukan.2"]
     long_name = parse_topology(SMALL.replace("kec-krayan", "kec-nunukan-selatan"))
@@ -117,18 +120,17 @@ def test_routes_prefer_the_cheaper_link_and_go_around_down_ones() -> None:
 
     # Krayan reaches pusat over its VPN; with the VPN down, over Starlink; the hub alike.
     assert via("kec-krayan", "198.18.1.1/32") == "198.19.0.18 kab-nunukan"
-    assert via("kec-krayan", "198.18.1.1/32", ("kec-krayan--kab",)) == \
-        "198.18.40.10 kab-nunukan.2"
-    assert via("kab-nunukan", "198.18.30.8/32", ("kec-krayan--kab",)) == \
-        "198.18.40.9 kec-krayan.2"
+    assert via("kec-krayan", "198.18.1.1/32", ("kec-krayan--kab",)) == "198.18.40.10 kab-nunukan.2"
+    assert via("kab-nunukan", "198.18.30.8/32", ("kec-krayan--kab",)) == "198.18.40.9 kec-krayan.2"
     # The down link's subnet is routed nowhere; a site cut off gets no route at all.
     assert via("pusat-dc", "198.19.0.16/30", ("kec-krayan--kab",)) is None
     assert via("pusat-dc", "198.18.10.13/32", ("kec-lumbis--kab",)) is None
     # A cheaper backup wins over the file order.
     vpn = "{id: kec-krayan--kab, from: kec-krayan, to: kab-nunukan, network: vpn"
     cheap = parse_topology(topo.text.replace("cost: 10", "cost: 1").replace(vpn, vpn + ", cost: 5"))
-    assert [r.device for r in cheap.routes("kec-krayan")
-            if str(r.destination) == "198.18.1.1/32"] == ["kab-nunukan.2"]
+    assert [
+        r.device for r in cheap.routes("kec-krayan") if str(r.destination) == "198.18.1.1/32"
+    ] == ["kab-nunukan.2"]
     with pytest.raises(TopologyError, match=r"links\[0\].cost: must be a whole number 1-65535"):
         parse_topology(SMALL.replace("network: vpn", "network: vpn, cost: 0", 1))
 
@@ -176,12 +178,16 @@ def test_every_error_is_listed_with_its_path() -> None:
 
 
 def test_overlapping_subnets_and_shared_addresses() -> None:
-    errors = errors_of(SMALL.replace("198.18.0.1", "198.18.1.1") + """
+    errors = errors_of(
+        SMALL.replace("198.18.0.1", "198.18.1.1")
+        + """
   - {id: extra, from: pusat-dc, to: kec-krayan, subnet: 198.19.0.0/29}
-""")
+"""
+    )
     assert "sites: 'kab-nunukan' and 'pusat-dc' share 198.18.1.1" in errors
-    assert any("subnet 198.19.0.0/29 of link 'extra' overlaps link 'kab-nunukan--dc'" in e
-               for e in errors)
+    assert any(
+        "subnet 198.19.0.0/29 of link 'extra' overlaps link 'kab-nunukan--dc'" in e for e in errors
+    )
 
 
 def test_not_yaml_and_not_a_mapping() -> None:
