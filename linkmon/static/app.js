@@ -373,9 +373,10 @@
   }
 
   // A part of the wall that must scroll (on a small desk screen) can be scrolled by keyboard too.
+  // A few pixels over (rounding, a last margin) are nothing to scroll to, and no tab stop.
   function scrollableSections() {
     for (const section of document.querySelectorAll("main > section")) {
-      if (section.scrollHeight > section.clientHeight) section.tabIndex = 0;
+      if (section.scrollHeight - section.clientHeight > 4) section.tabIndex = 0;
       else section.removeAttribute("tabindex");
     }
   }
