@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -156,12 +156,22 @@ class Screen:
 
 
 @pytest.fixture
-def wall(browser: Any, linkmon_url: str) -> Iterator[Screen]:
-    screen = Screen(browser, linkmon_url)
-    try:
-        yield screen
-    finally:
+def open_screen(browser: Any, linkmon_url: str) -> Iterator[Callable[..., Screen]]:
+    """Opens screens on linkmon's page (Screen's keywords); each is closed after the test."""
+    opened: list[Screen] = []
+
+    def open_(**kwargs: Any) -> Screen:
+        opened.append(Screen(browser, linkmon_url, **kwargs))
+        return opened[-1]
+
+    yield open_
+    for screen in opened:
         screen.context.close()
+
+
+@pytest.fixture
+def wall(open_screen: Callable[..., Screen]) -> Screen:
+    return open_screen()
 
 
 def _link(wall: Screen, link_id: str, state: str, timeout: float = 15) -> None:
@@ -366,43 +376,75 @@ _LEFTS = """(selector) => [...new Set([...document.querySelectorAll(selector)]
 
 @pytest.mark.parametrize("width", [360, 390, 412])
 def test_a_phone_reads_one_column_problems_first(
-    browser: Any, linkmon_url: str, status_source: StandInDaemon, width: int
+    open_screen: Callable[..., Screen], status_source: StandInDaemon, width: int
 ) -> None:
     """What a camat sees on a phone: nothing sideways, nothing cut off, nothing too small to
     read or to tap, the page's parts one under the other, offices in trouble first."""
     status_source.document = long_names(nunukan_status())
-    phone = Screen(browser, linkmon_url, viewport={**PHONE, "width": width}, phone=True)
-    try:
-        phone.open()
-        phone.page.wait_for_selector('[data-outage="kec-krayan--kab"]')
-        page = phone.page
-        # A mobile browser widens its layout viewport to fit what overflows: pin it first.
-        assert page.evaluate("window.innerWidth") == width
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, (
-            "the page scrolls sideways"
-        )
-        assert page.evaluate(_CLIPPED) == [], "text cut off on a phone"
-        assert page.evaluate(_SMALL_TEXT) == [], "text under 16 px on a phone"
-        assert page.evaluate(_SMALL_TARGETS) == [], "tap targets under 44 px on a phone"
+    phone = open_screen(viewport={**PHONE, "width": width}, phone=True)
+    phone.open()
+    phone.page.wait_for_selector('[data-outage="kec-krayan--kab"]')
+    page = phone.page
+    # A mobile browser widens its layout viewport to fit what overflows: pin it first.
+    assert page.evaluate("window.innerWidth") == width
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, (
+        "the page scrolls sideways"
+    )
+    assert page.evaluate(_CLIPPED) == [], "text cut off on a phone"
+    assert page.evaluate(_SMALL_TEXT) == [], "text under 16 px on a phone"
+    assert page.evaluate(_SMALL_TARGETS) == [], "tap targets under 44 px on a phone"
 
-        sections = page.evaluate(_TOPS, "main > section:not([hidden])")
-        assert sections == sorted(sections), "the page's parts are not one under the other"
-        assert len(page.evaluate(_LEFTS, ".outage")) == 1, "outage cards side by side"
-        assert len(page.evaluate(_LEFTS, ".tile")) == 1, "offices side by side"
-        tiles = page.evaluate(_TOPS, ".tile")
-        assert tiles == sorted(tiles)
-        shown = page.eval_on_selector_all(".tile", "tiles => tiles.map(t => t.dataset.site)")
-        assert shown == PHONE_ORDER
-        assert page.inner_text("h1").endswith(
-            "disdukcapil-kabupaten-nunukan-kantor-utama-tanjung-harapan"
-        )
+    sections = page.evaluate(_TOPS, "main > section:not([hidden])")
+    assert sections == sorted(sections), "the page's parts are not one under the other"
+    assert len(page.evaluate(_LEFTS, ".outage")) == 1, "outage cards side by side"
+    assert len(page.evaluate(_LEFTS, ".tile")) == 1, "offices side by side"
+    tiles = page.evaluate(_TOPS, ".tile")
+    assert tiles == sorted(tiles)
+    shown = page.eval_on_selector_all(".tile", "tiles => tiles.map(t => t.dataset.site)")
+    assert shown == PHONE_ORDER
+    assert page.inner_text("h1").endswith(
+        "disdukcapil-kabupaten-nunukan-kantor-utama-tanjung-harapan"
+    )
 
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"status-page-phone-{width}.png"), full_page=True)
-        assert phone.foreign_requests() == []
-        assert phone.errors == []
-    finally:
-        phone.context.close()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"status-page-phone-{width}.png"), full_page=True)
+    assert phone.foreign_requests() == []
+    assert phone.errors == []
+
+
+def test_a_phone_jumps_to_the_network(
+    open_screen: Callable[..., Screen], status_source: StandInDaemon
+) -> None:
+    """The one-column page is long: its navigation jumps past the outages (which come first
+    and need no link) to maintenance and the network, without a reload."""
+    status_source.document = nunukan_status()
+    phone = open_screen(viewport=PHONE, phone=True)
+    phone.open()
+    phone.page.wait_for_selector("[data-link]")
+    nav = phone.page.get_by_role("navigation")
+    assert nav.get_by_role("link").all_inner_texts() == ["Pemeliharaan (1)", "Jaringan"]
+    nav.get_by_role("link", name="Jaringan").tap()
+    phone.page.wait_for_function(
+        "() => Math.abs(document.getElementById('network').getBoundingClientRect().top) < 2",
+        timeout=5_000,
+    )
+    assert phone.still_same_document()
+    assert phone.page.evaluate("window.scrollY") > 1000
+
+
+def test_turning_a_tablet_reorders_without_a_reload(
+    open_screen: Callable[..., Screen], status_source: StandInDaemon
+) -> None:
+    status_source.document = nunukan_status()
+    tablet = open_screen(viewport={"width": 1280, "height": 800}, phone=True)
+    tablet.open()
+    tablet.page.wait_for_selector(".tile")
+    assert tablet.page.eval_on_selector(".tile", "t => t.dataset.site") == "kec-nunukan"
+    tablet.page.set_viewport_size({"width": 800, "height": 1280})
+    tablet.page.wait_for_function(
+        "() => document.querySelector('.tile').dataset.site === 'kec-krayan'", timeout=5_000
+    )
+    assert tablet.still_same_document()
 
 
 def test_the_wall_keeps_the_configured_order(wall: Screen, status_source: StandInDaemon) -> None:
@@ -429,22 +471,40 @@ def test_the_wall_holds_long_names(wall: Screen, status_source: StandInDaemon) -
     assert wall.page.evaluate("document.documentElement.scrollWidth") <= WALL["width"]
 
 
-def test_turning_a_tablet_reorders_without_a_reload(
-    browser: Any, linkmon_url: str, status_source: StandInDaemon
+def test_a_wall_part_that_scrolls_scrolls_by_keyboard(
+    open_screen: Callable[..., Screen], status_source: StandInDaemon
 ) -> None:
+    """On a desk screen the network does not fit: it scrolls, by keyboard too. On the wall it
+    fits, and is no tab stop."""
     status_source.document = nunukan_status()
-    tablet = Screen(browser, linkmon_url, viewport={"width": 1280, "height": 800}, phone=True)
-    try:
-        tablet.open()
-        tablet.page.wait_for_selector(".tile")
-        assert tablet.page.eval_on_selector(".tile", "t => t.dataset.site") == "kec-nunukan"
-        tablet.page.set_viewport_size({"width": 800, "height": 1280})
-        tablet.page.wait_for_function(
-            "() => document.querySelector('.tile').dataset.site === 'kec-krayan'", timeout=5_000
-        )
-        assert tablet.still_same_document()
-    finally:
-        tablet.context.close()
+    desk = open_screen(viewport=DESK)
+    desk.open()
+    desk.page.wait_for_selector("[data-link]")
+    assert desk.page.get_attribute("#network", "tabindex") == "0"
+    desk.page.focus("#network")
+    desk.page.keyboard.press("PageDown")
+    desk.page.wait_for_function(
+        "() => document.getElementById('network').scrollTop > 0", timeout=5_000
+    )
+    desk.page.set_viewport_size(WALL)
+    desk.page.wait_for_function(
+        "() => !document.getElementById('network').hasAttribute('tabindex')", timeout=5_000
+    )
+
+
+def test_landmarks_and_headings(wall: Screen, status_source: StandInDaemon) -> None:
+    """What a screen reader walks: banner, main, footer; one h1 naming the agent; the
+    network's offices as headings below their kabupaten; the language button in its language."""
+    status_source.document = nunukan_status()
+    wall.open()
+    wall.page.wait_for_selector("[data-link]")
+    for role in ("banner", "main", "contentinfo"):
+        assert wall.page.get_by_role(role).count() == 1, role
+    assert wall.page.get_by_role("heading", level=1).inner_text().endswith("kab-nunukan")
+    assert wall.page.get_by_role("heading", level=3, name="Disdukcapil Kabupaten Nunukan").count()
+    assert wall.page.get_by_role("heading", level=4, name="Krayan", exact=True).count() == 1
+    button = wall.page.get_by_role("button", name="English")
+    assert button.get_attribute("lang") == "en"
 
 
 # Rules whose findings axe rates only moderate, but which are what the page promises everyone:
@@ -459,8 +519,7 @@ SCREENS = {"wall": (WALL, False), "desk": (DESK, False), "phone": (PHONE, True)}
 @pytest.mark.parametrize("language", ["id", "en"])
 @pytest.mark.parametrize("screen", ["wall", "desk", "phone"])
 def test_axe_finds_nothing_serious(
-    browser: Any,
-    linkmon_url: str,
+    open_screen: Callable[..., Screen],
     status_source: StandInDaemon,
     screen: str,
     language: str,
@@ -468,57 +527,34 @@ def test_axe_finds_nothing_serious(
 ) -> None:
     """axe-core on the page as drawn: a bad morning (down, unreachable, degraded, maintenance,
     flapping, long names) and a calm one (every link up: the zero counts), in both languages,
-    on the wall, a desk screen (whose columns scroll) and a phone."""
+    on the wall, a desk screen (whose parts scroll) and a phone."""
     incident = long_names(nunukan_status())
     incident["agent"]["language"] = language
     status_source.document = incident if document == "incident" else all_up(incident)
     viewport, phone = SCREENS[screen]
-    checked = Screen(browser, linkmon_url, viewport=viewport, phone=phone, bypass_csp=True)
-    try:
-        checked.open()
-        checked.page.wait_for_selector(f"html[lang={language}] [data-link]")
-        found = axe_violations(checked.page)
-        failing = [v for v in found if v.impact in BLOCKING_IMPACTS or v.rule in REQUIRED_RULES]
-        assert failing == [], f"axe-core on the {screen} ({language}, {document}):\n" + report(
-            failing
-        )
-        assert checked.errors == []
-    finally:
-        checked.context.close()
+    checked = open_screen(viewport=viewport, phone=phone, bypass_csp=True)
+    checked.open()
+    checked.page.wait_for_selector(f"html[lang={language}] [data-link]")
+    found = axe_violations(checked.page)
+    failing = [v for v in found if v.impact in BLOCKING_IMPACTS or v.rule in REQUIRED_RULES]
+    assert failing == [], f"axe-core on the {screen} ({language}, {document}):\n" + report(failing)
+    assert checked.errors == []
 
 
 @pytest.mark.parametrize("screen", ["wall", "phone"])
 def test_a_stale_page_stays_readable(
-    browser: Any, linkmon_url: str, status_source: StandInDaemon, screen: str
+    open_screen: Callable[..., Screen], status_source: StandInDaemon, screen: str
 ) -> None:
     """Stale data is shown grey under a banner, and still passes axe: people read it."""
     status_source.document = nunukan_status()
     viewport, phone = SCREENS[screen]
-    checked = Screen(browser, linkmon_url, viewport=viewport, phone=phone, bypass_csp=True)
-    try:
-        checked.open("?refresh=1")
-        checked.page.wait_for_selector('[data-outage="kec-krayan--kab"]')
-        status_source.broken = True
-        checked.page.wait_for_selector("#banner:not([hidden])", timeout=10_000)
-        failing = [v for v in axe_violations(checked.page) if v.impact in BLOCKING_IMPACTS]
-        assert failing == [], f"axe-core on the stale {screen}:\n" + report(failing)
-    finally:
-        checked.context.close()
-
-
-def test_landmarks_and_headings(wall: Screen, status_source: StandInDaemon) -> None:
-    """What a screen reader walks: banner, main, footer; one h1 naming the agent; the
-    network's offices as headings below their kabupaten."""
-    status_source.document = nunukan_status()
-    wall.open()
-    wall.page.wait_for_selector("[data-link]")
-    for role in ("banner", "main", "contentinfo"):
-        assert wall.page.get_by_role(role).count() == 1, role
-    assert wall.page.get_by_role("heading", level=1).inner_text().endswith("kab-nunukan")
-    assert wall.page.get_by_role("heading", level=3, name="Disdukcapil Kabupaten Nunukan").count()
-    assert wall.page.get_by_role("heading", level=4, name="Krayan", exact=True).count() == 1
-    button = wall.page.get_by_role("button", name="English")
-    assert button.get_attribute("lang") == "en"
+    checked = open_screen(viewport=viewport, phone=phone, bypass_csp=True)
+    checked.open("?refresh=1")
+    checked.page.wait_for_selector('[data-outage="kec-krayan--kab"]')
+    status_source.broken = True
+    checked.page.wait_for_selector("#banner:not([hidden])", timeout=10_000)
+    failing = [v for v in axe_violations(checked.page) if v.impact in BLOCKING_IMPACTS]
+    assert failing == [], f"axe-core on the stale {screen}:\n" + report(failing)
 
 
 # -- on the lab, with the real daemon ---------------------------------------------------------
@@ -539,8 +575,11 @@ def lab_daemon(tmp_path: Path) -> Iterator[tuple[Any, str]]:
 @pytest.mark.lab
 @pytest.mark.root
 def test_a_lab_cut_shows_on_the_page(browser: Any, lab_daemon: tuple[Any, str]) -> None:
+    """The real daemon's document, after a real cut: on the wall, and on a phone (one column,
+    nothing sideways, nothing serious for axe-core)."""
     lab, base = lab_daemon
     wall = Screen(browser, base)
+    phone = Screen(browser, base, viewport=PHONE, phone=True, bypass_csp=True)
     try:
         wall.open("?refresh=1")
         _link(wall, "kec-krayan--kab", "up", timeout=20)
@@ -550,52 +589,16 @@ def test_a_lab_cut_shows_on_the_page(browser: Any, lab_daemon: tuple[Any, str]) 
         ARTIFACTS.mkdir(exist_ok=True)
         wall.page.screenshot(path=str(ARTIFACTS / "status-page-lab.png"))
         assert wall.foreign_requests() == []
+
+        phone.open()
+        _link(phone, "kec-krayan--kab", "down")
+        assert phone.page.evaluate("[window.innerWidth, document.documentElement.scrollWidth]") == [
+            PHONE["width"],
+            PHONE["width"],
+        ]
+        phone.page.screenshot(path=str(ARTIFACTS / "status-page-lab-phone.png"), full_page=True)
+        failing = [v for v in axe_violations(phone.page) if v.impact in BLOCKING_IMPACTS]
+        assert failing == [], "axe-core on the lab daemon's page, phone:\n" + report(failing)
     finally:
         wall.context.close()
-
-
-def test_a_phone_jumps_to_the_network(
-    browser: Any, linkmon_url: str, status_source: StandInDaemon
-) -> None:
-    """The one-column page is long: its navigation jumps past the outages (which come first
-    and need no link) to maintenance and the network, without a reload."""
-    status_source.document = nunukan_status()
-    phone = Screen(browser, linkmon_url, viewport=PHONE, phone=True)
-    try:
-        phone.open()
-        phone.page.wait_for_selector("[data-link]")
-        nav = phone.page.get_by_role("navigation")
-        assert nav.get_by_role("link").all_inner_texts() == ["Pemeliharaan (1)", "Jaringan"]
-        nav.get_by_role("link", name="Jaringan").tap()
-        phone.page.wait_for_function(
-            "() => Math.abs(document.getElementById('network').getBoundingClientRect().top) < 2",
-            timeout=5_000,
-        )
-        assert phone.still_same_document()
-        assert phone.page.evaluate("window.scrollY") > 1000
-    finally:
         phone.context.close()
-
-
-def test_a_wall_part_that_scrolls_scrolls_by_keyboard(
-    browser: Any, linkmon_url: str, status_source: StandInDaemon
-) -> None:
-    """On a desk screen the network does not fit: it scrolls, by keyboard too. On the wall it
-    fits, and is no tab stop."""
-    status_source.document = nunukan_status()
-    desk = Screen(browser, linkmon_url, viewport=DESK)
-    try:
-        desk.open()
-        desk.page.wait_for_selector("[data-link]")
-        assert desk.page.get_attribute("#network", "tabindex") == "0"
-        desk.page.focus("#network")
-        desk.page.keyboard.press("PageDown")
-        desk.page.wait_for_function(
-            "() => document.getElementById('network').scrollTop > 0", timeout=5_000
-        )
-        desk.page.set_viewport_size(WALL)
-        desk.page.wait_for_function(
-            "() => !document.getElementById('network').hasAttribute('tabindex')", timeout=5_000
-        )
-    finally:
-        desk.context.close()
