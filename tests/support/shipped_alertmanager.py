@@ -183,11 +183,13 @@ def _rule(name: str) -> dict[str, Any]:
     return dict(rule)
 
 
-def rule_alert(name: str, series: dict[str, str], starts_at: float = TUESDAY) -> Alert:
+def rule_alert(name: str, series: dict[str, str], starts_at: float | None = None) -> Alert:
     """The alert Prometheus makes when rule ``name`` fires on a series (or aggregate) with
     these labels: the series' labels, then the rule's own; the summary with ``$labels``
-    filled in as Prometheus would."""
+    filled in as Prometheus would. It starts now unless told otherwise: Alertmanager flushes
+    a new group at once, without ``group_wait``, for an alert already older than that."""
     rule = _rule(name)
+    starts_at = time.time() if starts_at is None else starts_at
     labels = {**series, **rule.get("labels", {}), "alertname": name}
     summary = re.sub(
         r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m[1], ""), rule["annotations"]["summary"]
