@@ -1,69 +1,27 @@
-"""The `linkmon` command."""
+"""`linkmon probe`: one probe now, printed — the engine the daemon uses, run once by hand."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import sys
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
-from .config import load_config_apart
-from .history import config_or_exit
+from probes import Prober, ProbeResult, ProbeSetupError, spec_from_target
 
-app = typer.Typer(
-    help="Watches Dukcapil WAN links: probes, link state, alerts, Prometheus metrics.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="linkmon YAML config file.")]
+from .options import JsonOption
 
 
-@app.command()
-def run(
-    config: ConfigOption,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
-    user: Annotated[
-        str | None, typer.Option(help="Started as root: drop to this user after opening sockets.")
-    ] = None,
-) -> None:
-    """Run the daemon: probe every link, serve /metrics and the status API, send alerts."""
-    from .daemon import run_daemon
-
-    logging.basicConfig(
-        level=log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
-    cfg = config_or_exit(config, load_config_apart)  # a daemon keeps no parse's heap
-    raise typer.Exit(asyncio.run(run_daemon(config, cfg, user=user)))
-
-
-@app.command("check-config")
-def check_config(config: ConfigOption) -> None:
-    """Validate a config file; list every error by its path and exit non-zero if any."""
-    cfg = config_or_exit(config)
-    probes = sum(len(link.probes) for link in cfg.links)
-    typer.echo(f"{config}: OK ({len(cfg.sites)} sites, {len(cfg.links)} links, {probes} probes)")
-
-
-@app.command()
 def probe(
     kind: Annotated[str, typer.Argument(help="icmp, tcp or http.")],
     target: Annotated[str, typer.Argument(help="Address, host:port or URL.")],
     timeout: Annotated[float, typer.Option(help="Seconds.")] = 2.0,
     count: Annotated[int, typer.Option(help="ICMP echoes.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Run one probe now and print what it measured."""
-    from probes import Prober, ProbeResult, ProbeSetupError, spec_from_target
-
     try:
         spec = spec_from_target(kind, target, count=count)
     except ValueError as exc:
@@ -86,7 +44,7 @@ def probe(
     raise typer.Exit(0 if result.success else 1)
 
 
-def _result_dict(result) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _result_dict(result: ProbeResult) -> dict[str, object]:
     return {
         "kind": result.kind,
         "target": result.target,
@@ -108,7 +66,7 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.3f} ms"
 
 
-def _result_text(result) -> str:  # type: ignore[no-untyped-def]
+def _result_text(result: ProbeResult) -> str:
     reason = result.failure.value if result.failure else "?"
     verdict = "OK" if result.success else f"FAILED ({reason})"
     lines = [f"{result.kind} {result.target}: {verdict}"]
@@ -130,25 +88,6 @@ def _result_text(result) -> str:  # type: ignore[no-untyped-def]
     if result.http_status is not None:
         lines.append(f"  http status: {result.http_status}")
     if result.tls_cert_expiry is not None:
-        from datetime import UTC, datetime
-
         expiry = datetime.fromtimestamp(result.tls_cert_expiry, UTC)
         lines.append(f"  tls certificate expires: {expiry:%Y-%m-%d %H:%M UTC}")
     return "\n".join(lines)
-
-
-from .history import history_command  # noqa: E402
-from .lab.cli import app as lab_app  # noqa: E402  (kept beside the commands it adds)
-from .paths import trace_command  # noqa: E402
-from .report import report_command  # noqa: E402
-from .status import status_command  # noqa: E402
-
-app.command("status")(status_command)
-app.command("history")(history_command)
-app.command("report")(report_command)
-app.command("trace")(trace_command)
-app.add_typer(lab_app, name="lab", help="Simulated Dukcapil WAN in network namespaces.")
-
-
-def main() -> None:
-    app()
