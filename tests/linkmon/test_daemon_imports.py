@@ -128,6 +128,21 @@ def test_linkmon_run_reaches_the_daemon_without_the_cli_app() -> None:
     assert sorted(m for m in modules if m.split(".")[0] in CLI_LIBRARIES) == []
 
 
+def test_linkmon_status_reads_the_document_without_the_daemons_code() -> None:
+    """A client of the HTTP API: the document's schema and summary rules, not its builder."""
+    modules = reachable("linkmon.commands.status")
+    assert {"linkmon.api.openapi", "linkmon.api.summary"} <= modules
+    daemon_side = {
+        "linkmon.api.status",
+        "linkmon.config",
+        "linkmon.daemon",
+        "linkmon.monitor",
+        "linkmon.state",
+        "linkmon.storage",
+    }
+    assert sorted(modules & daemon_side) == []
+
+
 def imported(log: str) -> set[str]:
     """Module names from ``PYTHONPROFILEIMPORTTIME`` lines (``import time: 12 | 34 | name``)."""
     return {
