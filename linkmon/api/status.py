@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from ..alerts.text import zone_abbr
 from ..config import Config, Link
 from ..paths import PathWatch
 from ..state import LinkSnapshot, Network, ServiceStatus
@@ -55,7 +55,7 @@ def status_document(
         "agent": {
             "name": agent.name,
             "timezone": agent.timezone,
-            "zone_abbr": _zone_abbr(agent.timezone, now),
+            "zone_abbr": zone_abbr(now, agent.timezone),
             "language": agent.language,
             "version": version,
             "started_at": _iso(started_at),
@@ -85,11 +85,6 @@ def _iso_or_none(ts: float | None) -> str | None:
     return None if ts is None else _iso(ts)
 
 
-def _zone_abbr(timezone: str, now: float) -> str:
-    """WITA, or WIB: the name in use at ``now`` (a zone's name can change with the date)."""
-    return datetime.fromtimestamp(now, ZoneInfo(timezone)).tzname() or timezone
-
-
 def _site_doc(
     config: Config, site_id: str, services: Mapping[str, ServiceStatus], now: float
 ) -> dict[str, Any]:
@@ -108,7 +103,7 @@ def _site_doc(
         "parent": site.parent,
         "kabupaten": config.kabupaten_of(site.id),
         "timezone": timezone,
-        "zone_abbr": _zone_abbr(timezone, now),
+        "zone_abbr": zone_abbr(now, timezone),
         "service": service,
     }
 

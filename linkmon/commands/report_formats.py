@@ -11,11 +11,9 @@ import csv
 import html
 import io
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
 
-from ..alerts.text import duration
+from ..alerts.text import duration, zone_abbr
 from ..report import Group, Report, Row
 from .common import local
 
@@ -138,15 +136,11 @@ def _dur(seconds: float | None, language: str) -> str:
     return "-" if not seconds else duration(seconds, language)
 
 
-def _zone_abbr(timezone: str, at: float) -> str:
-    return datetime.fromtimestamp(at, ZoneInfo(timezone)).tzname() or timezone
-
-
 def _columns(row: Row, language: str) -> list[str]:
     f, s = row.full, row.service
     return [
         row.name,
-        _zone_abbr(row.timezone, row.period[0]),
+        zone_abbr(row.period[0], row.timezone),
         _pct(f.availability),
         _pct(s.availability),
         str(f.outages),
