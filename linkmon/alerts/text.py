@@ -150,6 +150,11 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def month_name(month: int, language: str) -> str:
+    """``Maret``: a month (1-12) as ``language`` writes it."""
+    return _MONTHS[language][month - 1]
+
+
 def zone_abbr(ts: float, timezone: str) -> str:
     """``WITA``: the name the site's zone goes by at ``ts``."""
     return datetime.fromtimestamp(ts, _zone(timezone)).tzname() or timezone

@@ -13,43 +13,13 @@ import io
 from collections.abc import Sequence
 from typing import Literal
 
-from ..alerts.text import duration, zone_abbr
+from ..alerts.text import duration, month_name, zone_abbr
 from ..report import Group, Report, Row
 from .common import local
 
 Format = Literal["text", "csv", "html"]
 FORMATS: tuple[Format, ...] = ("text", "csv", "html")
 
-_MONTHS = {
-    "id": (
-        "Januari",
-        "Februari",
-        "Maret",
-        "April",
-        "Mei",
-        "Juni",
-        "Juli",
-        "Agustus",
-        "September",
-        "Oktober",
-        "November",
-        "Desember",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
 _WORDS: dict[str, dict[str, str]] = {
     "id": {
         "title": "Laporan ketersediaan {month}",
@@ -171,7 +141,7 @@ def _headings(first: str, language: str) -> list[str]:
 
 
 def _month_name(report: Report, language: str) -> str:
-    return f"{_MONTHS[language][report.month - 1]} {report.year}"
+    return f"{month_name(report.month, language)} {report.year}"
 
 
 # ------------------------------------------------------------------------------ text
