@@ -32,8 +32,8 @@ app = typer.Typer(
 def run(ctx: typer.Context) -> None:
     """Run the daemon: probe every link, serve /metrics and the status API, send alerts.
 
-    `linkmon run --help` lists its options; :func:`linkmon.commands.main` starts it without
-    this app, so reaching here means the app was called directly (as tests do).
+    Its options: linkmon run --help. The linkmon command starts the daemon without this app
+    (so that it loads no CLI library); this entry lists it here and serves callers of the app.
     """
     from .run import main
 
