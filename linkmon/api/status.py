@@ -2,7 +2,8 @@
 
 Built on request from the monitor's state, at the monitor's time (``now``): the wall page, the
 CLI and scripts all read this one document, so it says everything in plain values (UTC
-timestamps, ids, states) and leaves the words to whoever shows it. Its shape is fixed by
+timestamps, ids, states) and leaves the words to whoever shows it; the one sentence in it, where
+a down link's trace stopped, is in the agent's language. Its shape is fixed by
 :mod:`linkmon.api.openapi`.
 """
 

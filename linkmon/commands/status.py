@@ -112,6 +112,10 @@ def fetch_status(url: str, timeout: float = 5.0, ca_file: Path | None = None) ->
     return doc  # type: ignore[no-any-return]
 
 
+# ---------------------------------------------------------------------------------------------
+# One site (--site)
+
+
 def select_site(doc: Status, site_id: str) -> Status:
     """The document narrowed to one site, the sites below it and every link touching them.
 
