@@ -296,6 +296,6 @@ def runnable_by_nobody() -> dict[str, Any] | None:
     if not system.exists() or not readable_by_nobody(paths["purelib"]):
         return None
     return {
-        "command": [str(system), "-c", "from linkmon.cli import main; main()"],
+        "command": [str(system), "-c", "from linkmon.commands import main; main()"],
         "env": {"PYTHONPATH": f"{paths['purelib']}:{ROOT}"},
     }

@@ -11,19 +11,19 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 
-from .alerts.text import cause_text, duration
-from .config import Config, ConfigError, load_config
-from .durations import parse_duration
-from .storage import Outage, Storage, StorageError
+from ..alerts.text import cause_text, duration
+from ..config import Config
+from ..durations import parse_duration
+from ..storage import Outage, Storage, StorageError
+from .common import UsageError, config_or_exit, local, open_storage
+from .options import ConfigOption, JsonOption, LanguageOption
 
 DEFAULT_SINCE = "30d"
 _LOCAL = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2}))?")
@@ -48,19 +48,6 @@ _WORDS: dict[str, dict[str, str]] = {
         "unreachable": "unreachable",
     },
 }
-
-
-class UsageError(Exception):
-    """A command-line value is wrong; the message names it and what is expected."""
-
-
-def config_or_exit(path: Path, load: Callable[[Path], Config] = load_config) -> Config:
-    """The config, or exit 2 with every error listed (as ``check-config`` does)."""
-    try:
-        return load(path)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
 
 
 def parse_when(text: str, zone: ZoneInfo, now: float) -> float:
@@ -144,12 +131,6 @@ def collect(
     return views
 
 
-def local(ts: float, timezone: str) -> str:
-    """``2026-11-03 08:12 WITA``: sortable, and in the office's own zone."""
-    moment = datetime.fromtimestamp(ts, ZoneInfo(timezone))
-    return f"{moment:%Y-%m-%d %H:%M} {moment.tzname()}"
-
-
 def render_text(
     config: Config, views: list[OutageView], since: float, until: float, now: float, language: str
 ) -> str:
@@ -217,13 +198,6 @@ def to_json(views: list[OutageView], now: float) -> list[dict[str, Any]]:
     ]
 
 
-def open_storage(config: Config) -> Storage:
-    """The state database, read-only; StorageError (with the fix) if it cannot be read."""
-    if str(config.storage.path) == ":memory:":
-        raise StorageError("storage.path is :memory: — nothing is kept to report on")
-    return Storage(config.storage.path, readonly=True)
-
-
 def run_history(
     config: Config,
     link: str | None = None,
@@ -260,7 +234,7 @@ def run_history(
 
 
 def history_command(
-    config: Annotated[Path, typer.Option("--config", "-c", help="linkmon YAML config file.")],
+    config: ConfigOption,
     link: Annotated[str | None, typer.Option(help="Only this link.")] = None,
     site: Annotated[
         str | None,
@@ -274,10 +248,8 @@ def history_command(
         ),
     ] = DEFAULT_SINCE,
     until: Annotated[str | None, typer.Option(help="Up to (same forms); default now.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    lang: Annotated[
-        str | None, typer.Option(help="id or en; default: the agent's language.")
-    ] = None,
+    as_json: JsonOption = False,
+    lang: LanguageOption = None,
 ) -> None:
     """Outages from the state database, in each office's local time."""
     raise typer.Exit(run_history(config_or_exit(config), link, site, since, until, as_json, lang))

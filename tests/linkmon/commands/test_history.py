@@ -12,8 +12,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from linkmon.commands.common import UsageError
+from linkmon.commands.history import history_command, parse_when
 from linkmon.config import Config
-from linkmon.history import UsageError, history_command, parse_when
 from tests.support import outages
 
 NOW = outages.REPORTED_AT  # 2026-12-05 00:00 UTC

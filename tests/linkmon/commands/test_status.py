@@ -1,8 +1,8 @@
 """`linkmon status` against a real HTTP server on loopback serving a known status document.
 
-The command runs as a real process (``python -m linkmon.status``), so exit codes, stdout,
-stderr and terminal detection are what Nagios or a NOC officer would see. Durations count up
-to the document's ``generated_at``, so the reviewed snapshots stay valid on any day.
+The command runs as a real process (``python -m linkmon.commands.status``), so exit codes,
+stdout, stderr and terminal detection are what Nagios or a NOC officer would see. Durations
+count up to the document's ``generated_at``, so the reviewed snapshots stay valid on any day.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from linkmon.status import select_site, summarize
+from linkmon.commands.status import select_site
 from tests.support.status_fixture import Reply, all_up, nunukan_status, serve_status
 
 SNAPSHOTS = Path(__file__).with_name("snapshots")
@@ -36,7 +36,7 @@ def run_status(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "linkmon.status", *args],
+        [sys.executable, "-m", "linkmon.commands.status", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -321,7 +321,10 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> bytes:
     """Run with stdout on a pseudo-terminal, as a NOC officer's shell would."""
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "linkmon.status", *args], stdout=secondary, stderr=secondary, env=env
+        [sys.executable, "-m", "linkmon.commands.status", *args],
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
     )
     os.close(secondary)
     out = b""
@@ -364,7 +367,7 @@ def test_watch_redraws_until_ctrl_c(served: tuple[str, dict[str, Any]]) -> None:
         [
             sys.executable,
             "-m",
-            "linkmon.status",
+            "linkmon.commands.status",
             "--url",
             url,
             "--watch",
@@ -400,14 +403,7 @@ def test_watch_redraws_until_ctrl_c(served: tuple[str, dict[str, Any]]) -> None:
             proc.wait()
 
 
-# -- summary rules (in-process) ---------------------------------------------------------------
-
-
-def test_summary_of_the_fixture_is_what_the_daemon_reported() -> None:
-    doc = nunukan_status()
-    assert summarize(doc["sites"], doc["links"], doc["maintenance"]) == doc["summary"]
-    up = all_up(doc)
-    assert summarize(up["sites"], up["links"], up["maintenance"]) == up["summary"]
+# -- one site (in-process) --------------------------------------------------------------------
 
 
 def test_an_office_serving_via_the_drc_only_is_degraded() -> None:

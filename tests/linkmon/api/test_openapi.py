@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from linkmon import __version__
-from linkmon.openapi import openapi_document, shape_problems, status_schema
+from linkmon.api.openapi import openapi_document, shape_problems, status_schema
 from tests.support.status_fixture import all_up, nunukan_status
 
 VALIDATOR = jsonschema.Draft202012Validator(

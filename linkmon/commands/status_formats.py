@@ -1,49 +1,31 @@
-"""`linkmon status`: what is down, since when, why, and which offices can still serve online.
+"""`linkmon status` in words: the tree, the open outages, the offices, and the Nagios line.
 
-A client of the daemon's ``GET /api/v1/status``: it never reads the config or the database, so
-it answers the same question from any machine that can reach the agent. Durations count up to
-the document's ``generated_at`` (the daemon's clock), which keeps them right on a machine with
-a wrong clock and makes a given document always render the same text.
-
-Exit codes follow the Nagios plugin convention, so Nagios/Zabbix can call it as a check:
-0 all up, 1 degraded, 2 down, 3 unknown or the daemon could not be read.
+Everything here reads the status document alone (never the config or the database), in
+Bahasa Indonesia or English, with times in the zone of the office each line is about.
+Durations count up to ``now``, by default the document's ``generated_at``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import ssl
-import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
-import typer
-from rich.console import Console
 from rich.text import Text
 
-from .alerts import text
-from .openapi import LINK_STATES, shape_problems
+from ..alerts import text
+from ..api.openapi import LINK_STATES
+from ..api.summary import TERMINAL_KINDS, office_end
 
-DEFAULT_URL = "http://127.0.0.1:9840"
-STATUS_PATH = "/api/v1/status"
+Status = dict[str, Any]
 
+# Nagios plugin exit codes, by the summary's state.
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 EXIT_CODES = {"up": OK, "degraded": WARNING, "down": CRITICAL, "unknown": UNKNOWN}
 NAGIOS_WORDS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
-
-TERMINAL_KINDS = frozenset({"pusat", "drc"})
-SERVING = frozenset({"available", "degraded"})
-# Lower rank = further from pusat; a link is shown under its lower end.
-_RANK = {"kecamatan": 0, "kabupaten": 1, "kota": 1, "provinsi": 2, "pusat": 3, "drc": 3}
 
 _STYLE = {
     "up": "green",
@@ -134,200 +116,11 @@ _WORDS: dict[str, dict[str, str]] = {
     },
 }
 
-Status = dict[str, Any]
-
-
-class UnknownSite(LookupError):
-    """``--site`` names a site this agent does not know; the message lists the ones it does."""
-
-
-class StatusUnavailable(Exception):
-    """The daemon could not be read: names the URL (without credentials) and what went wrong."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"cannot read linkmon status from {redact(url)}: {reason}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Fetching
-
-
-def status_url(url: str) -> str:
-    """The status endpoint for a daemon's base URL (the full endpoint URL is accepted too)."""
-    trimmed = url.rstrip("/")
-    return trimmed if trimmed.endswith(STATUS_PATH) else trimmed + STATUS_PATH
-
-
-def redact(url: str) -> str:
-    """The URL without a password, so error messages never show a secret."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def fetch_status(url: str, timeout: float = 5.0, ca_file: Path | None = None) -> Status:
-    """GET the status document; any failure becomes :class:`StatusUnavailable`.
-
-    Credentials in the URL (``https://noc:secret@host:9840``) are sent as HTTP basic auth.
-    Proxy variables are ignored: the daemon is on the NOC's own network.
-    """
-    endpoint = status_url(url)
-    verify: ssl.SSLContext | bool = True
-    if ca_file is not None:
-        try:
-            verify = ssl.create_default_context(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise StatusUnavailable(endpoint, f"cannot load CA file {ca_file}: {exc}") from None
-    try:
-        with httpx.Client(timeout=timeout, verify=verify, trust_env=False) as client:
-            response = client.get(endpoint, headers={"Accept": "application/json"})
-    except httpx.TimeoutException:
-        raise StatusUnavailable(endpoint, f"no answer within {timeout:g} s") from None
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise StatusUnavailable(endpoint, f"{type(exc).__name__}: {exc}") from None
-    if response.status_code != 200:
-        hint = (
-            " (give credentials in the URL: https://user:password@host:port)"
-            if response.status_code == 401
-            else ""
-        )
-        body = " ".join(response.text.split())[:200]
-        raise StatusUnavailable(
-            endpoint,
-            f"HTTP {response.status_code} {response.reason_phrase}{hint}"
-            + (f": {body}" if body else ""),
-        )
-    try:
-        doc = response.json()
-    except ValueError as exc:
-        raise StatusUnavailable(endpoint, f"the answer is not JSON ({exc})") from None
-    problems = shape_problems(doc)
-    if problems:
-        raise StatusUnavailable(
-            endpoint, f"the answer is not a linkmon status document: {'; '.join(problems)}"
-        )
-    return doc  # type: ignore[no-any-return]
-
-
-# ---------------------------------------------------------------------------------------------
-# Judging
-
-
-def office_end(link: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
-    """The end of a link nearer the kecamatan: the office whose link it is.
-
-    An uplink belongs to its kabupaten, a kecamatan link to the kecamatan, whichever end
-    probes it. ``kinds`` maps site id to kind; an end not in it is never chosen.
-    """
-    ends: list[str] = [end for end in (link["from"], link["to"]) if end in kinds]
-    return min(ends or [str(link["from"])], key=lambda end: _RANK.get(kinds.get(end, ""), 0))
-
-
-# Worst first; an office that cannot serve weighs like a link that is down.
-_SEVERITY = ("down", "unknown", "degraded", "up")
-_LINK_WEIGHT = {
-    "down": "down",
-    "unreachable": "down",
-    "unknown": "unknown",
-    "degraded": "degraded",
-    "up": "up",
-}
-_SERVICE_WEIGHT = {
-    "unavailable": "down",
-    "unknown": "unknown",
-    "degraded": "degraded",
-    "available": "up",
-}
-
-
-def summarize(
-    sites: Sequence[Mapping[str, Any]],
-    links: Sequence[Mapping[str, Any]],
-    windows: Sequence[Mapping[str, Any]] = (),
-) -> Status:
-    """The ``summary`` object for these sites, links and maintenance windows.
-
-    The state is the worst of every link and every office's service: down (a link down or
-    unreachable, an office that cannot serve) over unknown over degraded (e.g. serving via
-    the DRC only) over up. Planned work must not page the Nagios on-call: links in
-    maintenance, and offices in a window or with one of their own links in one, are counted
-    but do not set the state: all of it in maintenance is up. No links at all is unknown.
-    """
-    counts = {state: 0 for state in LINK_STATES}
-    for link in links:
-        counts[link["state"]] += 1
-    kinds = {site["id"]: site["kind"] for site in sites}
-    resting = {site for window in windows for site in window["sites"]}
-    resting |= {office_end(link, kinds) for link in links if link["maintenance"] is not None}
-    weights = {_LINK_WEIGHT[link["state"]] for link in links if link["maintenance"] is None}
-    offices = [site for site in sites if site["kind"] not in TERMINAL_KINDS]
-    weights |= {
-        _SERVICE_WEIGHT[site["service"]["state"]]
-        for site in offices
-        if site["service"] is not None and site["id"] not in resting
-    }
-    state = next((s for s in _SEVERITY if s in weights), "up" if links else "unknown")
-    online = sum(
-        1 for site in offices if site["service"] is not None and site["service"]["state"] in SERVING
-    )
-    return {
-        "state": state,
-        "links": counts,
-        "offices_online": online,
-        "offices_total": len(offices),
-    }
+LANGUAGES = tuple(_WORDS)
 
 
 def exit_code(doc: Status) -> int:
     return EXIT_CODES.get(doc["summary"]["state"], UNKNOWN)
-
-
-def select_site(doc: Status, site_id: str) -> Status:
-    """The document narrowed to one site, the sites below it and every link touching them.
-
-    Outages, maintenance and the summary are narrowed the same way, so the exit code answers
-    "is this office (or kabupaten) all right" — one Nagios service per office.
-    """
-    known = {site["id"] for site in doc["sites"]}
-    if site_id not in known:
-        raise UnknownSite(
-            f"no site {site_id!r} in the status of agent {doc['agent']['name']} "
-            f"(sites: {', '.join(sorted(known))})"
-        )
-    children: dict[str, list[str]] = {}
-    for site in doc["sites"]:
-        if site["parent"] is not None:
-            children.setdefault(site["parent"], []).append(site["id"])
-    chosen: set[str] = set()
-    todo = [site_id]
-    while todo:
-        here = todo.pop()
-        if here not in chosen:
-            chosen.add(here)
-            todo.extend(children.get(here, ()))
-    sites = [site for site in doc["sites"] if site["id"] in chosen]
-    links = [link for link in doc["links"] if {link["from"], link["to"]} & chosen]
-    link_ids = {link["id"] for link in links}
-    windows = [
-        w for w in doc["maintenance"] if set(w["links"]) & link_ids or set(w["sites"]) & chosen
-    ]
-    return {
-        **doc,
-        "summary": summarize(sites, links, windows),
-        "sites": sites,
-        "links": links,
-        "outages": [o for o in doc["outages"] if o["link"] in link_ids],
-        "maintenance": windows,
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Rendering
 
 
 def timestamp(value: str) -> float:
@@ -693,153 +486,3 @@ def nagios_line(doc: Status, language: str) -> str:
     perf.append(f"'offices_online'={summary['offices_online']};;;0;{summary['offices_total']}")
     message = "; ".join(parts).replace("|", "/")
     return f"LINKMON {NAGIOS_WORDS[exit_code(doc)]}: {message} | {' '.join(perf)}"
-
-
-# ---------------------------------------------------------------------------------------------
-# The command
-
-
-def _console(stream: Any) -> Console:
-    """Colour on a terminal; not a single escape code in a pipe or with NO_COLOR set."""
-    plain = bool(os.environ.get("NO_COLOR")) or not stream.isatty()
-    return Console(
-        file=stream,
-        color_system=None if plain else "auto",
-        highlight=False,
-        markup=False,
-        emoji=False,
-        soft_wrap=True,
-    )
-
-
-@dataclass(frozen=True)
-class _Request:
-    url: str
-    site: str | None
-    timeout: float
-    ca_file: Path | None
-
-
-def _read(request: _Request) -> Status:
-    doc = fetch_status(request.url, request.timeout, request.ca_file)
-    return select_site(doc, request.site) if request.site is not None else doc
-
-
-def _language(lang: str | None, doc: Status | None) -> str:
-    if lang is not None:
-        return lang
-    found = doc["agent"]["language"] if doc is not None else "id"
-    return found if found in _WORDS else "id"
-
-
-def _once(request: _Request, mode: str, lang: str | None) -> int:
-    try:
-        doc = _read(request)
-        language = _language(lang, doc)
-        if mode == "json":
-            sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-        elif mode == "nagios":
-            sys.stdout.write(nagios_line(doc, language) + "\n")
-        else:
-            _console(sys.stdout).print(render(doc, language))
-        return exit_code(doc)
-    except StatusUnavailable as exc:
-        return _fail(str(exc), mode)
-    except UnknownSite as exc:
-        return _fail(str(exc), mode)
-
-
-def _fail(message: str, mode: str) -> int:
-    """Nagios reads a plugin's first stdout line; people and scripts read stderr."""
-    if mode == "nagios":
-        sys.stdout.write(f"LINKMON UNKNOWN: {message.replace('|', '/')}\n")
-    else:
-        sys.stderr.write(f"linkmon status: {message}\n")
-    return UNKNOWN
-
-
-def _watch(request: _Request, lang: str | None, interval: float) -> int:
-    """Redraw every ``interval`` seconds until Ctrl-C; an unreachable daemon is shown, not fatal.
-
-    Returns the exit code of the last picture shown.
-    """
-    console = _console(sys.stdout)
-    code = UNKNOWN
-    try:
-        while True:
-            try:
-                doc = _read(request)
-                frame, code = render(doc, _language(lang, doc)), exit_code(doc)
-            except (StatusUnavailable, UnknownSite) as exc:
-                frame = Text(f"{time.strftime('%H:%M:%S')} {exc}", style="bold red")
-                code = UNKNOWN
-            if console.is_terminal:
-                console.clear()
-            console.print(frame)
-            if not console.is_terminal:
-                console.print()
-            sys.stdout.flush()
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        return code
-
-
-def run_status(
-    url: str = DEFAULT_URL,
-    as_json: bool = False,
-    site: str | None = None,
-    watch: bool = False,
-    nagios: bool = False,
-    interval: float = 2.0,
-    lang: str | None = None,
-    timeout: float = 5.0,
-    ca_file: Path | None = None,
-) -> int:
-    """`linkmon status` without the command line around it; returns the exit code."""
-    if lang is not None and lang not in _WORDS:
-        return _fail(
-            f"--lang must be one of {', '.join(_WORDS)}, not {lang!r}",
-            "nagios" if nagios else "text",
-        )
-    if sum((as_json, nagios, watch)) > 1:
-        return _fail("--json, --nagios and --watch exclude each other", "text")
-    if interval < 0.2 or timeout <= 0:
-        return _fail("--interval must be at least 0.2 s and --timeout above 0", "text")
-    request = _Request(url, site, timeout, ca_file)
-    if watch:
-        return _watch(request, lang, interval)
-    return _once(request, "json" if as_json else "nagios" if nagios else "text", lang)
-
-
-def status_command(
-    url: Annotated[str, typer.Option(help="Base URL of the linkmon daemon.")] = DEFAULT_URL,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the status JSON.")] = False,
-    site: Annotated[
-        str | None, typer.Option(help="Only this site, the offices below it and their links.")
-    ] = None,
-    watch: Annotated[bool, typer.Option(help="Redraw every --interval until Ctrl-C.")] = False,
-    nagios: Annotated[bool, typer.Option(help="One Nagios plugin line with perfdata.")] = False,
-    interval: Annotated[float, typer.Option(help="Seconds between redraws.")] = 2.0,
-    lang: Annotated[
-        str | None, typer.Option(help="id or en; default: the agent's language.")
-    ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the daemon.")] = 5.0,
-    ca_file: Annotated[
-        Path | None, typer.Option("--ca-file", help="CA certificate to trust for an https URL.")
-    ] = None,
-) -> None:
-    """What is down, since when, why, and which offices can serve online now.
-
-    Exit code: 0 all up, 1 degraded, 2 down, 3 unknown or daemon unreachable.
-    """
-    raise typer.Exit(
-        run_status(url, as_json, site, watch, nagios, interval, lang, timeout, ca_file)
-    )
-
-
-def main() -> None:
-    typer.run(status_command)
-
-
-if __name__ == "__main__":
-    main()

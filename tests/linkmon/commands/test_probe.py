@@ -1,17 +1,14 @@
-"""`linkmon probe` and `check-config` as a user runs them: real processes, real sockets."""
+"""`linkmon probe` as a user runs it: real processes, real sockets."""
 
 from __future__ import annotations
 
 import json
 import socket
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from tests.support.daemon import LINKMON, free_port
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "config"
 
 
 def linkmon(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,10 +50,3 @@ def test_probe_with_bad_input_says_what_was_wrong(args: tuple[str, ...], message
     done = linkmon(*args)
     assert done.returncode == 2
     assert message in done.stderr
-
-
-@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yml")))
-def test_check_config_accepts_every_example(name: str) -> None:
-    done = linkmon("check-config", "-c", str(EXAMPLES / name))
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{EXAMPLES / name}: OK (")

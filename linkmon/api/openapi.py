@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
+from .. import __version__
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
