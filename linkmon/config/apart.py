@@ -23,8 +23,9 @@ def load_config_apart(path: str | os.PathLike[str]) -> Config:
     back the pickled Config. libyaml builds the whole node tree before Python sees a value,
     and the heap that fragments stays with the process that parsed (80 MB at 10,000 links,
     for the daemon's whole life); the child takes it away when it exits. A small file, or
-    a child that cannot run (a daemon that dropped to a user who may not run this Python),
-    is loaded here."""
+    a child that cannot run (a daemon that dropped to a user who may not run this Python) or
+    whose answer this process cannot read (linkmon upgraded on disk under a running daemon:
+    the pickle names classes by module path), is loaded here."""
     file = Path(path)
     try:
         large = file.stat().st_size >= LOAD_APART_BYTES
@@ -49,11 +50,18 @@ def _load_in_child(file: Path) -> Config | ConfigError | None:
             timeout=600,
             check=True,
         )
-        loaded = pickle.loads(child.stdout)  # noqa: S301 - our own child's answer
-    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError) as exc:
+    except (OSError, subprocess.SubprocessError) as exc:
         log.warning("cannot load the config in a child process, loading it here: %s", exc)
         return None
-    return loaded if isinstance(loaded, Config | ConfigError) else None
+    try:
+        loaded = pickle.loads(child.stdout)  # noqa: S301 - our own child's answer
+    except Exception as exc:  # noqa: BLE001 - e.g. a child of a newer install, other classes
+        log.warning("cannot read what the child process loaded, loading it here: %r", exc)
+        return None
+    if not isinstance(loaded, Config | ConfigError):
+        log.warning("the child process answered a %s, loading the config here", type(loaded))
+        return None
+    return loaded
 
 
 def _load_for_parent() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
-from .errors import Findings, Location
+from .errors import Findings, Location, format_path
 from .model import (
     PARENT_KINDS,
     IcmpProbe,
@@ -40,17 +40,25 @@ class Written:
     linked_sites: frozenset[str]
 
 
+def _check_unique(
+    found: Findings, seen: dict[str, int], where: Location, value: str, what: str
+) -> None:
+    """``value``, at ``where`` (list, index, key), must not be an earlier item's too; ``seen``
+    holds each value's first index."""
+    *items, index, _ = where
+    if value in seen:
+        found.add(where, f"duplicate {what} {value!r} (also {format_path(items)}[{seen[value]}])")
+    else:
+        assert isinstance(index, int)
+        seen[value] = index
+
+
 def check_sites(found: Findings, sites: Indexed[Site], written: Written) -> None:
     by_id: dict[str, int] = {}
     kinds = {site.id: site.kind for _, site in sites}
     for index, site in sites:
         path = ("sites", index)
-        if site.id in by_id:
-            found.add(
-                (*path, "id"), f"duplicate site id {site.id!r} (also sites[{by_id[site.id]}])"
-            )
-        else:
-            by_id[site.id] = index
+        _check_unique(found, by_id, (*path, "id"), site.id, "site id")
         if site.parent is None:
             continue
         allowed = PARENT_KINDS[site.kind]
@@ -74,12 +82,7 @@ def check_links(found: Findings, links: Indexed[Link], written: Written) -> None
     by_id: dict[str, int] = {}
     for index, link in links:
         path = ("links", index)
-        if link.id in by_id:
-            found.add(
-                (*path, "id"), f"duplicate link id {link.id!r} (also links[{by_id[link.id]}])"
-            )
-        else:
-            by_id[link.id] = index
+        _check_unique(found, by_id, (*path, "id"), link.id, "link id")
         for key, site_id in (("from", link.from_site), ("to", link.to_site)):
             if site_id not in written.sites:
                 found.add((*path, key), f"unknown site {site_id!r}")
@@ -95,6 +98,7 @@ def check_links(found: Findings, links: Indexed[Link], written: Written) -> None
             elif upstream not in written.links:
                 found.add(where, f"unknown link {upstream!r}")
             listed.add(upstream)
+        _check_probes(found, path, link.probes)
     _check_cycles(found, links)
 
 
@@ -134,7 +138,7 @@ def _check_cycles(found: Findings, links: Indexed[Link]) -> None:
                 stack.append(iter(upstream[nxt]))
 
 
-def check_probes(found: Findings, path: Location, probes: Sequence[ProbeConfig]) -> None:
+def _check_probes(found: Findings, path: Location, probes: Sequence[ProbeConfig]) -> None:
     """The probes of one link: a link needs one; two alike would be one metric series; a
     source address must be of the target's family."""
     if not probes:
@@ -173,16 +177,17 @@ def _target_address(probe: ProbeConfig) -> ipaddress.IPv4Address | ipaddress.IPv
 
 
 def check_receivers(found: Findings, receivers: Indexed[Receiver]) -> None:
+    """URLs as the kind takes them (an Alertmanager cluster has several), unique names."""
     by_name: dict[str, int] = {}
     for index, receiver in receivers:
-        if receiver.name in by_name:
-            found.add(
-                ("alerting", "receivers", index, "name"),
-                f"duplicate receiver name {receiver.name!r} "
-                f"(also alerting.receivers[{by_name[receiver.name]}])",
-            )
-        else:
-            by_name[receiver.name] = index
+        path = ("alerting", "receivers", index)
+        if receiver.url is not None and receiver.urls:
+            found.add(path, "give url or urls, not both")
+        elif receiver.kind == "webhook" and receiver.urls:
+            found.add((*path, "urls"), "a webhook receiver takes one url")
+        elif receiver.url is None and not receiver.urls:
+            found.add((*path, "url"), "required")
+        _check_unique(found, by_name, (*path, "name"), receiver.name, "receiver name")
 
 
 def check_maintenance(

@@ -50,6 +50,24 @@ class Use:
     def path(self) -> Location:
         return self.levels[-1]
 
+    def below(self, path: Location, level: Defaults | Link | ProbeConfig) -> Use:
+        """What ``level`` (at ``path``) runs with: these values, with those it writes."""
+        written = _written(level)
+        return Use(
+            (*self.levels, path),
+            {**self.values, **written},
+            {**self.origin, **dict.fromkeys(written, path)},
+        )
+
+    def only(self, keys: Iterable[str]) -> Use:
+        """The same use, keeping ``keys`` (a TCP probe sends no echoes)."""
+        keep = set(keys)
+        return Use(
+            self.levels,
+            {k: v for k, v in self.values.items() if k in keep},
+            {k: v for k, v in self.origin.items() if k in keep},
+        )
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -68,9 +86,9 @@ def _timing_broken(use: Use) -> bool:
 
 def _timing_message(level: Location, written: frozenset[str], use: Use) -> tuple[Location, str]:
     interval, timeout = use.values["interval"], use.values["timeout"]
-    if "timeout" in written or "interval" not in written:
-        return (*level, "timeout"), f"must be less than interval {format_duration(interval)}"
-    return (*level, "interval"), f"must be greater than timeout {format_duration(timeout)}"
+    if written == {"interval"}:
+        return (*level, "interval"), f"must be greater than timeout {format_duration(timeout)}"
+    return (*level, "timeout"), f"must be less than interval {format_duration(interval)}"
 
 
 def _echoes_broken(use: Use) -> bool:
@@ -94,9 +112,9 @@ def _hours_broken(use: Use) -> bool:
 
 def _hours_message(level: Location, written: frozenset[str], use: Use) -> tuple[Location, str]:
     start, end = use.values["start"], use.values["end"]
-    if "end" in written or "start" not in written:
-        return (*level, "end"), f"must be after start {start:%H:%M}"
-    return (*level, "start"), f"must be before end {end:%H:%M}"
+    if written == {"start"}:
+        return (*level, "start"), f"must be before end {end:%H:%M}"
+    return (*level, "end"), f"must be after start {start:%H:%M}"
 
 
 TIMING = Rule(frozenset({"interval", "timeout"}), _timing_broken, _timing_message)
@@ -114,43 +132,41 @@ class Inheritance:
     probes: list[Use] = field(default_factory=list)
     offices: list[Use] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        own = Defaults()
+        built_in = {
+            "interval": own.interval,
+            "timeout": own.timeout,
+            **{key: getattr(own.icmp, key) for key in ("count", "spacing", "size")},
+        }
+        self.from_defaults = Use((), built_in, {}).below(DEFAULTS, self.defaults)
+
     def link(self, path: Location, link: Link) -> Link:
         """``link`` with every value concrete, its probes too."""
-        settings, _ = _flow([(DEFAULTS, self.defaults), (path, link)])
-        probes = tuple(self._probe(path, i, link, probe) for i, probe in enumerate(link.probes))
+        settings = self.from_defaults.below(path, link)
+        probes = tuple(
+            self._probe(settings, (*path, "probes", i), probe)
+            for i, probe in enumerate(link.probes)
+        )
         return link.model_copy(
             update={
-                "interval": settings["interval"],
-                "timeout": settings["timeout"],
+                "interval": settings.values["interval"],
+                "timeout": settings.values["timeout"],
                 "down_after": _own_or(link, self.defaults, "down_after"),
                 "up_after": _own_or(link, self.defaults, "up_after"),
                 "icmp": self.defaults.icmp.model_copy(
-                    update={key: settings[key] for key in ("count", "spacing", "size")}
+                    update={key: settings.values[key] for key in ("count", "spacing", "size")}
                 ),
                 "degraded": _inherit(link, "degraded", self.defaults.degraded),
                 "probes": probes,
             }
         )
 
-    def _probe(
-        self, link_path: Location, index: int, link: Link, probe: ProbeConfig
-    ) -> ProbeConfig:
-        levels = (
-            (DEFAULTS, self.defaults),
-            (link_path, link),
-            ((*link_path, "probes", index), probe),
-        )
-        settings, origin = _flow(levels)
+    def _probe(self, link: Use, path: Location, probe: ProbeConfig) -> ProbeConfig:
         keys = PROBE_SETTINGS if isinstance(probe, IcmpProbe) else ("interval", "timeout")
-        values = {key: settings[key] for key in keys}
-        self.probes.append(
-            Use(
-                tuple(level for level, _ in levels),
-                values,
-                {k: v for k, v in origin.items() if k in values},
-            )
-        )
-        return probe.model_copy(update=values)
+        use = link.below(path, probe).only(keys)
+        self.probes.append(use)
+        return probe.model_copy(update=use.values)
 
     def site(self, path: Location, site: Site) -> Site:
         """``site`` with its name, time zone and service hours concrete."""
@@ -171,13 +187,13 @@ class Inheritance:
     def check(self, found: Findings, *, defaults_ok: bool) -> None:
         """Every conflict, where it was written (see the module doc). When ``defaults`` had
         errors of its own, conflicts written there are left until those are fixed."""
-        for rule, uses in ((TIMING, self.probes), (ECHOES, self.probes)):
-            _report(found, rule, uses, defaults_ok)
+        _report(found, TIMING, self.probes, defaults_ok)
+        _report(found, ECHOES, self.probes, defaults_ok)
         _report(found, SERVICE_HOURS, self.offices, defaults_ok)
 
 
 def _report(found: Findings, rule: Rule, uses: Sequence[Use], defaults_ok: bool) -> None:
-    takers = _Takers(uses)
+    wrong_for_all = _WrongForAll(rule, uses)
     for use in uses:
         if not rule.broken(use):
             continue
@@ -186,44 +202,34 @@ def _report(found: Findings, rule: Rule, uses: Sequence[Use], defaults_ok: bool)
         if level[0] == DEFAULTS[0] and not defaults_ok:
             continue
         written = frozenset(key for key in rule.keys if use.origin.get(key) == level)
-        if level != use.path and not all(rule.broken(u) for u in takers.of(level, written)):
+        if level != use.path and not wrong_for_all(level, written):
             level = use.path  # right for some that take it: name each one it is wrong for
         found.add(*rule.message(level, written, use))
 
 
-class _Takers:
-    """Which uses take given values from a level: every key written there, none overridden
-    below it (an index, so that a broken default among 10,000 links costs no quadratic scan)."""
+class _WrongForAll:
+    """Whether ``rule`` is broken for every use that takes ``keys`` from ``level`` (each of
+    them written there, none overridden below), answered once per level and keys: a broken
+    default among 10,000 links must not cost a scan per link."""
 
-    def __init__(self, uses: Iterable[Use]) -> None:
-        self._by_origin: dict[tuple[Location, str], list[Use]] = {}
+    def __init__(self, rule: Rule, uses: Iterable[Use]) -> None:
+        self.rule = rule
+        self.by_origin: dict[tuple[Location, str], list[Use]] = {}
         for use in uses:
             for key, level in use.origin.items():
-                self._by_origin.setdefault((level, key), []).append(use)
+                self.by_origin.setdefault((level, key), []).append(use)
+        self.answers: dict[tuple[Location, frozenset[str]], bool] = {}
 
-    def of(self, level: Location, keys: frozenset[str]) -> list[Use]:
-        lists = [self._by_origin.get((level, key), []) for key in keys]
-        shortest = min(lists, key=len, default=[])
-        return [u for u in shortest if all(u.origin.get(key) == level for key in keys)]
-
-
-def _flow(
-    levels: Sequence[tuple[Location, Defaults | Link | ProbeConfig]],
-) -> tuple[dict[str, Any], dict[str, Location]]:
-    """Probe settings after ``levels`` (defaults first), and the level that wrote each."""
-    defaults = levels[0][1]
-    assert isinstance(defaults, Defaults)
-    values: dict[str, Any] = {
-        "interval": defaults.interval,
-        "timeout": defaults.timeout,
-        **{key: getattr(defaults.icmp, key) for key in ("count", "spacing", "size")},
-    }
-    origin: dict[str, Location] = {}
-    for path, level in levels:
-        for key, value in _written(level).items():
-            values[key] = value
-            origin[key] = path
-    return values, origin
+    def __call__(self, level: Location, keys: frozenset[str]) -> bool:
+        if (level, keys) not in self.answers:
+            lists = [self.by_origin.get((level, key), []) for key in keys]
+            takers = min(lists, key=len, default=[])
+            self.answers[level, keys] = all(
+                self.rule.broken(u)
+                for u in takers
+                if all(u.origin.get(key) == level for key in keys)
+            )
+        return self.answers[level, keys]
 
 
 def _written(level: Defaults | Link | ProbeConfig) -> dict[str, Any]:

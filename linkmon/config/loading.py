@@ -25,7 +25,6 @@ from .crosschecks import (
     Written,
     check_links,
     check_maintenance,
-    check_probes,
     check_receivers,
     check_sites,
 )
@@ -145,13 +144,8 @@ class _Loading:
         check_sites(self.found, sites, self.written)
         links = [(i, flow.link(("links", i), link)) for i, link in self._each("links", draft.links)]
         flow.check(self.found, defaults_ok=self.defaults_ok)
-        for i, link in links:
-            check_probes(self.found, ("links", i), link.probes)
         check_links(self.found, links, self.written)
-        receivers = [
-            (i, self._resolve_receiver(i, receiver))
-            for i, receiver in self._each("receivers", draft.alerting.receivers)
-        ]
+        receivers = self._each("receivers", draft.alerting.receivers)
         check_receivers(self.found, receivers)
         check_maintenance(self.found, self._each("maintenance", draft.maintenance), self.written)
         server = self._resolve_server(draft.server)
@@ -167,7 +161,7 @@ class _Loading:
                 "sites": tuple(site for _, site in sites),
                 "links": tuple(link for _, link in links),
                 "alerting": draft.alerting.model_copy(
-                    update={"receivers": tuple(receiver for _, receiver in receivers)}
+                    update={"receivers": tuple(_all_urls(receiver) for _, receiver in receivers)}
                 ),
                 "maintenance": draft.maintenance,
             }
@@ -176,17 +170,6 @@ class _Loading:
     def _each(self, name: str, items: tuple[_T, ...]) -> Indexed[_T]:
         """Items with their index in the file (items set aside leave gaps)."""
         return list(zip(self.positions[name], items, strict=True))
-
-    def _resolve_receiver(self, index: int, receiver: Receiver) -> Receiver:
-        path = ("alerting", "receivers", index)
-        if receiver.url is not None and receiver.urls:
-            self.found.add(path, "give url or urls, not both")
-        elif receiver.kind == "webhook" and receiver.urls:
-            self.found.add((*path, "urls"), "a webhook receiver takes one url")
-        elif receiver.url is None and not receiver.urls:
-            self.found.add((*path, "url"), "required")
-        urls = receiver.urls or ((receiver.url,) if receiver.url else ())
-        return receiver.model_copy(update={"urls": urls})
 
     def _resolve_server(self, server: Server) -> Server:
         if server.web_config is None:
@@ -222,6 +205,12 @@ class _Loading:
         return (
             self.base_dir / path if self.base_dir is not None and not path.is_absolute() else path
         )
+
+
+def _all_urls(receiver: Receiver) -> Receiver:
+    """``urls`` holds every URL, for both kinds: one ``url`` is a list of one."""
+    urls = receiver.urls or ((receiver.url,) if receiver.url else ())
+    return receiver.model_copy(update={"urls": urls})
 
 
 def _ids(items: list[Any], key: str) -> list[str]:

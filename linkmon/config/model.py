@@ -261,6 +261,8 @@ class Link(_Model):
 
     ``depends_on`` lists upstream links; the link is unreachable (not down) only when ALL of
     them are down, so a kabupaten reaching pusat via the DC or the DRC lists both uplinks.
+    ``interval``, ``timeout`` and ``icmp`` are what its probes inherit; each probe holds the
+    values it runs with (and they are what the checks apply to).
     """
 
     id: Id
