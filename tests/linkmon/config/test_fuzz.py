@@ -14,24 +14,28 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkmon.config import Config, ConfigError, load_config, parse_config
+from linkmon.config import Config, ConfigError, IcmpProbe, load_config, parse_config
 from tests.linkmon.config.cases import EXAMPLES, FILE_SECRET, SECRETS, TESTDATA, utc
 
 
 def exercise(config: Config) -> None:
-    """What the daemon does with a config it got: nothing here may raise."""
+    """What the daemon does with a config it got: nothing here may raise, and what each probe
+    and office runs with holds together."""
     repr(config)
     config.model_dump_json()
     now = utc("2026-11-30T14:00")
     for site in config.sites:
         assert config.kabupaten_of(site.id) in (None, *(s.id for s in config.sites))
         assert site.zone.key == site.timezone
+        assert site.service_hours.start < site.service_hours.end
     for link in config.links:
         config.in_maintenance(link.id, now)
         config.kabupaten_of_link(link.id)
         for probe in link.probes:
             probe.spec()
             assert probe.timeout < probe.interval
+            if isinstance(probe, IcmpProbe):
+                assert probe.count * probe.spacing < probe.timeout
 
 
 def load_or_config_error(text: str) -> None:

@@ -5,8 +5,12 @@ and name where the values were written, or each probe they are wrong for."""
 from __future__ import annotations
 
 from datetime import time
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkmon.config import (
     Config,
@@ -237,3 +241,75 @@ def test_full_config_defaults_flow_to_links_and_probes(full: Config) -> None:
     starlink = full.link("kec-krayan--kab--starlink").probes[0]
     assert isinstance(starlink, HttpProbe)
     assert starlink.expect_status == (204,)
+
+
+DURATIONS = st.sampled_from(["100ms", "300ms", "500ms", "1s", "2s", "5s", "10s"])
+SETTINGS = st.fixed_dictionaries(
+    {},
+    optional={
+        "interval": DURATIONS,
+        "timeout": DURATIONS,
+        "icmp": st.fixed_dictionaries(
+            {}, optional={"count": st.integers(1, 10), "spacing": DURATIONS}
+        ),
+    },
+)
+PROBE = st.fixed_dictionaries(
+    {"kind": st.just("tcp")}, optional={"interval": DURATIONS, "timeout": DURATIONS}
+) | st.fixed_dictionaries(
+    {"kind": st.just("icmp")},
+    optional={"interval": DURATIONS, "timeout": DURATIONS, "count": st.integers(1, 10)},
+)
+
+
+def seconds(text: str) -> float:
+    return float(text[:-2]) / 1000 if text.endswith("ms") else float(text[:-1])
+
+
+def runs_with(levels: list[dict[str, Any]]) -> dict[str, float]:
+    """What a probe runs with, worked out independently: the last level that sets a value
+    wins, ``icmp:`` of defaults and links stands for the probe's own keys."""
+    values = {"interval": 10.0, "timeout": 2.0, "count": 5.0, "spacing": 0.1}
+    for level in levels:
+        flat = {**level.get("icmp", {}), **{k: v for k, v in level.items() if k != "icmp"}}
+        for key in values:
+            if key in flat:
+                value = flat[key]
+                values[key] = seconds(value) if isinstance(value, str) else float(value)
+    return values
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    defaults=SETTINGS,
+    links=st.lists(st.tuples(SETTINGS, st.lists(PROBE, min_size=1, max_size=3)), max_size=3),
+)
+def test_a_config_loads_exactly_when_every_probe_can_run_with_what_it_inherits(
+    defaults: dict[str, Any], links: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+) -> None:
+    document: dict[str, Any] = {
+        "defaults": defaults,
+        "sites": [{"id": "a", "kind": "kabupaten"}, {"id": "b", "kind": "pusat"}],
+        "links": [],
+    }
+    can_run = True
+    for i, (link, probes) in enumerate(links):
+        targets = [
+            {**p, "target": f"198.18.{i}.{j}" if p["kind"] == "icmp" else f"198.18.{i}.{j}:443"}
+            for j, p in enumerate(probes)
+        ]
+        document["links"].append(
+            {"id": f"l{i}", "from": "a", "to": "b", "network": "vpn", **link, "probes": targets}
+        )
+        for probe in probes:
+            values = runs_with([defaults, link, probe])
+            can_run &= values["timeout"] < values["interval"]
+            if probe["kind"] == "icmp":
+                can_run &= values["count"] * values["spacing"] < values["timeout"]
+    text = yaml.safe_dump(document)
+    if can_run:
+        parse_config(text)
+    else:
+        errors = errors_of(text)
+        assert errors
+        assert all("must be less than" in e or "must be greater than" in e for e in errors)
