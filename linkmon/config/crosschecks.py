@@ -40,25 +40,30 @@ class Written:
     linked_sites: frozenset[str]
 
 
-def _check_unique(
-    found: Findings, seen: dict[str, int], where: Location, value: str, what: str
-) -> None:
-    """``value``, at ``where`` (list, index, key), must not be an earlier item's too; ``seen``
-    holds each value's first index."""
-    *items, index, _ = where
-    if value in seen:
-        found.add(where, f"duplicate {what} {value!r} (also {format_path(items)}[{seen[value]}])")
-    else:
-        assert isinstance(index, int)
-        seen[value] = index
+class _Unique:
+    """Values that must not repeat across a list's items, and each one's first index, for
+    "duplicate site id 'x' (also sites[2])"."""
+
+    def __init__(self, items: Location, key: str, what: str) -> None:
+        self.items, self.key, self.what = items, key, what
+        self.first: dict[str, int] = {}
+
+    def check(self, found: Findings, index: int, value: str) -> None:
+        if value in self.first:
+            also = f"{format_path(self.items)}[{self.first[value]}]"
+            found.add(
+                (*self.items, index, self.key), f"duplicate {self.what} {value!r} (also {also})"
+            )
+        else:
+            self.first[value] = index
 
 
 def check_sites(found: Findings, sites: Indexed[Site], written: Written) -> None:
-    by_id: dict[str, int] = {}
+    ids = _Unique(("sites",), "id", "site id")
     kinds = {site.id: site.kind for _, site in sites}
     for index, site in sites:
         path = ("sites", index)
-        _check_unique(found, by_id, (*path, "id"), site.id, "site id")
+        ids.check(found, index, site.id)
         if site.parent is None:
             continue
         allowed = PARENT_KINDS[site.kind]
@@ -79,10 +84,10 @@ def check_sites(found: Findings, sites: Indexed[Site], written: Written) -> None
 
 
 def check_links(found: Findings, links: Indexed[Link], written: Written) -> None:
-    by_id: dict[str, int] = {}
+    ids = _Unique(("links",), "id", "link id")
     for index, link in links:
         path = ("links", index)
-        _check_unique(found, by_id, (*path, "id"), link.id, "link id")
+        ids.check(found, index, link.id)
         for key, site_id in (("from", link.from_site), ("to", link.to_site)):
             if site_id not in written.sites:
                 found.add((*path, key), f"unknown site {site_id!r}")
@@ -178,7 +183,7 @@ def _target_address(probe: ProbeConfig) -> ipaddress.IPv4Address | ipaddress.IPv
 
 def check_receivers(found: Findings, receivers: Indexed[Receiver]) -> None:
     """URLs as the kind takes them (an Alertmanager cluster has several), unique names."""
-    by_name: dict[str, int] = {}
+    names = _Unique(("alerting", "receivers"), "name", "receiver name")
     for index, receiver in receivers:
         path = ("alerting", "receivers", index)
         if receiver.url is not None and receiver.urls:
@@ -187,7 +192,7 @@ def check_receivers(found: Findings, receivers: Indexed[Receiver]) -> None:
             found.add((*path, "urls"), "a webhook receiver takes one url")
         elif receiver.url is None and not receiver.urls:
             found.add((*path, "url"), "required")
-        _check_unique(found, by_name, (*path, "name"), receiver.name, "receiver name")
+        names.check(found, index, receiver.name)
 
 
 def check_maintenance(

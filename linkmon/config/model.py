@@ -9,7 +9,7 @@ import re
 import socket
 from datetime import datetime, time
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeAlias, get_args
+from typing import Annotated, Any, Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict
@@ -42,8 +42,6 @@ from .secrets import Headers, SecretUrl
 
 SiteKind: TypeAlias = Literal["kecamatan", "kabupaten", "kota", "provinsi", "pusat", "drc"]
 Network: TypeAlias = Literal["m2m", "jip", "vpn", "internet", "starlink", "other"]
-SITE_KINDS: tuple[SiteKind, ...] = get_args(SiteKind)
-NETWORKS: tuple[Network, ...] = get_args(Network)
 PROBE_KINDS = ("icmp", "tcp", "http")
 
 PARENT_KINDS: dict[str, tuple[str, ...]] = {
