@@ -144,7 +144,7 @@ def test_user_that_cannot_read_python_is_a_clear_start_error(home: Path) -> None
     if readable_by_nobody(PATHS["stdlib"]):
         pytest.skip("this Python is readable by nobody")
     output = start_fails(home, extra=["--user", "nobody"])
-    assert f"--user nobody cannot read {PATHS['stdlib']}" in output
+    assert "--user nobody cannot read" in output and PATHS["stdlib"] in output
 
 
 def test_nobody_with_only_cap_net_raw_probes_icmp(
