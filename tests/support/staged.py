@@ -50,17 +50,18 @@ class Staged:
 
     @property
     def linkmon(self) -> list[str]:
-        """The ``linkmon`` command, as its console script runs it."""
+        """The ``linkmon`` command, as its console script runs it (``-P``: never from the
+        current folder, which may be the checkout)."""
         (entry,) = importlib.metadata.entry_points(group="console_scripts", name="linkmon")
         module, _, function = entry.value.partition(":")
-        return [self.python, "-c", f"from {module} import {function}; {function}()"]
+        return [self.python, "-P", "-c", f"from {module} import {function}; {function}()"]
 
     def run(
         self, args: Sequence[str], *, user: str = "nobody", timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """``python ARGS`` as ``user`` (uid and gid; no other group), from ``/``."""
         return subprocess.run(
-            [*nobody_prefix(user), self.python, *args],
+            [*nobody_prefix(user), self.python, "-P", *args],
             cwd="/",
             env=self.env,
             capture_output=True,
