@@ -86,8 +86,9 @@ class RepeatFilter(logging.Filter):
 
 
 def _as_summary(record: logging.LogRecord, count: int, seconds: float) -> None:
+    text = record.getMessage()
     record.msg = "%s (repeated %d times in the last %.0f s)"
-    record.args = (record.getMessage(), count, seconds)
+    record.args = (text, count, seconds)
     record.exc_info = record.exc_text = record.stack_info = None
     setattr(record, _SUMMARY, True)
 

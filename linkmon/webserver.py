@@ -7,11 +7,12 @@ loop, once out of descriptors, logs a traceback per failed ``accept()`` (185 MB 
 So linkmon accepts connections itself and hands each one to uvicorn's protocol:
 
 - at most ``max_connections`` are open at once (the web side's share of the open-file limit,
-  :mod:`linkmon.openfiles`). When that many are open, the connection idle the longest (no
-  request in progress: a silent client, a slow-loris still sending headers, a keep-alive
-  between requests) is closed to make room, as nginx drains idle connections; if none is idle
-  the listener stops accepting until one closes. New clients thus get through in time while
-  thousands of idle connections are held against the port.
+  :mod:`linkmon.openfiles`; the few accepted per turn of the loop beyond it come out of the
+  probes' margin). Beyond it, the connection idle the longest (no request in progress: a
+  silent client, a slow-loris still sending headers, a keep-alive between requests) is closed
+  to make room, as nginx drains idle connections; if none is idle the listener stops
+  accepting until one is. New clients thus get through in time while thousands of idle
+  connections are held against the port.
 - a connection must complete a request within ``header_timeout`` of being accepted or of its
   previous answer, else it is closed.
 - ``accept()`` failing for want of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses
@@ -27,7 +28,7 @@ import socket
 import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from typing import Any, Literal
+from typing import Any
 
 import uvicorn
 
@@ -39,7 +40,7 @@ log = logging.getLogger("linkmon.web")
 
 HEADER_TIMEOUT = 10.0  # seconds for a whole request to arrive (Prometheus sends it at once)
 KEEP_ALIVE = 5.0  # uvicorn closes a keep-alive connection idle this long between requests
-ACCEPT_BATCH = 32  # connections accepted (and idle ones shed) per turn of the event loop
+ACCEPT_BATCH = 32  # connections accepted (each shedding an idle one) per turn of the loop
 ACCEPT_RETRY = 1.0  # seconds before accepting again after running out of a resource
 SWEEP_EVERY = 1.0
 FULL_SAID_EVERY = 60.0
@@ -52,7 +53,6 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 Closer = Callable[[], None]
-Room = Literal["now", "soon", "full"]
 
 
 class ConnectionGuard:
@@ -88,24 +88,17 @@ class ConnectionGuard:
 
     # -- the listener's side ----------------------------------------------------------------
 
-    def make_room(self) -> Room:
-        """Whether a connection may be accepted: ``now``, ``soon`` or ``full``. At the limit,
-        the connections idle the longest are closed to make room: one still waiting for its
-        request at once, one handed to uvicorn on the loop's next turn (``soon``). ``full``:
-        every connection is busy, accept again when one closes."""
-        if len(self._open) < self.max_connections:
-            return "now"
+    def make_room(self, newcomer: Peer) -> bool:
+        """Called once ``newcomer`` is accepted. Beyond the limit, the connection idle the
+        longest is closed to make room: at once if it still waits for its request, on the
+        loop's next turn if uvicorn has it. False if every other connection is busy: the
+        newcomer stays (one over the limit) and the listener should wait for room."""
+        if len(self._open) <= self.max_connections:
+            return True
         self._metrics.exhausted("http_connections")
         self._say_full()
-        shed = 0
-        for peer in list(self._idle):
-            if self._close(peer, "limit"):
-                shed += 1
-                if shed == ACCEPT_BATCH:
-                    break
-        if len(self._open) < self.max_connections:
-            return "now"
-        return "soon" if shed else "full"
+        # the first one closed ends the walk, before its removal could upset the iteration
+        return any(peer != newcomer and self._close(peer, "limit") for peer in self._idle)
 
     def _say_full(self) -> None:
         """Log that the limit is reached, at most once a minute: a flood makes it thousands
@@ -297,11 +290,6 @@ class BoundedListener:
 
     def _accept_some(self) -> None:
         for _ in range(ACCEPT_BATCH):
-            room = self._guard.make_room()
-            if room != "now":
-                if room == "full":
-                    self._pause()  # the guard resumes it when a connection closes
-                return
             try:
                 conn, address = self._sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -328,6 +316,9 @@ class BoundedListener:
             else:
                 self._guard.accepted(peer, None)
                 self._hand_over(conn, peer, b"")
+            if not self._guard.make_room(peer):
+                self._pause()  # every connection busy: the guard resumes it when one is not
+                return
 
     def _read_head(self, conn: socket.socket, peer: Peer) -> None:
         fd = conn.fileno()
