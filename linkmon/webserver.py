@@ -122,9 +122,12 @@ class ConnectionGuard:
         if peer in self._open:
             self._open[peer] = close
 
-    def closed(self, peer: Peer) -> None:
-        self._open.pop(peer, None)
-        self._idle.pop(peer, None)
+    def closed(self, peer: Peer, close: Closer | None) -> None:
+        """``peer``'s connection that ``close`` closed is gone; a newer connection from the
+        same address (a port reused while the old one was closing) is left alone."""
+        if peer in self._open and self._open[peer] is close:
+            del self._open[peer]
+            self._idle.pop(peer, None)
         self._room()
 
     def on_room(self, resume: Callable[[], None]) -> None:
@@ -210,16 +213,18 @@ class _Tracked(asyncio.Protocol):
         self._guard = guard
         self._peer = peer
         self._head = head
+        self._close: Closer | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._guard.connected(self._peer, _closer(transport))
+        self._close = _closer(transport)
+        self._guard.connected(self._peer, self._close)
         self._inner.connection_made(transport)
         if self._head:
             head, self._head = self._head, b""
             self._inner.data_received(head)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._guard.closed(self._peer)
+        self._guard.closed(self._peer, self._close)
         self._inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -327,7 +332,7 @@ class BoundedListener:
         def close() -> None:
             self._loop.remove_reader(fd)
             conn.close()
-            self._guard.closed(peer)
+            self._guard.closed(peer, close)
 
         def readable() -> None:
             try:
@@ -367,7 +372,7 @@ class BoundedListener:
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
             log.debug("web: connection from %s:%d not set up: %s", *peer, exc)
             conn.close()
-            self._guard.closed(peer)
+            self._guard.closed(peer, None)
 
     # -- what uvicorn's shutdown calls on its servers -----------------------------------------
 
