@@ -48,7 +48,7 @@ class Daemon:
         self.prober = Prober()
         # Built in serve(), after privileges drop, so the state files belong to --user.
         self.monitor: Monitor
-        self.scheduler = Scheduler(self.prober.run, self, start_probe=self.prober.run_soon)
+        self.scheduler = Scheduler(self.prober.begin, self)
         self.started_at = time.time()
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -122,7 +122,7 @@ class Daemon:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
 
-        await self.prober.start(icmp_specs=icmp_specs(self.config))
+        await self.prober.start(icmp_specs(self.config))
         if user is not None:
             drop_privileges(user)
         self.monitor = Monitor(self.config, self.metrics)

@@ -98,7 +98,7 @@ async def test_run_many_keeps_order_across_kinds(prober: Prober) -> None:
 
 
 @pytest.mark.root
-async def test_run_soon_reports_each_round_by_callback_without_a_task(
+async def test_rounds_to_addresses_report_by_callback_without_a_task(
     prober: Prober, peer: Peer
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -106,25 +106,27 @@ async def test_run_soon_reports_each_round_by_callback_without_a_task(
     every = asyncio.Event()
     tasks_before = len(asyncio.all_tasks())
 
-    def done(result: ProbeResult) -> None:
-        results[result.target] = result
-        if len(results) == 3:
+    def done(outcome: ProbeResult | Exception) -> None:
+        assert isinstance(outcome, ProbeResult), outcome
+        results[outcome.target] = outcome
+        if len(results) == 4:
             every.set()
 
     started = loop.time()
-    assert prober.run_soon(IcmpSpec("127.0.0.4", count=2, spacing=0.01), 1.0, done)
-    assert prober.run_soon(IcmpSpec(peer.silent, count=2, spacing=0.01), 0.4, done)
-    assert prober.run_soon(IcmpSpec(peer.rejecting, count=1), 1.0, done)
+    prober.begin(IcmpSpec("127.0.0.4", count=2, spacing=0.01), started + 1.0, done)
+    prober.begin(IcmpSpec(peer.silent, count=2, spacing=0.01), started + 0.4, done)
+    prober.begin(IcmpSpec(peer.rejecting, count=1), started + 1.0, done)
     assert len(asyncio.all_tasks()) == tasks_before, "no task per round"
-    assert not prober.run_soon(IcmpSpec("localhost"), 1.0, done), "a name needs a task"
-    assert not prober.run_soon(TcpSpec("127.0.0.1", 9), 1.0, done)
+    named = prober.begin(IcmpSpec("localhost", count=1), started + 1.0, done)
+    assert isinstance(named, asyncio.Task), "a name is resolved in a task"
     await asyncio.wait_for(every.wait(), 2)
     took = loop.time() - started
     up, silent, refused = (results[t] for t in ("127.0.0.4", peer.silent, peer.rejecting))
     assert up.success and up.packets_received == 2
     assert silent.failure is Failure.TIMEOUT
     assert refused.failure is Failure.UNREACHABLE
-    assert 0.35 <= took < 1.0  # the silent round ended at its own timeout, not later
+    assert results["localhost"].success
+    assert 0.35 <= took < 1.0  # the silent round ended at its own deadline, not later
     assert prober.icmp_engines[0].in_flight == 0
 
 
