@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from probes import Prober
+from tests.support.wait import wait_until
 
 NOBODY = 65534
 RUN_PROBE = Path(__file__).with_name("run_probe.py")
@@ -62,14 +62,11 @@ def _free_subnet() -> str:
 
 
 def _wait_until_routed(address: str, device: str) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    def routed() -> bool:
         route = sh("ip", "route", "get", address)
-        link = sh("ip", "link", "show", device)
-        if f"dev {device} " in route and "LOWER_UP" in link:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{address} is not routed through {device}: {route.strip()}")
+        return f"dev {device} " in route and "LOWER_UP" in sh("ip", "link", "show", device)
+
+    wait_until(routed, 5, f"{address} routed through {device}")
 
 
 @pytest.fixture(autouse=True)

@@ -25,9 +25,16 @@ from tests.probes.conftest import (
     run_probes,
 )
 from tests.support.daemon import free_port
+from tests.support.wait import wait_for
 
 LOOPBACK_RTT = 0.05  # generous for a noisy 2-core machine; loopback echoes take microseconds
 SO_TIMESTAMPNS = 35
+
+
+def in_flight(prober: Prober) -> int:
+    """Keys held by open rounds on the prober's first ICMP socket: a round holds one per echo,
+    sent or not, from its start until it ends."""
+    return prober.icmp_engines[0].in_flight if prober.icmp_engines else 0
 
 
 def socket_fds() -> int:
@@ -154,7 +161,7 @@ def kernel_receive_timestamps() -> Iterator[None]:
         while True:
             sent = time.time_ns()
             sock.sendto(b"?", sock.getsockname())
-            time.sleep(0.02)
+            time.sleep(0.02)  # the wait is the test: is a datagram read late stamped on arrival?
             _, ancdata, _, _ = sock.recvmsg(1, 64)
             seconds, nanoseconds = struct.unpack("@qq", ancdata[0][2])
             if seconds * 1_000_000_000 + nanoseconds - sent < 10_000_000:
@@ -256,7 +263,7 @@ async def test_sequence_space_wraps_and_skips_echoes_still_in_flight(
 @pytest.mark.root
 async def test_cancelled_round_frees_its_sequence_numbers(prober: Prober, peer: Peer) -> None:
     task = asyncio.create_task(prober.run(IcmpSpec(peer.silent, count=3, spacing=0.05), timeout=5))
-    await asyncio.sleep(0.07)
+    await wait_for(lambda: in_flight(prober) == 3, 5, "the round holding its keys")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -266,8 +273,8 @@ async def test_cancelled_round_frees_its_sequence_numbers(prober: Prober, peer: 
 @pytest.mark.root
 async def test_closing_the_prober_ends_running_rounds(peer: Peer) -> None:
     prober = Prober()
-    task = asyncio.create_task(prober.run(IcmpSpec(peer.silent, count=2, spacing=0.01), timeout=10))
-    await asyncio.sleep(0.05)
+    task = asyncio.create_task(prober.run(IcmpSpec(peer.silent, count=2, spacing=0), timeout=10))
+    await wait_for(lambda: in_flight(prober) == 2, 5, "both echoes out")  # sent together
     started = time.monotonic()
     await prober.close()
     result = await asyncio.wait_for(task, 1)
