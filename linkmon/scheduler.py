@@ -207,6 +207,9 @@ class Scheduler:
         self._expect(running, deadline + DEADLINE_GRACE)
 
     def _finish(self, running: _Running, outcome: ProbeResult | Exception) -> None:
+        # The round holds its report, which holds ``running``: drop the handle so that the
+        # pair is freed now, by reference counting, not by a rare full collection.
+        running.round = None
         job = running.job
         if self._busy.get(job.key) is not running:
             return  # given up on, or the job was removed meanwhile

@@ -10,6 +10,7 @@ loopback with the system clock.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import statistics
@@ -259,6 +260,38 @@ async def test_set_jobs_keeps_unchanged_jobs_on_their_phase_and_stops_removed_on
     assert len(recorder.of("drop")) == reported and len(probe.starts(drop.target)) == 3
     assert probe.starts(keep.target) == pytest.approx([0.1, 0.3, 0.5, 0.7, 0.9], abs=1e-9)
     assert recorder.of("new")
+
+
+class HeldRound:
+    """A round that keeps its report until it is dropped, as the ICMP engine's rounds do."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+
+    def cancel(self) -> None:
+        pass
+
+
+async def test_finished_rounds_are_freed_by_reference_counting(clock: FakeClock) -> None:
+    """The daemon runs the cyclic collector rarely (``daemon._settle_heap``): a round and its
+    report must not keep each other alive once the round has reported."""
+
+    def begin(spec: object, deadline: float, report: Report) -> Round:
+        done = ProbeResult(kind="icmp", target="x", success=True, duration=0.001)
+        asyncio.get_running_loop().call_soon(report, done)
+        return HeldRound(report)
+
+    recorder = Recorder()
+    scheduler = Scheduler(begin, recorder, clock=clock)
+    gc.disable()
+    try:
+        scheduler.set_jobs([job(f"link-{i}", 0.1) for i in range(5)])
+        await clock.advance(1.0 + DEADLINE_GRACE + DEADLINE_CHECK)
+        await scheduler.stop()
+        assert len(recorder.results) >= 50
+        assert [o for o in gc.get_objects() if isinstance(o, HeldRound)] == []
+    finally:
+        gc.enable()
 
 
 # ------------------------------------------------------------------------------ real probes
