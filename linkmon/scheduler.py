@@ -82,13 +82,15 @@ class _Slot:
 
 
 class _Running:
-    """A round in flight: its job, and the handle to stop it. Being the object in ``_busy``
-    tells the round's report from a stale one (of a round given up, or of a removed job)."""
+    """A round in flight: its job (and the job's key, built once), and the handle to stop it.
+    Being the object in ``_busy`` tells the round's report from a stale one (of a round given
+    up, or of a removed job)."""
 
-    __slots__ = ("job", "round")
+    __slots__ = ("job", "key", "round")
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, key: tuple[str, int]) -> None:
         self.job = job
+        self.key = key
         self.round: Round | None = None
 
 
@@ -193,10 +195,11 @@ class Scheduler:
                 due += missed * interval
 
     def _start(self, job: Job, due: float, now: float) -> None:
-        if job.key in self._busy:
+        key = job.key
+        if key in self._busy:
             self._observer.skipped(1)  # the previous round is still running
             return
-        running = self._busy[job.key] = _Running(job)
+        running = self._busy[key] = _Running(job, key)
         self._observer.lag(max(0.0, now - due))
         deadline = now + job.timeout
         try:
@@ -210,13 +213,12 @@ class Scheduler:
         # The round holds its report, which holds ``running``: drop the handle so that the
         # pair is freed now, by reference counting, not by a rare full collection.
         running.round = None
-        job = running.job
-        if self._busy.get(job.key) is not running:
+        if self._busy.get(running.key) is not running:
             return  # given up on, or the job was removed meanwhile
-        del self._busy[job.key]
+        del self._busy[running.key]
         if not isinstance(outcome, ProbeResult):
-            outcome = self._failed_to_run(job, outcome)
-        self._observer.result(job, outcome, self._clock.time())
+            outcome = self._failed_to_run(running.job, outcome)
+        self._observer.result(running.job, outcome, self._clock.time())
 
     def _failed_to_run(self, job: Job, exc: Exception) -> ProbeResult:
         """A round that could not produce a result: a set-up fault, or a bug in one probe
@@ -256,7 +258,7 @@ class Scheduler:
                 continue
             heapq.heappop(ticks)
             for running in self._overdue.pop(tick):
-                if self._busy.get(running.job.key) is running:
+                if self._busy.get(running.key) is running:
                     self._give_up(running)
         self._watcher = None
 

@@ -182,7 +182,8 @@ class Round(Protocol):
     """A round in flight, as its caller holds it."""
 
     def cancel(self) -> object:
-        """Stop the round: it reports nothing. Harmless on a round that has reported."""
+        """Stop the round. It reports nothing more, except a report already handed to the
+        event loop; harmless on a round that has reported."""
         ...
 
 
