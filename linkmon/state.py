@@ -111,6 +111,7 @@ _SERVICE_CAUSE = {
     Failure.TOO_MANY_REDIRECTS: "service_error",
     Failure.PROTOCOL: "service_error",
     Failure.ERROR: "service_error",
+    Failure.AGENT: "agent_fault",
 }
 # Failures that prove the far end answered, so the path is not what broke.
 _ANSWERED = frozenset(
