@@ -51,10 +51,6 @@ class Reach:
     via: tuple[str, ...]
     reason: str
 
-    @property
-    def serving(self) -> bool:
-        return self.availability in (Availability.AVAILABLE, Availability.DEGRADED)
-
 
 # How good a path is, best first: what each grade means for service.
 _GRADES = (
