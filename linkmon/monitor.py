@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from probes import ProbeResult
@@ -22,12 +21,12 @@ from .alerts.compose import Composer
 from .alerts.model import Alert
 from .alerts.outbox import Outbox, OutboxEntry, Routes
 from .alerts.receivers import build_receivers
+from .api.status import status_document
 from .clock import SYSTEM_CLOCK, Clock
-from .config import Config, Link
+from .config import Config
 from .metrics import Metrics, link_labels
 from .paths import PathWatch, open_book
-from .state import Changes, LinkSnapshot, Network, Rules, ServiceStatus
-from .status import summarize
+from .state import Changes, LinkSnapshot, Network, Rules
 from .storage import Storage, StorageError
 
 log = logging.getLogger("linkmon")
@@ -265,155 +264,13 @@ class Monitor:
 
     # -- the status document ---------------------------------------------------------------
 
-    def _path_text(self, link_id: str) -> str | None:
-        """Where the trace taken when the link went down stopped."""
-        report = self.paths.report(link_id)
-        if report is None or report.reason != "down":
-            return None
-        return report.text(self.config.agent.language)
-
     def status(self, version: str, started_at: float) -> dict[str, Any]:
-        config = self.config
-        snapshots = self.network.snapshot()
-        services = self.network.service()
-        sites = [_site_doc(config, site.id, services) for site in config.sites]
-        links = [
-            _link_doc(config, link, snapshots[link.id], self._path_text(link.id))
-            for link in config.links
-            if link.id in snapshots
-        ]
-        windows = _maintenance_docs(config, self._clock.time())
-        outages = [
-            {
-                "link": doc["id"],
-                "state": doc["state"],
-                "since": doc["since"],
-                "cause": doc["cause"] or "",
-                "alerted": _alerted(self.network, doc["id"]),
-            }
-            for doc in links
-            if doc["state"] in ("down", "unreachable")
-        ]
-        agent = config.agent
-        return {
-            "agent": {
-                "name": agent.name,
-                "timezone": agent.timezone,
-                "zone_abbr": _zone_abbr(agent.timezone),
-                "language": agent.language,
-                "version": version,
-                "started_at": _iso(started_at),
-            },
-            "generated_at": _iso(self._clock.time()),
-            "summary": summarize(sites, links, windows),
-            "sites": sites,
-            "links": links,
-            "outages": outages,
-            "maintenance": windows,
-        }
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _iso_or_none(ts: float | None) -> str | None:
-    return None if ts is None else _iso(ts)
-
-
-def _zone_abbr(timezone: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo(timezone)).tzname() or timezone
-
-
-def _site_doc(
-    config: Config, site_id: str, services: Mapping[str, ServiceStatus]
-) -> dict[str, Any]:
-    site = config.site(site_id)
-    timezone = site.timezone or config.agent.timezone
-    status = services.get(site_id)
-    service = (
-        None
-        if site.kind in ("pusat", "drc") or status is None
-        else {"state": status.availability.value, "via": list(status.via), "reason": status.reason}
-    )
-    return {
-        "id": site.id,
-        "kind": site.kind,
-        "name": site.name or site.id,
-        "parent": site.parent,
-        "kabupaten": config.kabupaten_of(site.id),
-        "timezone": timezone,
-        "zone_abbr": _zone_abbr(timezone),
-        "service": service,
-    }
-
-
-def _link_doc(config: Config, link: Link, snap: LinkSnapshot, path: str | None) -> dict[str, Any]:
-    maintenance = None
-    if snap.maintenance is not None:
-        window = config.in_maintenance(link.id, datetime.now(UTC))
-        until = _window_end(config, link.id, window)
-        maintenance = {"reason": snap.maintenance, "until": until}
-    return {
-        "id": link.id,
-        "from": link.from_site,
-        "to": link.to_site,
-        "network": link.network,
-        "state": snap.state.value,
-        "since": _iso(snap.since),
-        "cause": snap.cause or None,
-        "detail": snap.detail,
-        "flapping": snap.flapping,
-        "maintenance": maintenance,
-        "depends_on": list(link.depends_on),
-        "unreachable_via": snap.upstream[0] if snap.upstream else None,
-        "path": path if snap.state.value == "down" else None,
-        "rtt_seconds": snap.rtt,
-        "loss": snap.loss,
-        "probes": [
-            {
-                "kind": p.kind,
-                "target": p.target,
-                "success": p.success,
-                "failure": p.failure,
-                "detail": p.detail,
-                "duration_seconds": p.duration,
-                "loss": p.loss,
-                "at": _iso_or_none(p.last_at),
-            }
-            for p in snap.probes
-        ],
-    }
-
-
-def _window_end(config: Config, link_id: str, window: object) -> str | None:
-    now = datetime.now(UTC)
-    for start, end, found in config.maintenance_periods(link_id, now, now):
-        if found is window and start <= now <= end:
-            return end.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return None
-
-
-def _maintenance_docs(config: Config, now_ts: float) -> list[dict[str, Any]]:
-    now = datetime.fromtimestamp(now_ts, UTC)
-    docs = []
-    for link in config.links:
-        for start, end, window in config.maintenance_periods(link.id, now, now):
-            if start <= now <= end:
-                docs.append(
-                    {
-                        "links": list(window.links),
-                        "sites": list(window.sites),
-                        "reason": window.reason or "",
-                        "start": _iso(start.timestamp()),
-                        "end": _iso(end.timestamp()),
-                    }
-                )
-    unique = {tuple(sorted((k, str(v)) for k, v in d.items())): d for d in docs}
-    return list(unique.values())
-
-
-def _alerted(network: Network, link_id: str) -> bool:
-    return any(key.kind.about_link and key.subject == link_id for key in network.firing())
+        """What ``GET /api/v1/status`` serves (:mod:`linkmon.api.status`), as of this clock."""
+        return status_document(
+            self.config,
+            self.network,
+            self.paths,
+            now=self._clock.time(),
+            version=version,
+            started_at=started_at,
+        )

@@ -157,6 +157,16 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def month_name(month: int, language: str) -> str:
+    """``Maret``: a month (1-12) as ``language`` writes it."""
+    return _MONTHS[language][month - 1]
+
+
+def zone_abbr(ts: float, timezone: str) -> str:
+    """``WITA``: the name the site's zone goes by at ``ts``."""
+    return datetime.fromtimestamp(ts, _zone(timezone)).tzname() or timezone
+
+
 def clock(ts: float, timezone: str) -> str:
     """``08:12 WITA``: the time of day in the site's zone with its abbreviation."""
     local = datetime.fromtimestamp(ts, _zone(timezone))

@@ -1,10 +1,9 @@
-"""Per-link paths: comparison, the SQLite book, rate limits, metrics, `linkmon trace`, and a
-path change seen when the lab reroutes Krayan over its Starlink backup."""
+"""Per-link paths: comparison, the SQLite book, rate limits, metrics, and a path change seen
+when the lab reroutes Krayan over its Starlink backup."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sqlite3
 import time
@@ -13,60 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import typer
 from prometheus_client import CollectorRegistry
-from typer.testing import CliRunner
 
 from linkmon.config import Config, parse_config
 from linkmon.lab import Lab
-from linkmon.paths import (
-    PathBook,
-    PathChange,
-    PathLimits,
-    PathReport,
-    PathWatch,
-    compare,
-    open_book,
-    trace_command,
-    trace_spec,
-    where,
-)
+from linkmon.pathchange import PathChange, PathReport, compare, where
+from linkmon.paths import PathBook, PathLimits, PathWatch, open_book, trace_spec
 from probes import ProbeSetupError
 from probes.trace import Hop, Reply, TraceResult, TraceSpec, trace
+from tests.support.krayan import DC, make_config
 from tests.support.labs import shipped_lab
 
-HUB, DC = "198.19.0.18", "198.18.1.1"  # the hub's end of Krayan's VPN link; the DC
-
-CONFIG = """
-agent: {{name: kec-krayan, timezone: Asia/Makassar, language: {language}}}
-storage: {{path: {db}}}
-sites:
-  - {{id: pusat-dc, kind: pusat, name: Data Center Ditjen Dukcapil, timezone: Asia/Jakarta}}
-  - {{id: kab-nunukan, kind: kabupaten, name: Disdukcapil Kabupaten Nunukan}}
-  - {{id: kec-krayan, kind: kecamatan, parent: kab-nunukan, name: Kecamatan Krayan}}
-links:
-  - {{id: kec-krayan--dc, from: kec-krayan, to: pusat-dc, network: vpn,
-     probes: [{{kind: icmp, target: {target}}}]}}
-  - {{id: kec-krayan--kab, from: kec-krayan, to: kab-nunukan, network: vpn,
-     probes: [{{kind: tcp, target: "{target}:{port}"}}, {{kind: icmp, target: 198.18.0.1}}]}}
-  - {{id: kab-nunukan--dc, from: kab-nunukan, to: pusat-dc, network: vpn,
-     probes: [{{kind: http, url: "https://[::1]/health"}},
-              {{kind: http, url: "https://{target}/health", source: {source}}}]}}
-"""
-
-
-def make_config(
-    tmp_path: Path,
-    target: str = DC,
-    language: str = "en",
-    port: int = 9000,
-    source: str = "198.18.30.8",
-) -> Config:
-    text = CONFIG.format(
-        db=tmp_path / "state.db", target=target, language=language, port=port, source=source
-    )
-    (tmp_path / "config.yml").write_text(text)
-    return parse_config(text)
+HUB = "198.19.0.18"  # the hub's end of Krayan's VPN link
 
 
 def result(
@@ -410,74 +367,6 @@ def _yaml_without_first_link(tmp_path: Path) -> str:
     text = (tmp_path / "config.yml").read_text()
     start = text.index("  - {id: kec-krayan--dc")
     return text[:start] + text[text.index("  - {id: kec-krayan--kab") :]
-
-
-# ------------------------------------------------------------------------------ linkmon trace
-
-
-@pytest.fixture()
-def trace_app() -> typer.Typer:
-    app = typer.Typer()
-    app.command("trace")(trace_command)
-    app.command("other")(lambda: None)
-    return app
-
-
-@pytest.mark.root
-def test_trace_command_shows_the_path_beside_the_last_good_one(
-    tmp_path: Path, trace_app: typer.Typer
-) -> None:
-    make_config(tmp_path, target="127.0.0.1", language="id")
-    book = PathBook(tmp_path / "state.db")
-    good = TraceResult(
-        "127.0.0.1",
-        "icmp",
-        None,
-        "127.0.0.1",
-        (Hop(1, "127.0.0.1", 0.0001, Reply.ECHO_REPLY),),
-        True,
-        "",
-        1_795_000_000.0,
-        0.001,
-        1,
-    )
-    book.record(PathReport("kec-krayan--dc", "check", good, None, None))
-    book.close()
-    runner = CliRunner()
-    done = runner.invoke(trace_app, ["trace", "kec-krayan--dc", "-c", str(tmp_path / "config.yml")])
-    assert done.exit_code == 0, done.output
-    lines = done.output.splitlines()
-    assert lines[0] == (
-        "Trace kec-krayan--dc (Kecamatan Krayan – Data Center Ditjen Dukcapil, "
-        "vpn): icmp ke 127.0.0.1 dari 127.0.0.1"
-    )
-    assert "jalur baik terakhir" in lines[1] and "WITA" in lines[1]
-    assert lines[2].split()[:2] == ["1", "127.0.0.1"] and lines[2].endswith("127.0.0.1")
-    assert lines[-1] == "Sampai di 127.0.0.1 pada hop 1; sama dengan jalur baik terakhir."
-    done = runner.invoke(
-        trace_app,
-        ["trace", "kec-krayan--kab", "-c", str(tmp_path / "config.yml"), "--json", "--port", "1"],
-    )
-    doc = json.loads(done.output)
-    assert done.exit_code == 0 and doc["trace"]["mode"] == "tcp" and doc["good"] is None
-    assert (
-        doc["trace"]["hops"][0]["reply"] == "reset"
-        and doc["where"] == "sampai di 127.0.0.1 pada hop 1"
-    )
-
-
-def test_trace_command_refuses_bad_input(tmp_path: Path, trace_app: typer.Typer) -> None:
-    make_config(tmp_path, target="127.0.0.1")
-    config = str(tmp_path / "config.yml")
-    cases = {
-        ("kec-nowhere",): "unknown link 'kec-nowhere'; links: kec-krayan--dc",
-        ("kec-krayan--dc", "--mode", "gre"): "--mode must be one of icmp, udp, tcp",
-        ("kec-krayan--dc", "--max-hops", "99"): "trace max_hops must be 1-64",
-        ("kec-krayan--dc", "--lang", "jv"): "--lang must be one of id, en",
-    }
-    for args, message in cases.items():
-        done = CliRunner().invoke(trace_app, ["trace", *args, "-c", config])
-        assert done.exit_code == 2 and message in done.output, (args, done.output)
 
 
 # ------------------------------------------------------------------------------ the lab

@@ -18,6 +18,8 @@ from linkmon.alerts.model import Alert
 from linkmon.state import Changes, LinkSnapshot, LinkState, ProbeSnapshot, Transition
 from linkmon.storage import Storage, StorageError, snapshot_from_json, snapshot_json
 from tests.support.alerting import SILENT, network, rounds
+from tests.support.loopback import nobody_dir
+from tests.support.staged import Staged
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_740_798_000.0
@@ -275,36 +277,20 @@ OPEN_AS_NOBODY = textwrap.dedent("""
 
 @pytest.mark.root
 @pytest.mark.parametrize("existing", [False, True])
-def test_read_only_state_directory_is_a_clear_error(tmp_path: Path, existing: bool) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run as another user")
-    state = tmp_path / "state"
-    state.mkdir()
-    path = state / "linkmon.db"
-    if existing:
-        Storage(path).close()
-        for leftover in state.glob("linkmon.db-*"):
-            leftover.unlink()
-        path.chmod(0o444)
-    state.chmod(0o555)
-    tmp_path.chmod(0o755)
-    result = subprocess.run(
-        [
-            "setpriv",
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            sys.executable,
-            "-c",
-            OPEN_AS_NOBODY,
-            str(path),
-        ],
-        cwd="/",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+def test_read_only_state_directory_is_a_clear_error(
+    existing: bool, staged_for_nobody: Staged
+) -> None:
+    with nobody_dir("linkmon-storage-") as home:
+        state = home / "state"
+        state.mkdir()
+        path = state / "linkmon.db"
+        if existing:
+            Storage(path).close()
+            for leftover in state.glob("linkmon.db-*"):
+                leftover.unlink()
+            path.chmod(0o444)
+        state.chmod(0o555)
+        result = staged_for_nobody.run(["-c", OPEN_AS_NOBODY, str(path)])
     message = result.stdout.strip()
-    assert str(path) in message
+    assert str(path) in message, result.stderr
     assert "read-only" in message or "writable by the linkmon user" in message, message

@@ -25,6 +25,7 @@ from tests.probes.conftest import (
     run_probes,
 )
 from tests.support.daemon import free_port
+from tests.support.staged import Staged
 
 LOOPBACK_RTT = 0.05  # generous for a noisy 2-core machine; loopback echoes take microseconds
 SO_TIMESTAMPNS = 35
@@ -287,7 +288,9 @@ async def test_datagram_socket_in_process() -> None:
 
 
 @pytest.mark.root
-def test_unprivileged_user_pings_through_a_datagram_socket(peer: Peer) -> None:
+def test_unprivileged_user_pings_through_a_datagram_socket(
+    peer: Peer, staged_for_nobody: Staged
+) -> None:
     jobs = [
         ("icmp", {"address": "127.0.0.1", "count": 3, "spacing": 0.02}),
         ("icmp", {"address": peer.rejecting, "count": 2, "spacing": 0.02}),
@@ -295,7 +298,7 @@ def test_unprivileged_user_pings_through_a_datagram_socket(peer: Peer) -> None:
     if ipv6_on_loopback():
         jobs.append(("icmp", {"address": "::1", "count": 3, "spacing": 0.02}))
     with ping_group_range(NOBODY, NOBODY):
-        code, output, stderr = run_probes(jobs, user=NOBODY)
+        code, output, stderr = run_probes(jobs, as_nobody=staged_for_nobody)
     assert code == 0, stderr
     assert set(output["modes"]) == {"dgram"}
     loopback, rejected, *ipv6 = output["results"]
@@ -306,9 +309,13 @@ def test_unprivileged_user_pings_through_a_datagram_socket(peer: Peer) -> None:
 
 
 @pytest.mark.root
-def test_unprivileged_user_without_the_sysctl_gets_the_fix_named() -> None:
+def test_unprivileged_user_without_the_sysctl_gets_the_fix_named(
+    staged_for_nobody: Staged,
+) -> None:
     with ping_group_range(1, 0):  # the kernel default: nobody may
-        code, _, stderr = run_probes([("icmp", {"address": "127.0.0.1"})], user=NOBODY)
+        code, _, stderr = run_probes(
+            [("icmp", {"address": "127.0.0.1"})], as_nobody=staged_for_nobody
+        )
     assert code == 3
     assert "CAP_NET_RAW" in stderr
     assert f"sysctl -w net.ipv4.ping_group_range='{NOBODY} {NOBODY}'" in stderr
