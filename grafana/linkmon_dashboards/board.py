@@ -13,6 +13,12 @@ from grafana_foundation_sdk.models import dashboard
 from .panels import DATASOURCE, AnyPanel, Link
 
 GRID_WIDTH = 24
+# The schema version the JSON declares: not the SDK's own (42, Grafana 12.2), because Grafana
+# migrates older dashboards forward but refuses newer ones (the dashboard API of Grafana 12.0 and
+# 12.1 fails a schema-42 dashboard: "schema version not migrated to target version"). What these
+# dashboards say is valid at 39: migrations 40 to 42 change only a boolean refresh,
+# timepicker.time_options and hideFrom overrides, none of which they have (a test checks it).
+SCHEMA_VERSION = 39
 
 
 @dataclass
@@ -199,4 +205,6 @@ def linkmon_dashboard(
     for variable in variables:
         built.with_variable(variable)
     board.place_on(built)
-    return built.build()
+    model = built.build()
+    model.schema_version = SCHEMA_VERSION
+    return model
