@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from probes import IcmpSpec, Prober, ProbeResult
+from probes import IcmpSpec, Prober, ProbeResult, http, tcp
 
 from . import __version__, openfiles
 from .config import Config, ConfigError, load_config_apart
@@ -36,7 +36,8 @@ log = logging.getLogger("linkmon")
 
 STOP_GRACE = 1.5
 RESOLVER_THREADS = 32
-PROBES_IN_FLIGHT = 2000  # TCP and HTTP probes running at once, at most
+# TCP and HTTP probes running at once, at most: each holds a file descriptor.
+PROBES_IN_FLIGHT = tcp.DEFAULT_CONCURRENCY + http.DEFAULT_CONCURRENCY
 LISTEN_BACKLOG = 4096  # connections the kernel queues unaccepted: they cost linkmon no fd
 FULL_COLLECTION_EVERY = 1000  # middle-generation collections between two full ones
 
@@ -49,12 +50,7 @@ class Daemon:
         self.prober = Prober()
         # Built in serve(), after privileges drop, so the state files belong to --user.
         self.monitor: Monitor
-        self.scheduler = Scheduler(
-            self.prober.run,
-            self,
-            start_probe=self.prober.run_soon,
-            max_concurrency=PROBES_IN_FLIGHT,
-        )
+        self.scheduler = Scheduler(self.prober.begin, self)
         self.started_at = time.time()
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -128,7 +124,7 @@ class Daemon:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
 
-        await self.prober.start(icmp_specs=icmp_specs(self.config))
+        await self.prober.start(icmp_specs(self.config))
         if user is not None:
             drop_privileges(user)
         self.monitor = Monitor(self.config, self.metrics)

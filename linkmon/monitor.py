@@ -1,28 +1,32 @@
 """Where a probe result becomes state, metrics, stored history and alerts.
 
 The state machine (:mod:`linkmon.state`) is pure; this module gives it the clock and the
-I/O: each step's :class:`~linkmon.state.Changes` go to storage and the outbox in one
-transaction, then to the metrics. Storage failing (full disk, read-only directory) is logged
-once per cause and never stops probing or alerting: alerts are then held in memory.
+I/O, and owns each step's transaction: the state's :class:`~linkmon.state.Changes` (facts),
+their alerts in words (:class:`~linkmon.alerts.compose.Composer`), one storage write of
+transitions, link snapshots, alerts and outbox entries together, then delivery (the outbox)
+and the metrics. Storage failing (full disk, read-only directory) is logged once per cause
+and never stops probing or alerting: alerts are then held in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from probes import ProbeResult
 
-from .alerts.outbox import Outbox
+from .alerts.compose import Composer
+from .alerts.model import Alert
+from .alerts.outbox import Outbox, OutboxEntry, Routes
 from .alerts.receivers import build_receivers
 from .api.status import status_document
+from .clock import SYSTEM_CLOCK, Clock
 from .config import Config
 from .metrics import Metrics, link_labels
 from .paths import PathWatch, open_book
-from .state import Changes, LinkSnapshot, Network
+from .state import Changes, LinkSnapshot, Network, Rules
 from .storage import Storage, StorageError
 
 log = logging.getLogger("linkmon")
@@ -34,36 +38,40 @@ SERVICE_METRIC = {"available": 1.0, "degraded": 0.5, "unavailable": 0.0}
 
 
 class Monitor:
-    def __init__(
-        self, config: Config, metrics: Metrics, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, config: Config, metrics: Metrics, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config
         self.metrics = metrics
         self._clock = clock
         self._storage_errors: set[str] = set()
         self.storage = self._open_storage(config)
-        now = clock()
         restored: dict[str, LinkSnapshot] = {}
-        firing = []
+        firing: list[Alert] = []
         if self.storage is not None:
             try:
                 restored = self.storage.load_links()
                 firing = self.storage.load_firing()
             except StorageError as exc:
                 self._storage_failed(exc)
-        self.network = Network(config, now, restored=restored, firing=firing)
+        rules = Rules.from_config(config)
+        agent = config.agent
+        self.composer = Composer(
+            rules, language=agent.language, timezone=agent.timezone, firing=firing
+        )
+        self.network = Network(rules, clock.time(), restored=restored, firing=self.composer.began())
         self.outbox = Outbox(
             build_receivers(config.alerting, external_url=f"http://{config.server.listen}/"),
             self.storage,
-            firing=self.network.firing,
+            firing=self.composer.firing,
             max_entries=config.alerting.outbox_max,
             on_delivery=self._delivered,
+            clock=clock,
         )
         self.paths = PathWatch(
             config,
             metrics.registry,
             book=open_book(config.storage.path),
             link_states=lambda: self._states,
+            clock=clock,
         )
         # link id -> state as last published; the path checks read it every second, and a
         # full network snapshot for that cost 15 % of a core at 10,000 links
@@ -78,7 +86,7 @@ class Monitor:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._apply(self.network.tick(self._clock()))
+        self._apply(self.network.tick(self._clock.time()))
         self._tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self._ticker(), name="state ticker"),
@@ -95,19 +103,18 @@ class Monitor:
             self.storage.close()
 
     async def _ticker(self) -> None:
-        last_save = self._clock()
+        last_save = self._clock.monotonic()
         while True:
-            await asyncio.sleep(TICK)
-            now = self._clock()
-            self._apply(self.network.tick(now))
+            await self._clock.sleep(TICK)
+            self._apply(self.network.tick(self._clock.time()))
             if self._services_stale:
                 self._services_stale = False
                 self._publish_services()
             for receiver, count in self.outbox.queued().items():
                 self.metrics.alerts_queued.labels(self.metrics.agent, receiver).set(count)
-            if now - last_save >= SAVE_EVERY:
+            if self._clock.monotonic() - last_save >= SAVE_EVERY:
                 await self._save_links_in_slices()
-                last_save = now
+                last_save = self._clock.monotonic()
 
     # -- the data path ---------------------------------------------------------------------
 
@@ -119,11 +126,13 @@ class Monitor:
         self._apply(self.network.observe(link_id, index, result, at))
 
     def _apply(self, changes: Changes) -> None:
+        """One step: the facts in words, stored in one transaction, then delivered."""
         if not changes:
             return
-        now = self._clock()
+        alerts = self.composer.compose(changes.alerts)
+        now = self._clock.time()
         try:
-            self.outbox.commit(changes, now)
+            self.outbox.commit(alerts, lambda routes: self._record(changes, alerts, now, routes))
         except StorageError as exc:
             self._storage_failed(exc)
         for transition in changes.transitions:
@@ -149,7 +158,11 @@ class Monitor:
         old_probes = dict(self._probe_labels)
         old_links = dict(self._labels)
         self.config = config
-        self.network.reconfigure(config, self._clock())
+        rules = Rules.from_config(config)
+        self.network.reconfigure(rules, self._clock.time())
+        self.composer.reconfigure(
+            rules, language=config.agent.language, timezone=config.agent.timezone
+        )
         self.paths.reconfigure(config)
         self.outbox.reconfigure(
             build_receivers(config.alerting, external_url=f"http://{config.server.listen}/")
@@ -159,7 +172,7 @@ class Monitor:
             [labels for key, labels in old_probes.items() if self._probe_labels.get(key) != labels],
             [labels for key, labels in old_links.items() if self._labels.get(key) != labels],
         )
-        self._apply(self.network.tick(self._clock()))
+        self._apply(self.network.tick(self._clock.time()))
         self._publish_all()
 
     # -- metrics ---------------------------------------------------------------------------
@@ -222,11 +235,18 @@ class Monitor:
             self._storage_failed(exc)
             return None
 
+    def _record(
+        self, changes: Changes, alerts: Sequence[Alert], now: float, routes: Routes
+    ) -> list[OutboxEntry]:
+        if self.storage is None:
+            return []
+        return self.storage.record(changes, now, alerts=alerts, routes=routes)
+
     def _save_links(self, link_ids: Iterable[str] | None = None) -> None:
         if self.storage is None:
             return
         try:
-            self.storage.save_links(self.network.snapshot(link_ids).values(), self._clock())
+            self.storage.save_links(self.network.snapshot(link_ids).values(), self._clock.time())
         except StorageError as exc:
             self._storage_failed(exc)
 
@@ -251,7 +271,7 @@ class Monitor:
             self.config,
             self.network,
             self.paths,
-            now=self._clock(),
+            now=self._clock.time(),
             version=version,
             started_at=started_at,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from probes import Failure
 from probes.trace import NO_ROUTE, Reply, TraceResult
 
 _WORDS: dict[str, dict[str, str]] = {
@@ -109,6 +110,8 @@ def compare(good: TraceResult, now: TraceResult) -> PathChange | None:
 def where(result: TraceResult, language: str) -> str:
     """Where the path stops, in the agent's language: ``jawaban terakhir dari hop 3, ...``."""
     words = _WORDS[language]
+    if result.failure is Failure.AGENT:
+        return result.error
     last = result.last_answer
     if last is None:
         if result.error.startswith(NO_ROUTE):

@@ -31,7 +31,6 @@ import json
 import logging
 import math
 import sqlite3
-import time
 import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -42,9 +41,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from probes import ProbeSetupError
+from probes import Failure, ProbeSetupError
 from probes.trace import TraceMode, TraceResult, TraceSpec, trace
 
+from .clock import SYSTEM_CLOCK, Clock
 from .config import Config, HttpProbe, IcmpProbe, Link, TcpProbe
 from .metrics import LINK_LABELS, link_labels
 from .pathchange import PathChange, PathReport, compare
@@ -251,7 +251,7 @@ class PathWatch:
         book: PathBook | None = None,
         limits: PathLimits = PathLimits(),
         tracer: Tracer = trace,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         link_states: Callable[[], Mapping[str, str]] = dict,
         on_trace: Callable[[PathReport], None] | None = None,
     ) -> None:
@@ -341,7 +341,7 @@ class PathWatch:
         return len(started) < self.limits.per_window
 
     def _begin(self, link_id: str, reason: str) -> bool:
-        now = self._clock()
+        now = self._clock.time()
         if not self._allowed(link_id, now):
             return False
         self._started[link_id].append(now)
@@ -351,16 +351,16 @@ class PathWatch:
         return True
 
     async def _checks(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
+        clock = self._clock
+        last = clock.monotonic()
         while True:
-            now = self._clock()
+            now = clock.time()
             for link_id in sorted(self._waiting_down):
                 if self._begin(link_id, "down"):
                     self._waiting_down.discard(link_id)
-            elapsed, last = loop.time() - last, loop.time()
+            elapsed, last = clock.monotonic() - last, clock.monotonic()
             self._start_checks(now, elapsed)
-            await asyncio.sleep(self.limits.tick)
+            await clock.sleep(self.limits.tick)
 
     def _start_checks(self, now: float, elapsed: float) -> None:
         """Start the most overdue checks the budget allows, never more than ``concurrent`` at
@@ -401,7 +401,7 @@ class PathWatch:
                 self._checking.add(link_id)
                 self._running[link_id].add_done_callback(partial(self._check_done, link_id))
             else:  # over the link's own limit, or tracing already: look again next tick
-                heapq.heappush(self._due, (self._clock() + self.limits.tick, link_id))
+                heapq.heappush(self._due, (self._clock.time() + self.limits.tick, link_id))
 
     def _check_done(self, link_id: str, _: object) -> None:
         self._checking.discard(link_id)
@@ -430,6 +430,10 @@ class PathWatch:
                     self._disabled = str(exc)
                     log.error("path traces are off: %s", exc)
                     return None
+            if result.failure is Failure.AGENT:  # this host could not trace: nothing learnt
+                message = "path traces fail on this host: %s (logged once per cause)"
+                self._log_once(result.error, message, result.error)
+                return None
             return self._learn(link_id, reason, result)
         finally:
             self._running.pop(link_id, None)
@@ -479,11 +483,11 @@ class PathWatch:
         try:
             return action(self.book)
         except sqlite3.Error as exc:
-            if str(exc) not in self._errors:
-                self._errors.add(str(exc))
-                log.error(
-                    "%s: cannot store traces: %s — traces go on, in memory only",
-                    self.book.path,
-                    exc,
-                )
+            message = "%s: cannot store traces: %s — traces go on, in memory only"
+            self._log_once(str(exc), message, self.book.path, exc)
             return None
+
+    def _log_once(self, cause: str, message: str, *args: object) -> None:
+        if cause not in self._errors:
+            self._errors.add(cause)
+            log.error(message, *args)

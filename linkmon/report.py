@@ -10,7 +10,10 @@ days). How they are counted:
   month, it ends now.
 - A link is out while it is down or unreachable (behind a failed upstream link) — out of
   service as seen from this agent. An office is out while it has no path to pusat (DC or
-  DRC) over links that are in service; via the DRC only still counts as serving.
+  DRC) over links that are in service; via the DRC only still counts as serving. Offices are
+  judged by :mod:`linkmon.topology`, as the live state judges them: time when the office's
+  best path runs over a link that was not judged (no data, or the agent blind behind its own
+  uplink) is not measured, neither available nor down.
 - Maintenance windows are excluded: their time counts neither as measured time nor as
   downtime. For an office, the windows of its own links and of the links of the sites above
   it (its kabupaten, province) count.
@@ -30,10 +33,11 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from .config import WEEKDAYS, Config, ServiceHours, Site
+from .state import LinkState
 from .storage import Storage
+from .topology import NOT_MONITORED, Availability, Topology
 
 Span = tuple[float, float]
-TERMINAL_KINDS = frozenset({"pusat", "drc"})
 
 # ------------------------------------------------------------------------------ time spans
 
@@ -109,9 +113,15 @@ class Figures:
         return self.downtime / self.outages if self.outages else None
 
 
-def figures(out: Sequence[Span], hours: Sequence[Span], maintenance: Sequence[Span]) -> Figures:
-    """Count ``out`` (merged) within ``hours`` (merged) outside ``maintenance`` (merged)."""
-    measured = subtract(hours, maintenance)
+def figures(
+    out: Sequence[Span],
+    hours: Sequence[Span],
+    maintenance: Sequence[Span],
+    unknown: Sequence[Span] = (),
+) -> Figures:
+    """Count ``out`` within ``hours`` outside ``maintenance`` and ``unknown`` (not measured);
+    all merged."""
+    measured = subtract(subtract(hours, maintenance), unknown)
     parts = [total(intersect([span], measured)) for span in out]
     counted = [part for part in parts if part > 0]
     return Figures(
@@ -222,8 +232,30 @@ class _Builder:
                 end = outage.end if outage.end is not None else now
                 self.out[outage.link].append((max(outage.start, self.lo), min(end, self.hi)))
         self.out = {link: merge(spans) for link, spans in self.out.items()}
+        self.unknown = self._unknown(storage)
         self.maintenance_log: list[Maintenance] = []
         self.link_maintenance = {link.id: self._maintenance(link.id) for link in config.links}
+
+    def _unknown(self, storage: Storage) -> dict[str, list[Span]]:
+        """When each link was not judged (no data, or the agent blind behind its own uplink):
+        from a transition into UNKNOWN to the next transition of that link."""
+        began = {
+            link: self.lo
+            for link, state in storage.states_at(self.lo).items()
+            if state is LinkState.UNKNOWN and link in self.out
+        }
+        spans: dict[str, list[Span]] = {link: [] for link in self.out}
+        for move in storage.transitions(self.lo, self.hi):
+            if move.link not in spans:
+                continue
+            start = began.pop(move.link, None)
+            if start is not None:
+                spans[move.link].append((start, move.at))
+            if move.new is LinkState.UNKNOWN:
+                began[move.link] = move.at
+        for link, start in began.items():
+            spans[link].append((start, self.hi))
+        return {link: merge(found) for link, found in spans.items()}
 
     def _maintenance(self, link_id: str) -> list[Span]:
         link = self.config.link(link_id)
@@ -247,7 +279,7 @@ class _Builder:
             "link", link.id, link.id, office, self.out[link.id], self.link_maintenance[link.id]
         )
 
-    def office_row(self, site: Site, out: list[Span]) -> Row | None:
+    def office_row(self, site: Site, out: list[Span], unknown: list[Span]) -> Row | None:
         links: set[str] = set()
         chain = [site.id]  # the office, then the sites above it
         while (parent := self.config.site(chain[-1]).parent) and parent not in chain:
@@ -255,7 +287,7 @@ class _Builder:
         for site_id in chain:
             links |= {link.id for link in self.config.links_from(site_id)}
         maintenance = merge(span for link in links for span in self.link_maintenance[link])
-        return self._row("office", site.id, site.name, site, out, maintenance)
+        return self._row("office", site.id, site.name, site, out, maintenance, unknown)
 
     def _row(
         self,
@@ -265,6 +297,7 @@ class _Builder:
         office: Site,
         out: list[Span],
         maintenance: list[Span],
+        unknown: Sequence[Span] = (),
     ) -> Row | None:
         period = self.periods[office.id]
         if period[1] <= period[0]:
@@ -277,94 +310,58 @@ class _Builder:
             _group_of(self.config, office),
             office.timezone,
             period,
-            figures(out, [period], maintenance),
-            figures(out, service_spans(office.service_hours, zone, period), maintenance),
+            figures(out, [period], maintenance, unknown),
+            figures(out, service_spans(office.service_hours, zone, period), maintenance, unknown),
         )
 
-    def office_outages(self) -> dict[str, list[Span]]:
-        """When each office had no path to pusat (DC or DRC) over links in service; offices
-        without a path even when every link is up are left out (not watched from here).
+    def offices(self) -> dict[str, tuple[list[Span], list[Span]]]:
+        """When each office was out (no path to pusat over links in service) and when its
+        best path was not known, judged as the live state judges it (:mod:`linkmon.topology`);
+        offices without a path even when every link is up are left out (not watched here).
 
-        Paths never run through a pusat or DRC site, so the offices fall apart into areas
-        (typically one per kabupaten) that only their own links affect. Each area is swept
-        on its own, from one moment a link of it went out or came back to the next.
+        Each area of the network (typically a kabupaten) is swept on its own, from one moment
+        a link of it went out, came back or turned unknown to the next.
         """
         config = self.config
-        terminal = {s.id for s in config.sites if s.kind in TERMINAL_KINDS}
-        adjacent: dict[str, list[tuple[str, str]]] = {}
-        for link in config.links:
-            adjacent.setdefault(link.from_site, []).append((link.id, link.to_site))
-            adjacent.setdefault(link.to_site, []).append((link.id, link.from_site))
-        found: dict[str, list[Span]] = {}
-        swept: set[str] = set()
-        for office in adjacent:
-            if office not in terminal and office not in swept:
-                area = self._area(office, adjacent, terminal)
-                swept |= area
-                found.update(self._sweep(area, adjacent, terminal))
+        topology = Topology(
+            {site.id: site.kind for site in config.sites},
+            [(link.id, link.from_site, link.to_site) for link in config.links],
+        )
+        found: dict[str, tuple[list[Span], list[Span]]] = {}
+        for area in topology.areas():
+            found.update(self._sweep(area))
         return found
 
-    @staticmethod
-    def _area(
-        office: str, adjacent: dict[str, list[tuple[str, str]]], terminal: set[str]
-    ) -> set[str]:
-        """The offices joined to ``office`` by links, not counting pusat/DRC sites."""
-        area, stack = {office}, [office]
-        while stack:
-            for _, there in adjacent[stack.pop()]:
-                if there not in terminal and there not in area:
-                    area.add(there)
-                    stack.append(there)
-        return area
-
-    def _sweep(
-        self, area: set[str], adjacent: dict[str, list[tuple[str, str]]], terminal: set[str]
-    ) -> dict[str, list[Span]]:
-        links = {link_id for office in area for link_id, _ in adjacent[office]}
+    def _sweep(self, area: Topology) -> dict[str, tuple[list[Span], list[Span]]]:
         changes = sorted(
-            (t, +1 if i == 0 else -1, link)
-            for link in links
-            for span in self.out[link]
-            for i, t in enumerate(span)
+            (moment, +1 if i == 0 else -1, which, link)
+            for link in area.links()
+            for which, spans in enumerate((self.out[link], self.unknown[link]))
+            for span in spans
+            for i, moment in enumerate(span)
         )
-        gates = [
-            office for office in area if any(there in terminal for _, there in adjacent[office])
-        ]
-
-        def serving(out: frozenset[str]) -> set[str]:
-            seen = {
-                office
-                for office in gates
-                if any(
-                    link_id not in out and there in terminal for link_id, there in adjacent[office]
-                )
-            }
-            stack = list(seen)
-            while stack:
-                for link_id, there in adjacent[stack.pop()]:
-                    if link_id not in out and there in area and there not in seen:
-                        seen.add(there)
-                        stack.append(there)
-            return seen
-
-        # An office with no path to pusat even with every link up is not watched from here.
-        cache: dict[frozenset[str], set[str]] = {frozenset(): serving(frozenset())}
-        found: dict[str, list[Span]] = {office: [] for office in cache[frozenset()]}
-        out: set[str] = set()
-        for index, (moment, step, link) in enumerate(changes):
+        watched = [office for office, reach in area.reach().items() if reach is not NOT_MONITORED]
+        found: dict[str, tuple[list[Span], list[Span]]] = {office: ([], []) for office in watched}
+        cache: dict[tuple[frozenset[str], frozenset[str]], dict[str, Availability]] = {}
+        links: tuple[set[str], set[str]] = (set(), set())  # out, unknown
+        for index, (moment, step, which, link) in enumerate(changes):
             if step > 0:
-                out.add(link)
+                links[which].add(link)
             else:
-                out.discard(link)
+                links[which].discard(link)
             following = changes[index + 1][0] if index + 1 < len(changes) else moment
-            if not out or following <= moment:
+            if not (links[0] or links[1]) or following <= moment:
                 continue
-            key = frozenset(out)
+            key = (frozenset(links[0]), frozenset(links[1]))
             if key not in cache:
-                cache[key] = serving(key)
-            for office in found.keys() - cache[key]:
-                found[office].append((moment, following))
-        return {office: merge(spans) for office, spans in found.items()}
+                reach = area.reach(*key)
+                cache[key] = {office: reach[office].availability for office in watched}
+            for office, availability in cache[key].items():
+                if availability is Availability.UNAVAILABLE:
+                    found[office][0].append((moment, following))
+                elif availability is Availability.UNKNOWN:
+                    found[office][1].append((moment, following))
+        return {office: (merge(out), merge(unknown)) for office, (out, unknown) in found.items()}
 
     def build(self, year: int, month: int) -> Report:
         config = self.config
@@ -376,9 +373,9 @@ class _Builder:
                 groups[key] = Group(key, config.site(key).name)
             return groups[key]
 
-        for site_id, out in self.office_outages().items():
+        for site_id, (out, unknown) in self.offices().items():
             site = config.site(site_id)
-            row = self.office_row(site, out)
+            row = self.office_row(site, out, unknown)
             if row is not None:
                 group(site).offices.append(row)
         for link in config.links:

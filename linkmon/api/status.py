@@ -179,4 +179,4 @@ def _maintenance_docs(config: Config, now_ts: float) -> list[dict[str, Any]]:
 
 
 def _alerted(network: Network, link_id: str) -> bool:
-    return any(alert.labels.get("link") == link_id for alert in network.firing())
+    return any(key.kind.about_link and key.subject == link_id for key in network.firing())

@@ -52,7 +52,9 @@ _WORDS: dict[str, dict[str, str]] = {
         "menurut service_hours tiap kantor, hari kerja saja.",
         "note2": "Link dianggap putus selama berstatus putus atau tak terjangkau. Kantor "
         "dianggap tidak dapat melayani selama tidak ada jalur ke pusat (DC atau "
-        "DRC); melalui DRC saja tetap dihitung melayani.",
+        "DRC); melalui DRC saja tetap dihitung melayani. Waktu ketika jalur kantor tidak "
+        "diketahui (link belum dinilai, atau linkmon buta karena uplink-nya sendiri putus) "
+        "tidak dihitung sebagai waktu diukur.",
         "note3": "Waktu pemeliharaan tidak dihitung sebagai waktu diukur maupun waktu putus. "
         "MTTR = total putus / jumlah gangguan. Gangguan yang melewati batas bulan "
         "dihitung di tiap bulan dengan bagiannya masing-masing.",
@@ -88,7 +90,9 @@ _WORDS: dict[str, dict[str, str]] = {
         "note1": "Months follow each office's local clock (WIB/WITA/WIT); service hours follow "
         "each office's service_hours, working days only.",
         "note2": "A link is out while down or unreachable. An office is out while it has no "
-        "path to pusat (DC or DRC); via the DRC only still counts as serving.",
+        "path to pusat (DC or DRC); via the DRC only still counts as serving. Time when an "
+        "office's path is unknown (a link not judged, or linkmon blind behind its own "
+        "failed uplink) does not count as measured time.",
         "note3": "Maintenance time counts neither as measured time nor as downtime. MTTR = "
         "downtime / number of outages. An outage across a month boundary counts in "
         "each month with its part.",

@@ -19,6 +19,7 @@ from linkmon.api.openapi import status_schema
 from linkmon.config import parse_config
 from linkmon.metrics import Metrics
 from linkmon.monitor import Monitor
+from tests.support.clock import FakeClock
 
 NIGHT = datetime.fromisoformat("2026-11-30T23:00:00+08:00").timestamp()  # 23:00 WITA
 STARTED = NIGHT - 3600
@@ -43,7 +44,7 @@ maintenance:
 @pytest.fixture
 async def document(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     config = parse_config(CONFIG.format(db=tmp_path / "state.db"))
-    monitor = Monitor(config, Metrics(config.agent.name), clock=lambda: NIGHT)
+    monitor = Monitor(config, Metrics(config.agent.name), clock=FakeClock(NIGHT))
     await monitor.start()
     try:
         yield monitor.status(version="test", started_at=STARTED)
