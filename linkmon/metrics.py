@@ -171,8 +171,9 @@ class Metrics:
         )
         self.http_connections_closed = Counter(
             "linkmon_http_connections_closed",
-            "HTTP connections linkmon closed itself: idle ones to make room at the limit "
-            "(limit), or without a complete request within the timeout (timeout).",
+            "HTTP connections linkmon closed itself: at the limit, idle ones to make room and "
+            "newcomers without a whole request (limit); without a complete request within the "
+            "timeout (timeout).",
             ("agent", "reason"),
             registry=r,
         )

@@ -6,13 +6,21 @@ a slow-loris that drips a header line every few seconds is held for ever; and as
 loop, once out of descriptors, logs a traceback per failed ``accept()`` (185 MB a minute).
 So linkmon accepts connections itself and hands each one to uvicorn's protocol:
 
+- the kernel hands over a connection only once its client has sent something, or after a
+  second of silence (TCP_DEFER_ACCEPT, nginx's ``deferred``): every HTTP client speaks first,
+  so a connection accepted with nothing to read has been silent for a second.
 - at most ``max_connections`` are open at once (the web side's share of the open-file limit,
-  :mod:`linkmon.openfiles`; the few accepted per turn of the loop beyond it come out of the
-  probes' margin). Beyond it, the connection idle the longest (no request in progress: a
-  silent client, a slow-loris still sending headers, a keep-alive between requests) is closed
-  to make room, as nginx drains idle connections; if none is idle the listener stops
-  accepting until one is. New clients thus get through in time while thousands of idle
-  connections are held against the port.
+  :mod:`linkmon.openfiles`). At the limit a newcomer is read at once, before anything is built
+  for it. One whose request is whole (a scrape, ``/healthz``, ``linkmon status``) gets the
+  place of the connection idle the longest (a silent client, a slow-loris still sending
+  headers, a keep-alive between requests), as nginx drains idle connections. One without a
+  whole request gets that place only once its holder has had :data:`SHED_AFTER` to send one;
+  until then the newcomer is closed at once. A flood whose clients reconnect as soon as they
+  are closed thus costs an ``accept()`` and a ``close()`` per attempt and makes at most
+  ``max_connections / SHED_AFTER`` places change hands a second, and a real request waits
+  behind it in the kernel's queue for milliseconds, not for the flood's turnover. If no
+  connection is idle, the newcomer comes in one over the limit (out of the probes' margin) and
+  the listener stops accepting until one is.
 - a connection must complete a request within ``header_timeout`` of being accepted or of its
   previous answer, else it is closed.
 - ``accept()`` failing for want of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import socket
 import ssl
@@ -40,7 +49,11 @@ log = logging.getLogger("linkmon.web")
 
 HEADER_TIMEOUT = 10.0  # seconds for a whole request to arrive (Prometheus sends it at once)
 KEEP_ALIVE = 5.0  # uvicorn closes a keep-alive connection idle this long between requests
-ACCEPT_BATCH = 32  # connections accepted (each shedding an idle one) per turn of the loop
+ACCEPT_BATCH = 64  # connections accepted per turn of the loop
+SHED_AFTER = 1.0  # seconds an idle connection keeps its place against a newcomer with no request
+DEFER_ACCEPT = 1  # seconds the kernel holds a connection whose client has sent nothing
+REFUSALS_PER_SECOND = 15_000  # at ~30 µs each (kernel included), under half a core
+REFUSAL_BURST = 0.1  # seconds' worth of refusals that may come at once
 ACCEPT_RETRY = 1.0  # seconds before accepting again after running out of a resource
 SWEEP_EVERY = 1.0
 FULL_SAID_EVERY = 60.0
@@ -53,6 +66,14 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 Closer = Callable[[], None]
+
+
+class Admission(enum.Enum):
+    """What the guard says of a newcomer."""
+
+    ADMITTED = "admitted"  # under the limit, or an idle connection made room for it
+    OVER = "over"  # every other connection is busy: in, one over the limit; accept no more
+    REFUSED = "refused"  # no whole request, and no idle connection may be shed yet: close it
 
 
 class ConnectionGuard:
@@ -71,11 +92,20 @@ class ConnectionGuard:
         metrics: Metrics,
         clock: Clock = SYSTEM_CLOCK,
         header_timeout: float = HEADER_TIMEOUT,
+        shed_after: float = SHED_AFTER,
+        refusals_per_second: int = REFUSALS_PER_SECOND,
     ) -> None:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
+        self.shed_after = shed_after
+        self.refusals_per_second = refusals_per_second
+        self.clock = clock
         self._metrics = metrics
-        self._clock = clock
+        # bound once: a flood asks for them thousands of times a second
+        self._full = metrics.resources_exhausted.labels(metrics.agent, "http_connections")
+        self._shed = metrics.http_connections_closed.labels(metrics.agent, "limit")
+        self._refusals_left = refusals_per_second * REFUSAL_BURST
+        self._refilled_at = clock.monotonic()
         self._open: dict[Peer, Closer | None] = {}  # None: a TLS handshake or a hand-over
         self._idle: OrderedDict[Peer, float] = OrderedDict()  # idle since, longest first
         self._room_made: list[Callable[[], None]] = []
@@ -88,22 +118,53 @@ class ConnectionGuard:
 
     # -- the listener's side ----------------------------------------------------------------
 
-    def make_room(self, newcomer: Peer) -> bool:
-        """Called once ``newcomer`` is accepted. Beyond the limit, the connection idle the
-        longest is closed to make room: at once if it still waits for its request, on the
-        loop's next turn if uvicorn has it. False if every other connection is busy: the
-        newcomer stays (one over the limit) and the listener should wait for room."""
-        if len(self._open) <= self.max_connections:
-            return True
-        self._metrics.exhausted("http_connections")
+    def admit(self, ready: bool) -> Admission:
+        """Whether a newcomer may come in (before it is tracked); ``ready``: its request is
+        whole. At the limit the connection idle the longest is closed to make room (at once
+        if it still waits for its request, on the loop's next turn if uvicorn has it): for any
+        newcomer once that connection has been idle :attr:`shed_after`, before that only for a
+        newcomer whose request is whole. The listener closes a refused newcomer at once and
+        says so with :meth:`refused`."""
+        if len(self._open) < self.max_connections:
+            return Admission.ADMITTED
+        self._full.inc()
         self._say_full()
-        # the first one closed ends the walk, before its removal could upset the iteration
-        return any(peer != newcomer and self._close(peer, "limit") for peer in self._idle)
+        longest = self._longest_idle()
+        if longest is None:
+            return Admission.OVER
+        peer, since = longest
+        if not ready and self.clock.monotonic() - since < self.shed_after:
+            return Admission.REFUSED
+        self._close(peer, "limit")
+        return Admission.ADMITTED
+
+    def refused(self) -> float:
+        """Count a newcomer the listener closed unserved; return how long the listener should
+        stop accepting (0: not at all). Refusals are paced by a token bucket: past
+        :attr:`refusals_per_second`, a flood that reconnects as fast as it is closed waits in
+        the kernel's queue, so that turning it away never takes more than part of a core."""
+        self._shed.inc()
+        now = self.clock.monotonic()
+        rate = self.refusals_per_second
+        capacity = rate * REFUSAL_BURST
+        refilled = self._refusals_left + (now - self._refilled_at) * rate
+        self._refusals_left = min(capacity, refilled) - 1
+        self._refilled_at = now
+        if self._refusals_left >= 1:
+            return 0.0
+        return min(ACCEPT_BATCH, capacity) / rate  # then a batch's worth may be refused again
+
+    def _longest_idle(self) -> tuple[Peer, float] | None:
+        """The connection idle the longest that can be closed from here, and since when."""
+        for peer, since in self._idle.items():
+            if self._open.get(peer) is not None:
+                return peer, since
+        return None
 
     def _say_full(self) -> None:
         """Log that the limit is reached, at most once a minute: a flood makes it thousands
         of times a second, and even a filtered log call each time would cost the loop."""
-        now = self._clock.monotonic()
+        now = self.clock.monotonic()
         if self._full_said is not None and now - self._full_said < FULL_SAID_EVERY:
             return
         self._full_said = now
@@ -115,7 +176,7 @@ class ConnectionGuard:
 
     def accepted(self, peer: Peer, close: Closer | None) -> None:
         self._open[peer] = close
-        self._idle[peer] = self._clock.monotonic()
+        self._idle[peer] = self.clock.monotonic()
 
     def connected(self, peer: Peer, close: Closer | None) -> None:
         """How to close ``peer`` from now on (None while it cannot be closed from here)."""
@@ -160,7 +221,7 @@ class ConnectionGuard:
                 await app(scope, receive, send)
             finally:
                 if peer is not None and peer in self._open:
-                    self._idle[peer] = self._clock.monotonic()
+                    self._idle[peer] = self.clock.monotonic()
                     self._room()
 
         return tracked
@@ -169,7 +230,7 @@ class ConnectionGuard:
 
     def sweep(self) -> None:
         """Close every connection idle longer than the header timeout."""
-        too_old = self._clock.monotonic() - self.header_timeout
+        too_old = self.clock.monotonic() - self.header_timeout
         for peer, since in list(self._idle.items()):
             if since > too_old:
                 break
@@ -177,7 +238,7 @@ class ConnectionGuard:
 
     async def run(self) -> None:
         while True:
-            await self._clock.sleep(SWEEP_EVERY)
+            await self.clock.sleep(SWEEP_EVERY)
             self.sweep()
 
     def _close(self, peer: Peer, reason: str) -> bool:
@@ -240,18 +301,19 @@ class _Tracked(asyncio.Protocol):
         self._inner.resume_writing()
 
 
-def _head_complete(buffer: bytearray) -> bool:
+def _head_complete(buffer: bytes | bytearray) -> bool:
     return b"\r\n\r\n" in buffer or b"\n\n" in buffer or len(buffer) > HEAD_LIMIT
 
 
 class BoundedListener:
     """Accepts on ``sock`` within the guard's limit; closed like an asyncio server.
 
-    Over plain HTTP a connection is read by linkmon itself until its request head is whole,
-    and only then handed to uvicorn: a connection that never sends a request (the silent and
-    the slow-loris ones of a flood) costs a socket and a few bytes, and is shed in
-    microseconds when room is needed. Over TLS the handshake comes first, so asyncio's
-    transport takes the connection at once.
+    A newcomer is read at once, before anything is built for it, and the guard decides on
+    what it has sent; one refused is closed there and then. Over plain HTTP a connection is
+    read by linkmon itself until its request head is whole, and only then handed to uvicorn:
+    a connection that never sends a request (the silent and the slow-loris ones of a flood)
+    costs a socket and a few bytes, and is shed in microseconds when room is needed. Over TLS
+    the handshake comes first, so asyncio's transport takes the connection at once.
     """
 
     def __init__(
@@ -268,14 +330,17 @@ class BoundedListener:
         self._ssl = ssl_context
         self._accepting = False
         self._closed = False
-        self._retry: asyncio.TimerHandle | None = None
+        self._waiting: asyncio.Task[None] | None = None
         self._handovers: set[asyncio.Task[None]] = set()
+        self._recv_flags = int(socket.MSG_DONTWAIT) | (int(socket.MSG_PEEK) if ssl_context else 0)
         sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, DEFER_ACCEPT)
         guard.on_room(self._resume)
         self._resume()
 
     def _resume(self) -> None:
-        if not self._accepting and not self._closed and self._retry is None:
+        if not self._accepting and not self._closed and self._waiting is None:
             self._loop.add_reader(self._sock.fileno(), self._accept_some)
             self._accepting = True
 
@@ -284,14 +349,17 @@ class BoundedListener:
             self._loop.remove_reader(self._sock.fileno())
             self._accepting = False
 
-    def _retry_later(self) -> None:
+    def _wait(self, seconds: float) -> None:
+        """Stop accepting for ``seconds``; the kernel queues what arrives meanwhile."""
         self._pause()
 
-        def retry() -> None:
-            self._retry = None
+        async def wait() -> None:
+            await self._guard.clock.sleep(seconds)
+            self._waiting = None
             self._resume()
 
-        self._retry = self._loop.call_later(ACCEPT_RETRY, retry)
+        if self._waiting is None:
+            self._waiting = self._loop.create_task(wait(), name="web-accept-wait")
 
     def _accept_some(self) -> None:
         for _ in range(ACCEPT_BATCH):
@@ -312,22 +380,53 @@ class BoundedListener:
                     exc.strerror,
                     ACCEPT_RETRY,
                 )
-                self._retry_later()
+                self._wait(ACCEPT_RETRY)
                 return
-            conn.setblocking(False)
-            peer = (str(address[0]), int(address[1]))
-            if self._ssl is None:
-                self._read_head(conn, peer)
-            else:
-                self._guard.accepted(peer, None)
-                self._hand_over(conn, peer, b"")
-            if not self._guard.make_room(peer):
-                self._pause()  # every connection busy: the guard resumes it when one is not
+            if not self._take(conn, (str(address[0]), int(address[1]))):
                 return
 
-    def _read_head(self, conn: socket.socket, peer: Peer) -> None:
+    def _take(self, conn: socket.socket, peer: Peer) -> bool:
+        """Admit, or close, a connection just accepted; False if the listener should accept
+        no more for now. Nothing is built for a connection refused: its socket is closed."""
+        sent = self._sent_so_far(conn)
+        if sent == b"":
+            conn.close()  # gone already (a TCP probe of this port, a client that gave up)
+            return True
+        ready = sent is not None and (self._ssl is not None or _head_complete(sent))
+        admission = self._guard.admit(ready)
+        if admission is Admission.REFUSED:
+            conn.close()
+            wait = self._guard.refused()
+            if wait > 0:
+                self._wait(wait)
+                return False
+            return True
+        conn.setblocking(False)
+        if self._ssl is not None:
+            self._guard.accepted(peer, None)
+            self._hand_over(conn, peer, b"")  # the handshake was only peeked at
+        elif ready:
+            self._guard.accepted(peer, None)
+            self._hand_over(conn, peer, sent or b"")
+        else:
+            self._read_head(conn, peer, bytearray(sent or b""))
+        if admission is Admission.OVER:
+            self._pause()  # every connection busy: the guard resumes it when one is not
+            return False
+        return True
+
+    def _sent_so_far(self, conn: socket.socket) -> bytes | None:
+        """What a newcomer has sent so far (over TLS only peeked at: asyncio's handshake reads
+        it), None if nothing yet, b"" if it has closed."""
+        try:
+            return conn.recv(READ_SIZE, self._recv_flags)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return b""
+
+    def _read_head(self, conn: socket.socket, peer: Peer, head: bytearray) -> None:
         fd = conn.fileno()
-        head = bytearray()
 
         def close() -> None:
             self._loop.remove_reader(fd)
@@ -379,8 +478,8 @@ class BoundedListener:
     def close(self) -> None:
         self._closed = True
         self._pause()
-        if self._retry is not None:
-            self._retry.cancel()
+        if self._waiting is not None:
+            self._waiting.cancel()
         self._guard.close_idle()
 
     async def wait_closed(self) -> None:

@@ -166,11 +166,11 @@ class Lab:
         with contextlib.suppress(OSError, ValueError, KeyError):
             state = json.loads((state_dir / "state.json").read_text())
             pids |= {p["pid"] for p in state["processes"] if _cmdline(p["pid"]) == p["argv"]}
-        netns.stop_processes(pids)
+        stopped = netns.stop_processes(pids)
         for name in names:
             netns.delete_namespace(name)
         shutil.rmtree(state_dir, ignore_errors=True)
-        return [f"namespace {n}" for n in names] + [f"process {p}" for p in sorted(pids)]
+        return [f"namespace {n}" for n in names] + [f"process {p}" for p in sorted(stopped)]
 
     def _build(self) -> None:
         topo = self.topology
@@ -574,11 +574,21 @@ class Lab:
                     "up" if up else "down",
                 ]
             )
-        if self._read_state().get("rerouting"):
+        if self._rerouting():
             self._route_all(dynamic=True)
         elif up:
             for end in link.ends:
                 self._apply_routes(end.site, end.device)
+
+    def _rerouting(self) -> bool:
+        """Whether routes follow the links (:meth:`reroute`). Without a state file (lost, or
+        the lab being taken down) routes are static: a flapper reads this at every change and
+        must go on until it is stopped, as every lab process does, so that ``lab down`` finds
+        it whatever became of the file."""
+        try:
+            return bool(self._read_state().get("rerouting"))
+        except LabError:
+            return False
 
     def reroute(self, enabled: bool = True) -> dict[str, list[str]]:
         """Route around down links from now on, as a routing protocol would.

@@ -96,9 +96,12 @@ def report_ready() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def stop_processes(pids: Iterable[int], grace: float = 2.0) -> None:
-    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left."""
-    alive = set(pids)
+def stop_processes(pids: Iterable[int], grace: float = 2.0) -> set[int]:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left. Returns the
+    processes that were running: a pid seen a moment before (a short-lived ``ip`` a lab
+    process ran inside a namespace, one already killed) that is gone is not counted."""
+    alive = {pid for pid in pids if _running(pid)}
+    running = set(alive)
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
         for pid in sorted(alive):
             try:
@@ -110,7 +113,8 @@ def stop_processes(pids: Iterable[int], grace: float = 2.0) -> None:
             time.sleep(0.02)
             alive = {p for p in alive if _running(p)}
         if not alive:
-            return
+            break
+    return running
 
 
 def _running(pid: int) -> bool:

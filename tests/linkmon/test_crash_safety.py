@@ -13,6 +13,14 @@ consecutive repeats collapsed the receiver's log must read firing(o1), resolved(
 firing(o2), resolved(o2), ... with o1 < o2 < ...: every outage paged once and resolved once,
 never out of order, none missing. And the outages are exactly those SQLite recorded, all
 closed, in a database that passes ``PRAGMA integrity_check``.
+
+Time: each start must be ready (``started as agent``) within START_WITHIN, a bound on the
+product that holds on a loaded machine; the loop as a whole has no wall-clock budget. It had
+one (120 s for the 50 runs), which measured the machine rather than linkmon: a run is a
+start-up (about 0.6 s of CPU, mostly imports, stretched by whatever else runs on the two
+cores) plus a random 0-1.2 s before the kill, and under the load of a parallel suite fewer
+than 50 fit while every start was sound. The start-ups are printed (median and longest) so
+that a slow one shows; how fast linkmon starts is measured in ``bench/startup.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +49,9 @@ from tests.support.loopback import (
 from tests.support.receiver import running_receiver
 
 RUNS = 50
-BUDGET = 120.0
+START_WITHIN = 20.0  # seconds from exec to "started as agent", on a loaded machine too
+KILL_WITHIN = 1.2  # each run is killed a random 0 to KILL_WITHIN s after it started
+SETTLE_WITHIN = 30.0  # the last run: the link up and every alert delivered
 
 
 class Flapper(threading.Thread):
@@ -62,7 +73,13 @@ class Flapper(threading.Thread):
         self.link.up()
 
 
-@pytest.mark.timeout(BUDGET + 60)
+def last_status(records: list[dict[str, Any]]) -> str | None:
+    """The status of the last notification the receiver accepted, if any."""
+    accepted = [r["body"]["alerts"][-1]["status"] for r in records if r["answered"] == 200]
+    return accepted[-1] if accepted else None
+
+
+@pytest.mark.timeout(RUNS * (START_WITHIN + KILL_WITHIN) + SETTLE_WITHIN + 60)
 def test_kill_9_loop_delivers_every_outage_once_in_order(tmp_path: Path) -> None:
     seed = int(os.environ.get("LINKMON_CRASH_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
@@ -87,14 +104,16 @@ def test_kill_9_loop_delivers_every_outage_once_in_order(tmp_path: Path) -> None
                 config.read_text() + "  flapping: {changes: 1000, window: 10s}\n"
             )  # page every outage
             flapper.start()
-            for run in range(RUNS):
+            start_ups = []
+            for _ in range(RUNS):
+                exec_at = time.monotonic()
                 linkmon = start_linkmon(config, port=port, log=log)
                 try:
-                    linkmon.wait_started()
-                    time.sleep(rng.uniform(0.0, 1.2))
+                    linkmon.wait_started(START_WITHIN)
+                    start_ups.append(time.monotonic() - exec_at)
+                    time.sleep(rng.uniform(0.0, KILL_WITHIN))  # a random moment to die at
                 finally:
                     linkmon.kill(signal.SIGKILL)
-                assert time.monotonic() - began < BUDGET - 15, f"only {run} runs in time"
             flapper.stopping.set()
             flapper.join(10)
 
@@ -105,11 +124,11 @@ def test_kill_9_loop_delivers_every_outage_once_in_order(tmp_path: Path) -> None
                     lambda: (
                         linkmon.value("linkmon_link_up", link="kec-b--kab") == 1
                         and linkmon.value("linkmon_alerts_queued", receiver="oncall") == 0
+                        and last_status(receiver.records()) in (None, "resolved")
                     ),
-                    15,
-                    "the link up and the outbox empty",
+                    SETTLE_WITHIN,
+                    "the link up, the outbox empty and the last outage resolved",
                 )
-                time.sleep(0.5)  # any last delivery lands
                 linkmon.kill(signal.SIGTERM)
                 assert linkmon.process.returncode == 0
             finally:
@@ -147,8 +166,10 @@ def test_kill_9_loop_delivers_every_outage_once_in_order(tmp_path: Path) -> None
     assert output.count("started as agent") == RUNS + 1
     assert "Traceback" not in output and "kept in memory only" not in output
     assert len(outages_paged) >= 5, f"only {len(outages_paged)} outages seen (seed {seed})"
+    start_ups.sort()
     print(
         f"seed {seed}: {RUNS} kills, {flapper.cuts} cuts, {len(outages_paged)} outages paged, "
         f"{len(notifications) - len(collapsed)} redeliveries, "
-        f"{time.monotonic() - began:.1f} s"
+        f"{time.monotonic() - began:.1f} s; start-up median {start_ups[RUNS // 2]:.2f} s, "
+        f"longest {start_ups[-1]:.2f} s"
     )

@@ -1,7 +1,9 @@
 """The bounded web server on real loopback sockets, its clock a fake one.
 
-At its connection limit the connection idle the longest is shed for a new client, a busy one
-never; a request that does not arrive whole within the header timeout is cut; accept()
+At its connection limit the connection idle the longest is shed for a new client with a whole
+request, a busy one never; a newcomer without a whole request is refused until an idle
+connection has had its second; refusals are paced; a silent client is left to the kernel for
+a second; a request that does not arrive whole within the header timeout is cut; accept()
 running out of file descriptors pauses the listener, counts and logs it, and serves again.
 """
 
@@ -20,17 +22,32 @@ import pytest
 
 from linkmon.metrics import Metrics
 from linkmon.openfiles import in_use
-from linkmon.webserver import ConnectionGuard, EmbeddedServer, Receive, Scope, Send, web_settings
+from linkmon.webserver import (
+    ACCEPT_BATCH,
+    ACCEPT_RETRY,
+    DEFER_ACCEPT,
+    REFUSAL_BURST,
+    SHED_AFTER,
+    ConnectionGuard,
+    EmbeddedServer,
+    Receive,
+    Scope,
+    Send,
+    web_settings,
+)
 from tests.support.clock import FakeClock
 from tests.support.wait import wait_for
 
 LIMIT = 4
 HEADER_TIMEOUT = 10.0
+REFUSALS_PER_SECOND = 100  # a burst of 10, then 10 more every 0.1 s
 AGENT = "test-agent"
+PARTIAL = b"GET /healthz HTTP/1.1\r\n"  # a request head that is not whole (a slow-loris's)
 
 
 @dataclass
 class Web:
+    listener: socket.socket
     port: int
     guard: ConnectionGuard
     metrics: Metrics
@@ -44,6 +61,27 @@ class Web:
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def holding(self, count: int) -> None:
+        await wait_for(lambda: len(self.guard) == count, 10, f"{count} connections held")
+
+    async def slowloris(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection that sent part of a request head (so the kernel hands it over at once)."""
+        reader, writer = await self.connect()
+        writer.write(PARTIAL)
+        await writer.drain()
+        return reader, writer
+
+    async def idle_at_the_limit(
+        self, seconds_apart: float
+    ) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+        """LIMIT slow-loris connections accepted ``seconds_apart``, the first the longest idle."""
+        idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        while len(idle) < LIMIT:
+            idle.append(await self.slowloris())
+            await self.holding(len(idle))
+            await self.clock.advance(seconds_apart)
+        return idle
 
 
 async def get(web: Web, path: str) -> bytes:
@@ -63,7 +101,13 @@ async def closed_by_server(reader: asyncio.StreamReader) -> bool:
 async def web() -> AsyncIterator[Web]:
     metrics = Metrics(AGENT)
     clock = FakeClock()
-    guard = ConnectionGuard(LIMIT, metrics, clock=clock, header_timeout=HEADER_TIMEOUT)
+    guard = ConnectionGuard(
+        LIMIT,
+        metrics,
+        clock=clock,
+        header_timeout=HEADER_TIMEOUT,
+        refusals_per_second=REFUSALS_PER_SECOND,
+    )
     gate = asyncio.Event()
     busy: list[str] = []
 
@@ -83,7 +127,7 @@ async def web() -> AsyncIterator[Web]:
     sweeper = asyncio.create_task(guard.run())
     await wait_for(lambda: server.started, 10, "the server started")
     try:
-        yield Web(sock.getsockname()[1], guard, metrics, clock, gate, busy)
+        yield Web(sock, sock.getsockname()[1], guard, metrics, clock, gate, busy)
     finally:
         gate.set()
         server.should_exit = True
@@ -93,19 +137,85 @@ async def web() -> AsyncIterator[Web]:
         sock.close()
 
 
-async def test_at_the_limit_the_longest_idle_connection_makes_room(web: Web) -> None:
-    idle = []
-    for _ in range(LIMIT):
-        idle.append(await web.connect())
-        await web.clock.advance(1)
-    await wait_for(lambda: len(web.guard) == LIMIT, 10, "every idle connection accepted")
+async def test_at_the_limit_a_whole_request_takes_the_place_of_the_longest_idle(
+    web: Web,
+) -> None:
+    idle = await web.idle_at_the_limit(seconds_apart=1)
     assert b"200 OK" in await get(web, "/healthz")
     assert await closed_by_server(idle[0][0])  # the oldest went
-    assert web.sample("linkmon_http_connections_closed_total", reason="limit") >= 1
+    assert web.sample("linkmon_http_connections_closed_total", reason="limit") == 1
     assert web.sample("linkmon_agent_resource_exhausted_total", resource="http_connections") >= 1
     assert web.sample("linkmon_http_connections_max") == LIMIT
     for _, writer in idle:
         writer.close()
+
+
+async def test_a_newcomer_without_a_whole_request_waits_for_an_idle_one_to_have_its_second(
+    web: Web,
+) -> None:
+    """Before the longest idle connection has been idle SHED_AFTER, a newcomer that has not
+    sent a whole request is closed unserved (so a flood cannot churn the places held faster
+    than that); afterwards it takes that connection's place."""
+    idle = await web.idle_at_the_limit(seconds_apart=0)
+    refused, _ = await web.slowloris()
+    assert await closed_by_server(refused)
+    assert web.sample("linkmon_http_connections_closed_total", reason="limit") == 1
+    assert len(web.guard) == LIMIT
+    await web.clock.advance(SHED_AFTER)
+    newcomer, newcomer_writer = await web.slowloris()
+    assert await closed_by_server(idle[0][0])
+    assert web.sample("linkmon_http_connections_closed_total", reason="limit") == 2
+    assert len(web.guard) == LIMIT
+    assert not newcomer.at_eof()
+    for _, writer in [*idle, (newcomer, newcomer_writer)]:
+        writer.close()
+
+
+async def test_refusals_are_paced_and_the_rest_wait_in_the_kernels_queue(web: Web) -> None:
+    """Past its burst, the listener refuses newcomers only as the budget refills and leaves
+    the rest to the kernel, where a whole request waits its turn and is answered."""
+    idle = await web.idle_at_the_limit(seconds_apart=0)
+    burst = int(REFUSALS_PER_SECOND * REFUSAL_BURST)
+    refill = burst / REFUSALS_PER_SECOND
+
+    def refused() -> float:
+        return web.sample("linkmon_http_connections_closed_total", reason="limit")
+
+    flood = [await web.slowloris() for _ in range(2 * burst)]  # within the backlog (64)
+    await wait_for(lambda: refused() == burst, 10, "the first burst refused")
+    answer = asyncio.create_task(get(web, "/healthz"))  # behind the rest of the flood
+    await web.clock.advance(refill)
+    await wait_for(lambda: refused() == 2 * burst, 10, "the second burst refused")
+    assert not answer.done()
+    await web.clock.advance(refill)
+    assert b"200 OK" in await answer
+    assert refused() == 2 * burst + 1  # the flood, and the longest idle for /healthz
+    assert all(await asyncio.gather(*(closed_by_server(reader) for reader, _ in flood)))
+    for _, writer in [*idle, *flood]:
+        writer.close()
+
+
+async def test_the_refusal_budget_refills_with_time() -> None:
+    clock = FakeClock()
+    guard = ConnectionGuard(LIMIT, Metrics(AGENT), clock=clock, refusals_per_second=1000)
+    burst = int(1000 * REFUSAL_BURST)
+    assert burst > ACCEPT_BATCH
+    wait = ACCEPT_BATCH / 1000
+    assert [guard.refused() for _ in range(burst)] == [0.0] * (burst - 1) + [wait]
+    await clock.advance(wait)
+    assert [guard.refused() for _ in range(ACCEPT_BATCH)] == [0.0] * (ACCEPT_BATCH - 1) + [wait]
+
+
+async def test_a_silent_client_is_left_to_the_kernel_for_a_second(web: Web) -> None:
+    """Every HTTP client speaks first: the kernel hands over a silent connection only after
+    DEFER_ACCEPT, and it is an idle connection like any other from then on."""
+    assert web.listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT) >= DEFER_ACCEPT
+    reader, writer = await web.connect()
+    await wait_for(lambda: len(web.guard) == 1, 10 + DEFER_ACCEPT, "the silent client accepted")
+    await web.clock.advance(HEADER_TIMEOUT)
+    assert await closed_by_server(reader)
+    assert web.sample("linkmon_http_connections_closed_total", reason="timeout") == 1
+    writer.close()
 
 
 async def test_a_busy_connection_is_never_shed(web: Web) -> None:
@@ -161,6 +271,7 @@ async def test_out_of_file_descriptors_the_listener_waits_and_serves_again(
         for fd in filler:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    await web.clock.advance(ACCEPT_RETRY)
     await loop.sock_sendall(client, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     answer = await asyncio.wait_for(loop.sock_recv(client, 4096), 10)
     client.close()

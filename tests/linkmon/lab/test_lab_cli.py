@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from linkmon.lab import Lab
 from linkmon.lab.cli import app
 from linkmon.lab.lab import STATE_ROOT
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
@@ -136,13 +138,42 @@ def test_down_after_kill9_of_up_midway(prefix: str, tiny: Path, leftovers: Lefto
 def test_down_after_kill9_of_lab_processes_and_lost_state(
     prefix: str, tiny: Path, leftovers: Leftovers
 ) -> None:
+    """The lab processes left outlive the lost state file (the flapper reads it at every
+    change of its link: it once died there, and `lab down` found one process of two)."""
     assert lab_cli("up", "-f", str(tiny), "-p", prefix).returncode == 0
     assert lab_cli("fault", "-p", prefix, "kab-x--dc", "flap", "1s").returncode == 0
     assert lab_cli("fault", "-p", prefix, "pusat-dc", "refuse").returncode == 0
+    flapped = Lab.load(prefix).topology.link("kab-x--dc").from_end
     pids = recorded_pids(prefix)
     assert len(pids) == 3  # services, bridge, flapper
-    os.kill(min(pids), signal.SIGKILL)  # a crashed lab process...
+    crashed = min(pids)
+    os.kill(crashed, signal.SIGKILL)  # a crashed lab process...
     (STATE_ROOT / prefix / "state.json").unlink()  # ...and a lost state file
+    wait_until(lambda: not running(crashed), 10, "the killed lab process gone")
+    was_up = device_up(f"{prefix}-{flapped.site}", flapped.device)
+    wait_until(
+        lambda: device_up(f"{prefix}-{flapped.site}", flapped.device) != was_up,
+        10,
+        "the flapper changing its link once more without the state file",
+    )
     done = lab_cli("down", "-p", prefix)
     assert done.returncode == 0 and "removed 3 namespaces, stopped 2 processes" in done.stdout
     assert leftovers(prefix, pids) == []
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def device_up(namespace: str, device: str) -> bool:
+    shown = subprocess.run(
+        ["ip", "-n", namespace, "-j", "link", "show", "dev", device],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return "UP" in json.loads(shown.stdout)[0]["flags"]
