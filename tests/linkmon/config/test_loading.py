@@ -156,6 +156,8 @@ def addresses(config: Config) -> list[str]:
                 found.append(urllib.parse.urlsplit(probe.url).hostname or "")
             if probe.source:
                 found.append(probe.source)
+    if config.agent.gateway is not None:
+        found.append(config.agent.gateway.target)
     for receiver in config.alerting.receivers:
         found.extend(
             urllib.parse.urlsplit(u.get_secret_value()).hostname or "" for u in receiver.urls
@@ -174,6 +176,41 @@ def test_example_loads_and_uses_only_placeholder_addresses(name: str) -> None:
     for link in config.links:
         for probe in link.probes:
             probe.spec()
+
+
+AGENT_SITES = """
+sites:
+  - {id: pusat-dc, kind: pusat}
+  - {id: kab-nunukan, kind: kabupaten}
+"""
+
+
+@pytest.mark.parametrize(
+    ("agent", "site"),
+    [
+        ("{name: kab-nunukan}", "kab-nunukan"),  # the site named like the agent
+        ("{name: noc-1, site: kab-nunukan}", "kab-nunukan"),  # the site given
+        ("{name: noc-1}", None),  # no office of its own (a lab or loopback config): no uplinks
+    ],
+)
+def test_the_agents_site_is_given_or_named_like_it_or_none(agent: str, site: str | None) -> None:
+    assert parse_config(f"agent: {agent}{AGENT_SITES}").agent.site == site
+
+
+def test_the_gateway_is_an_address_or_an_icmp_probe_with_the_defaults_settings() -> None:
+    defaults = "defaults: {interval: 5s, timeout: 1s, icmp: {count: 2, spacing: 50ms, size: 16}}\n"
+    plain = parse_config(f"agent: {{name: a, gateway: 198.18.0.254}}\n{defaults}").agent.gateway
+    assert plain is not None
+    assert (plain.target, plain.interval, plain.timeout) == ("198.18.0.254", 5.0, 1.0)
+    assert (plain.count, plain.spacing, plain.size) == (2, 0.05, 16)
+    own = parse_config(
+        f"agent: {{name: a, gateway: {{target: '2001:db8::fe', interval: 1s, timeout: 500ms,"
+        f" count: 1, interface: lan0}}}}\n{defaults}"
+    ).agent.gateway
+    assert own is not None
+    assert (own.interval, own.timeout, own.count, own.spacing) == (1.0, 0.5, 1, 0.05)
+    assert own.spec().interface == "lan0"
+    assert parse_config("agent: {name: a}\n").agent.gateway is None
 
 
 def test_nunukan_example_covers_the_kabupaten() -> None:
