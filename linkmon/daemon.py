@@ -25,9 +25,10 @@ from . import __version__, openfiles
 from .config import Config, ConfigError, load_config_apart
 from .logs import RepeatFilter, guard_against_floods
 from .metrics import Metrics
-from .monitor import Monitor
+from .monitor import GATEWAY_INDEX, Monitor
 from .privileges import ServiceUser, StartRefused, check_access, drop_privileges, service_user
 from .scheduler import Job, Scheduler
+from .state.sight import GATEWAY
 from .web import create_app
 from .webconfig import WebConfigError, load_web_config, security_middleware, tls_context
 from .webserver import ConnectionGuard, EmbeddedServer, web_settings
@@ -191,7 +192,9 @@ class Daemon:
 
 
 def jobs_for(config: Config) -> list[Job]:
-    return [
+    """Every probe of every link, and the agent's gateway as probe ``GATEWAY_INDEX`` of no
+    link (an index no link's probe has)."""
+    jobs = [
         Job(
             link=link.id,
             index=i,
@@ -204,16 +207,32 @@ def jobs_for(config: Config) -> list[Job]:
         for link in config.links
         for i, probe in enumerate(link.probes)
     ]
+    gateway = config.agent.gateway
+    if gateway is not None:
+        jobs.append(
+            Job(
+                link=GATEWAY,
+                index=GATEWAY_INDEX,
+                kind=gateway.kind,
+                target=gateway.target_label,
+                spec=gateway.spec(),
+                interval=gateway.interval,
+                timeout=gateway.timeout,
+            )
+        )
+    return jobs
 
 
 def icmp_specs(config: Config) -> list[IcmpSpec]:
     """ICMP sockets (per family, source and interface) to open before privileges drop."""
-    return [
+    specs = [
         spec
         for link in config.links
         for probe in link.probes
         if isinstance(spec := probe.spec(), IcmpSpec)
     ]
+    gateway = config.agent.gateway
+    return specs if gateway is None else [*specs, gateway.spec()]
 
 
 def open_listener(listen: str) -> socket.socket:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 
 from linkmon.state.facts import (
+    BLINDNESS,
     OUT,
     SERVING,
     AlertChange,
@@ -45,8 +46,6 @@ from linkmon.state.rules import Layout, Rules
 from linkmon.state.sight import Sight
 from linkmon.topology import Availability
 from probes.base import ProbeResult
-
-_BLIND_CAUSES = ("own_lan", "own_uplink")
 
 
 def _describe(result: ProbeResult) -> str:
@@ -246,7 +245,7 @@ class Alerting:
         sight = self._sight
         self._seen = sight.blind
         unjudged = sight.gateway is not None and sight.gateway.probe.verdict is None
-        for cause in _BLIND_CAUSES:
+        for cause in BLINDNESS:
             key = AlertKey(AlertKind.AGENT_BLIND, cause)
             restarted = cause == "own_lan" and unjudged and key in self.firing
             self._settle(

@@ -25,7 +25,9 @@ class LinkState(StrEnum):
 
 SERVING = frozenset({LinkState.UP, LinkState.DEGRADED})
 OUT = frozenset({LinkState.DOWN, LinkState.UNREACHABLE})
-BLIND_CAUSES = frozenset({"own_lan", "own_uplink", "agent_fault"})
+BLINDNESS = ("own_lan", "own_uplink")
+"""Why the agent cannot see (the subject of an AgentBlind alert)."""
+BLIND_CAUSES = frozenset({*BLINDNESS, "agent_fault"})
 """Causes of an UNKNOWN link that the agent cannot see: its LAN gateway is down (``own_lan``),
 every uplink of its own office is down (``own_uplink``), or it could not run the link's probes
 itself (``agent_fault``). Never a page about the link."""
