@@ -119,7 +119,6 @@ class LiveProbe:
             if not self.blind and self.faults >= rule.down_after:
                 self.blind = True
                 self.forget()
-                self.rounds.clear()
             return
         self.faults, self.blind = 0, False
         if result.success:
@@ -141,10 +140,12 @@ class LiveProbe:
                 self.rounds.clear()  # an outage is not loss to hold against the link later
 
     def forget(self) -> None:
-        """Drop the verdict so only fresh results count (after an upstream outage, or once
-        the agent could not run it for a while)."""
+        """Drop the verdict, and the rounds its loss and RTT are judged on, so only fresh
+        results count (after an upstream outage, once the agent can see again or could not
+        run it for a while): a round lost while the path was cut is no loss of the link."""
         self.verdict, self.failures, self.successes = None, 0, 0
         self.failing_since = None
+        self.rounds.clear()
 
     def snapshot(self) -> ProbeSnapshot:
         last = self.last

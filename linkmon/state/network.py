@@ -285,6 +285,10 @@ class Network:
         roots: frozenset[str] = frozenset()
         parents = [self._links[p] for p in link.rule.depends_on]
         blocked = bool(parents) and all(p.blocks for p in parents)
+        if sight.lan_down and link.hidden and link.cause == "own_lan":
+            # Hidden until the gateway is back: a link answering before it (its probes' phases,
+            # a round half lost to the cut) is judged on fresh results once the agent can see.
+            return None
         if link.behind and not (blocked or sight.lan_down):
             if not link.rechecking:
                 # The parents, or the agent's own network, are back: judge this link only on

@@ -14,6 +14,7 @@ from linkmon.state import AlertKey, AlertKind, LinkState, Network, Rules
 from linkmon.state.rules import GatewayRule
 from probes.base import Failure, ProbeResult
 from tests.linkmon.test_state import (
+    HTTP,
     ICMP,
     KECAMATAN,
     T0,
@@ -23,6 +24,7 @@ from tests.linkmon.test_state import (
     link,
     ok,
     rules,
+    service,
     silent,
 )
 
@@ -112,6 +114,29 @@ def test_sight_returns_links_judged_on_fresh_results_without_a_burst() -> None:
         ("AgentBlind", "own_lan", "resolved"),
     ]
     assert run.net.sight().blind is None
+
+
+def test_a_link_of_several_probes_comes_back_up_not_through_degraded() -> None:
+    """Its probes answer again at their own phases, some before the gateway is judged up."""
+    links = [link("kab-nunukan--dc", "kab-nunukan", "pusat-dc", probes=(ICMP, TCP, HTTP))]
+    run = Agent(rules(links, site="kab-nunukan", gateway=GATEWAY))
+    good = [ok(), service("tcp"), service("http")]
+    run.round_with(ok(), {"kab-nunukan--dc": good})
+    for _ in range(4):
+        run.round_with(unreachable(), {"kab-nunukan--dc": [unreachable()] * 3})
+    back = [
+        [unreachable(), service("tcp"), service("http", Failure.UNREACHABLE)],
+        [ok(), service("tcp"), service("http", Failure.UNREACHABLE)],
+        good,
+        good,
+    ]
+    for results in back:
+        run.round_with(ok(), {"kab-nunukan--dc": results})
+    assert [state for _, state in run.states] == [
+        LinkState.UP,
+        LinkState.UNKNOWN,
+        LinkState.UP,
+    ]
 
 
 def test_a_link_cut_while_the_agent_was_blind_pages_once_on_fresh_results() -> None:
