@@ -216,6 +216,7 @@ def test_the_gateway_is_an_address_or_an_icmp_probe_with_the_defaults_settings()
 def test_nunukan_example_covers_the_kabupaten() -> None:
     config = load_config(EXAMPLES / "nunukan.yml")
     assert config.agent.timezone == "Asia/Makassar"
+    assert config.agent.site == "kab-nunukan" and config.agent.gateway is not None
     assert config.site("pusat-dc").timezone == config.site("pusat-drc").timezone == "Asia/Jakarta"
     kecamatan = config.children("kab-nunukan")
     assert [site.name for site in kecamatan] == [f"Kecamatan {n}" for n in NUNUKAN_KECAMATAN]
@@ -248,3 +249,6 @@ def test_kaltim_example_covers_the_first_jip_members() -> None:
         assert config.kabupaten_of(site.id) == site.id
         assert [link.network for link in config.links_from(site.id)] == ["jip"]
     assert {link.to_site for link in config.links_from("prov-kaltim")} == {"pusat-dc", "pusat-drc"}
+    # Named after the JIP, it says which office it sits in, and watches that office's LAN.
+    assert config.agent.site == "prov-kaltim"
+    assert config.agent.gateway is not None and config.agent.gateway.count == 2
