@@ -45,6 +45,7 @@ from linkmon.state.rules import LinkRule, ProbeRule
 from probes.base import Failure, ProbeResult
 
 PATH_KINDS = frozenset({"icmp"})
+_AGENT = Failure.AGENT  # looked up on every result
 
 QUALITY_SHORT = 5
 QUALITY_LONG = 20
@@ -114,17 +115,18 @@ class LiveProbe:
 
     def record(self, result: ProbeResult, now: float, rule: Hysteresis) -> None:
         self.last, self.last_at = result, now
-        if result.failure is Failure.AGENT:
+        if result.failure is _AGENT:
             self.faults += 1
             if not self.blind and self.faults >= rule.down_after:
                 self.blind = True
                 self.forget()
             return
-        self.faults, self.blind = 0, False
+        if self.faults:
+            self.faults, self.blind = 0, False
         if result.success:
             self.successes += 1
-            self.failures = 0
-            self.failing_since = None
+            if self.failures:
+                self.failures, self.failing_since = 0, None
             if self.verdict is None or (not self.verdict and self.successes >= rule.up_after):
                 self.verdict = True
         if result.packets_sent:  # a round that lost every echo is loss too

@@ -138,7 +138,7 @@ class Network:
             held = [self._links[lid] for lid in self._held if lid in self._links]
             self._held.clear()
         step = _Step()
-        self._settle(step, held, now)
+        self._settle(step, held, now, gateway=True)
         return self._finish(step)
 
     def tick(self, now: float) -> Changes:
@@ -230,13 +230,19 @@ class Network:
 
     # -- evaluation --------------------------------------------------------------------------
 
-    def _settle(self, step: _Step, start: list[LiveLink], now: float) -> None:
+    def _settle(
+        self, step: _Step, start: list[LiveLink], now: float, gateway: bool = False
+    ) -> None:
         """Re-evaluate ``start`` and, in dependency order, every link whose parents changed;
         every link once more when what the agent can see past changed."""
         touched: list[LiveLink] = []
         moved: list[LiveLink] = []  # state or suspicion changed: may change a roll-up
+        changed = len(step.changed)
         self._evaluate_all(step, start, touched, moved, now)
-        if self._sight.update(self._links, now):
+        # Only a gateway result or a link's change can change the agent's sight: nearly every
+        # result is neither.
+        sighted = gateway or len(step.changed) != changed
+        if sighted and self._sight.update(self._links, now):
             self._held.clear()
             self._evaluate_all(step, list(self._links.values()), touched, moved, now)
             self._sight.update(self._links, now)
@@ -282,14 +288,16 @@ class Network:
     def _evaluate(self, link: LiveLink, now: float) -> Transition | None:
         state, cause, detail = judge(link)
         sight = self._sight
+        lan_down = sight.lan_down
         roots: frozenset[str] = frozenset()
         parents = [self._links[p] for p in link.rule.depends_on]
         blocked = bool(parents) and all(p.blocks for p in parents)
-        if sight.lan_down and link.hidden and link.cause == "own_lan":
+        if lan_down and link.hidden and link.cause == "own_lan":
             # Hidden until the gateway is back: a link answering before it (its probes' phases,
             # a round half lost to the cut) is judged on fresh results once the agent can see.
             return None
-        if link.behind and not (blocked or sight.lan_down):
+        shaded = blocked or lan_down
+        if not shaded and link.state is not LinkState.UP and link.behind:
             if not link.rechecking:
                 # The parents, or the agent's own network, are back: judge this link only on
                 # what it answers from now on.
@@ -299,7 +307,7 @@ class Network:
                 return None
             if state is LinkState.UNKNOWN:
                 return None
-        if blocked or sight.lan_down:
+        if shaded:
             link.rechecking = False
         if (
             state is LinkState.UNKNOWN
@@ -308,7 +316,7 @@ class Network:
         ):
             return None  # no verdict yet (fresh start of a probe): keep what we knew
         if state is LinkState.DOWN:
-            if sight.lan_down:
+            if lan_down:
                 state, cause = LinkState.UNKNOWN, "own_lan"
             elif blocked:
                 roots = frozenset().union(
