@@ -22,7 +22,7 @@ from typing import Any
 from probes import IcmpSpec, Prober, ProbeResult, http, tcp
 
 from . import __version__, openfiles
-from .config import Config, ConfigError, load_config_apart
+from .config import Config, ConfigError, ProbeConfig, load_config_apart
 from .logs import RepeatFilter, guard_against_floods
 from .metrics import Metrics
 from .monitor import GATEWAY_INDEX, Monitor
@@ -194,33 +194,21 @@ class Daemon:
 def jobs_for(config: Config) -> list[Job]:
     """Every probe of every link, and the agent's gateway as probe ``GATEWAY_INDEX`` of no
     link (an index no link's probe has)."""
-    jobs = [
-        Job(
-            link=link.id,
-            index=i,
-            kind=probe.kind,
-            target=probe.target_label,
-            spec=probe.spec(),
-            interval=probe.interval,
-            timeout=probe.timeout,
-        )
-        for link in config.links
-        for i, probe in enumerate(link.probes)
-    ]
+    jobs = [_job(link.id, i, probe) for link in config.links for i, probe in enumerate(link.probes)]
     gateway = config.agent.gateway
-    if gateway is not None:
-        jobs.append(
-            Job(
-                link=GATEWAY,
-                index=GATEWAY_INDEX,
-                kind=gateway.kind,
-                target=gateway.target_label,
-                spec=gateway.spec(),
-                interval=gateway.interval,
-                timeout=gateway.timeout,
-            )
-        )
-    return jobs
+    return jobs if gateway is None else [*jobs, _job(GATEWAY, GATEWAY_INDEX, gateway)]
+
+
+def _job(link: str, index: int, probe: ProbeConfig) -> Job:
+    return Job(
+        link=link,
+        index=index,
+        kind=probe.kind,
+        target=probe.target_label,
+        spec=probe.spec(),
+        interval=probe.interval,
+        timeout=probe.timeout,
+    )
 
 
 def icmp_specs(config: Config) -> list[IcmpSpec]:

@@ -152,8 +152,7 @@ class AlertChange:
     * RegionalIncident: ``down`` of ``total`` kecamatan links, the ``offices`` at their far
       ends (site ids, in configuration order), the main ``cause``;
     * AgentBlind: ``cause`` (``own_lan``: ``detail`` says how the gateway failed;
-      ``own_uplink``: ``links``, the uplinks of its office, all down), ``total`` links it cannot
-      see;
+      ``own_uplink``: ``links``, the uplinks of its office, all down);
     * AgentFault: ``cause`` ``agent_fault``, ``detail`` what ran out (a probe's words),
       ``links`` whose probes it cannot run (the gateway's as ``agent.gateway``).
 
