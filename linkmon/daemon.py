@@ -22,12 +22,13 @@ from typing import Any
 from probes import IcmpSpec, Prober, ProbeResult, http, tcp
 
 from . import __version__, openfiles
-from .config import Config, ConfigError, load_config_apart
+from .config import Config, ConfigError, ProbeConfig, load_config_apart
 from .logs import RepeatFilter, guard_against_floods
 from .metrics import Metrics
-from .monitor import Monitor
+from .monitor import GATEWAY_INDEX, Monitor
 from .privileges import ServiceUser, StartRefused, check_access, drop_privileges, service_user
 from .scheduler import Job, Scheduler
+from .state.sight import GATEWAY
 from .web import create_app
 from .webconfig import WebConfigError, load_web_config, security_middleware, tls_context
 from .webserver import ConnectionGuard, EmbeddedServer, web_settings
@@ -191,29 +192,35 @@ class Daemon:
 
 
 def jobs_for(config: Config) -> list[Job]:
-    return [
-        Job(
-            link=link.id,
-            index=i,
-            kind=probe.kind,
-            target=probe.target_label,
-            spec=probe.spec(),
-            interval=probe.interval,
-            timeout=probe.timeout,
-        )
-        for link in config.links
-        for i, probe in enumerate(link.probes)
-    ]
+    """Every probe of every link, and the agent's gateway as probe ``GATEWAY_INDEX`` of no
+    link (an index no link's probe has)."""
+    jobs = [_job(link.id, i, probe) for link in config.links for i, probe in enumerate(link.probes)]
+    gateway = config.agent.gateway
+    return jobs if gateway is None else [*jobs, _job(GATEWAY, GATEWAY_INDEX, gateway)]
+
+
+def _job(link: str, index: int, probe: ProbeConfig) -> Job:
+    return Job(
+        link=link,
+        index=index,
+        kind=probe.kind,
+        target=probe.target_label,
+        spec=probe.spec(),
+        interval=probe.interval,
+        timeout=probe.timeout,
+    )
 
 
 def icmp_specs(config: Config) -> list[IcmpSpec]:
     """ICMP sockets (per family, source and interface) to open before privileges drop."""
-    return [
+    specs = [
         spec
         for link in config.links
         for probe in link.probes
         if isinstance(spec := probe.spec(), IcmpSpec)
     ]
+    gateway = config.agent.gateway
+    return specs if gateway is None else [*specs, gateway.spec()]
 
 
 def open_listener(listen: str) -> socket.socket:

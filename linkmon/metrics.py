@@ -27,8 +27,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
 from probes import ProbeResult
+from probes.base import AGENT_RESOURCES
 
 from . import __version__, openfiles
+from .state.facts import BLINDNESS
 
 if TYPE_CHECKING:
     from .config import Config, Link
@@ -155,10 +157,29 @@ class Metrics:
         self.resources_exhausted = Counter(
             "linkmon_agent_resource_exhausted",
             "Times the agent itself ran out of a resource (fds, buffers, memory, "
-            "http_connections): its own fault, never a link's.",
+            "http_connections; firewall: its own refused a probe; other: a probe's socket "
+            "could not be made): its own fault, never a link's.",
             ("agent", "resource"),
             registry=r,
         )
+        self.blind = Gauge(
+            "linkmon_agent_blind",
+            "1 while the agent cannot see: its LAN gateway is down (own_lan), or every uplink "
+            "of its office with links behind them (own_uplink); the links are unknown meanwhile.",
+            ("agent", "cause"),
+            registry=r,
+        )
+        self.fault_probes = Gauge(
+            "linkmon_agent_fault_probes",
+            "Probes the agent cannot run now for want of a resource (its own fault, "
+            "down_after rounds in a row): their links are unknown (agent_fault), not down.",
+            ("agent", "resource"),
+            registry=r,
+        )
+        for cause in BLINDNESS:
+            self.blind.labels(agent, cause).set(0)
+        for resource in AGENT_RESOURCES:
+            self.fault_probes.labels(agent, resource).set(0)
         self.http_connections = Gauge(
             "linkmon_http_connections", "HTTP connections open now.", ("agent",), registry=r
         )
@@ -258,6 +279,13 @@ class Metrics:
             self._services[key] = _Series(_label_text(SERVICE_LABELS, key), availability)
         else:
             series.values = availability
+
+    def set_sight(self, blind: str | None, faults: dict[str, int]) -> None:
+        """Whether the agent is blind (and why), and the probes it cannot run by resource."""
+        for cause in BLINDNESS:
+            self.blind.labels(self.agent, cause).set(1 if cause == blind else 0)
+        for resource in AGENT_RESOURCES:
+            self.fault_probes.labels(self.agent, resource).set(faults.get(resource, 0))
 
     def exhausted(self, resource: str) -> None:
         """The agent ran out of ``resource`` (see :func:`linkmon.openfiles.exhausted_resource`)."""

@@ -15,7 +15,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from probes import ProbeResult
+from probes import Failure, ProbeResult
+from probes.base import agent_resource
 
 from .alerts.compose import Composer
 from .alerts.model import Alert
@@ -35,6 +36,7 @@ TICK = 1.0  # maintenance windows, flap damping and roll-ups move with time alon
 SAVE_EVERY = 60.0  # per-probe counters to disk (transitions are stored as they happen)
 SAVE_SLICE = 50  # links per write: a few milliseconds of the event loop each
 SERVICE_METRIC = {"available": 1.0, "degraded": 0.5, "unavailable": 0.0}
+GATEWAY_INDEX = -1  # the probe index of the agent's gateway: a probe of no link
 
 
 class Monitor:
@@ -110,6 +112,7 @@ class Monitor:
             if self._services_stale:
                 self._services_stale = False
                 self._publish_services()
+            self._publish_sight()
             for receiver, count in self.outbox.queued().items():
                 self.metrics.alerts_queued.labels(self.metrics.agent, receiver).set(count)
             if self._clock.monotonic() - last_save >= SAVE_EVERY:
@@ -119,6 +122,12 @@ class Monitor:
     # -- the data path ---------------------------------------------------------------------
 
     def observe(self, link_id: str, index: int, result: ProbeResult, at: float) -> None:
+        """A probe's result; ``index`` -1 is the agent's gateway (see ``daemon.jobs_for``)."""
+        if result.failure is Failure.AGENT:
+            self.metrics.exhausted(agent_resource(result.detail))
+        if index == GATEWAY_INDEX:
+            self._apply(self.network.observe_gateway(result, at))
+            return
         labels = self._probe_labels.get((link_id, index))
         if labels is None:  # a result of a probe a reload removed
             return
@@ -194,6 +203,7 @@ class Monitor:
         for snapshot in self.network.snapshot().values():
             self._publish_link(snapshot, changed=False)
         self._publish_services()
+        self._publish_sight()
         kinds = {probe.kind for link in self.config.links for probe in link.probes}
         for kind in kinds:
             self.metrics.probe_errors.labels(self.metrics.agent, kind)
@@ -201,6 +211,10 @@ class Monitor:
             self.metrics.alerts_queued.labels(self.metrics.agent, receiver.name)
             for result in ("success", "retry", "dropped"):
                 self.metrics.alert_deliveries.labels(self.metrics.agent, receiver.name, result)
+
+    def _publish_sight(self) -> None:
+        sight = self.network.sight()
+        self.metrics.set_sight(sight.blind, dict(sight.faults))
 
     def _publish_link(self, snapshot: LinkSnapshot, changed: bool) -> None:
         self._states[snapshot.link] = snapshot.state.value

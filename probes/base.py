@@ -55,15 +55,19 @@ class AgentFault(ProbeSetupError):
     the kind reports it as a :attr:`Failure.AGENT` result, and the next round tries again."""
 
 
-# OS errors that say this host, not the network, kept a probe from running, in the NOC's words.
+# OS errors that say this host, not the network, kept a probe from running: in the NOC's words,
+# and what the agent was short of (the ``resource`` label of linkmon's agent metrics and alerts;
+# a firewall refusing is no shortage, but the agent's own doing all the same).
 _AGENT_ERRNOS = {
-    errno.EMFILE: "too many open files (EMFILE)",
-    errno.ENFILE: "too many open files on this host (ENFILE)",
-    errno.ENOBUFS: "no buffer space (ENOBUFS)",
-    errno.ENOMEM: "out of memory (ENOMEM)",
-    errno.EPERM: "not permitted by this host (EPERM: its own firewall?)",
-    errno.EACCES: "permission denied by this host (EACCES: its own firewall?)",
+    errno.EMFILE: ("too many open files (EMFILE)", "fds"),
+    errno.ENFILE: ("too many open files on this host (ENFILE)", "fds"),
+    errno.ENOBUFS: ("no buffer space (ENOBUFS)", "buffers"),
+    errno.ENOMEM: ("out of memory (ENOMEM)", "memory"),
+    errno.EPERM: ("not permitted by this host (EPERM: its own firewall?)", "firewall"),
+    errno.EACCES: ("permission denied by this host (EACCES: its own firewall?)", "firewall"),
 }
+AGENT_RESOURCES = ("fds", "buffers", "memory", "firewall", "other")
+"""Every value :func:`agent_resource` gives."""
 
 # OSErrors whose errno is not the system's: TLS error codes (1 is a failed certificate check,
 # not EPERM), resolver and h_errno codes.
@@ -98,8 +102,18 @@ def agent_fault(exc: BaseException) -> str | None:
             and not isinstance(cause, _NOT_ERRNO)
             and cause.errno in _AGENT_ERRNOS
         ):
-            return _AGENT_ERRNOS[cause.errno]
+            return _AGENT_ERRNOS[cause.errno][0]
     return None
+
+
+def agent_resource(detail: str) -> str:
+    """What the agent was short of, from the detail of a :attr:`Failure.AGENT` result (it holds
+    :func:`agent_fault`'s words): ``fds``, ``buffers``, ``memory``, ``firewall`` (refused by its
+    own), or ``other`` (a socket that could not be made for another reason)."""
+    for words, resource in _AGENT_ERRNOS.values():
+        if words in detail:
+            return resource
+    return "firewall" if "firewall" in detail else "other"
 
 
 @dataclass(frozen=True, slots=True)

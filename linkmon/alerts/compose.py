@@ -25,13 +25,26 @@ _SEVERITY = {
     AlertKind.LINK_FLAPPING: "warning",
     AlertKind.SERVICE_UNAVAILABLE: "critical",
     AlertKind.REGIONAL_INCIDENT: "critical",
+    # The agent cannot see, or cannot probe: whatever happens to the links meanwhile pages
+    # no one, so someone must see to the agent now.
+    AlertKind.AGENT_BLIND: "critical",
+    AlertKind.AGENT_FAULT: "critical",
 }
-# What a key's subject is: the delivery group's prefix and the words for a removed one.
-_ABOUT: dict[AlertKind, tuple[str, Literal["link", "office", "region"]]] = {
-    AlertKind.LINK_DOWN: ("link", "link"),
-    AlertKind.LINK_FLAPPING: ("link", "link"),
-    AlertKind.SERVICE_UNAVAILABLE: ("site", "office"),
-    AlertKind.REGIONAL_INCIDENT: ("kabupaten", "region"),
+# What a key's subject is: the delivery group's prefix.
+_GROUP = {
+    AlertKind.LINK_DOWN: "link",
+    AlertKind.LINK_FLAPPING: "link",
+    AlertKind.SERVICE_UNAVAILABLE: "site",
+    AlertKind.REGIONAL_INCIDENT: "kabupaten",
+    AlertKind.AGENT_BLIND: "agent",
+    AlertKind.AGENT_FAULT: "agent",
+}
+# The words for a subject a reload removed (the agent itself never is).
+_REMOVED: dict[AlertKind, Literal["link", "office", "region"]] = {
+    AlertKind.LINK_DOWN: "link",
+    AlertKind.LINK_FLAPPING: "link",
+    AlertKind.SERVICE_UNAVAILABLE: "office",
+    AlertKind.REGIONAL_INCIDENT: "region",
 }
 
 
@@ -100,6 +113,9 @@ class Composer:
                     window=change.window,
                     since=since,
                 )
+        elif key.kind.about_agent:
+            site = self._rules.site or ""
+            words = self._agent_words(change)
         elif key.kind is AlertKind.SERVICE_UNAVAILABLE:
             site = key.subject
             words = text.service_unavailable(
@@ -118,7 +134,7 @@ class Composer:
             )
         return Alert.create(
             str(key),
-            f"{_ABOUT[key.kind][0]}:{key.subject}",
+            f"{_GROUP[key.kind]}:{key.subject}",
             self._labels(change, site, link),
             words,
             starts_at=since,
@@ -128,7 +144,16 @@ class Composer:
         key, lang, since, at = change.key, self._language, change.since, change.at
         if change.removed:
             return text.removed(
-                lang, about=_ABOUT[key.kind][1], subject=key.subject, timezone=self._timezone, at=at
+                lang, about=_REMOVED[key.kind], subject=key.subject, timezone=self._timezone, at=at
+            )
+        if key.kind.about_agent:
+            return text.agent_back(
+                lang,
+                about="blind" if key.kind is AlertKind.AGENT_BLIND else "fault",
+                agent=self._rules.agent,
+                office=self._home(),
+                since=since,
+                at=at,
             )
         if key.kind.about_link:
             link = self._rules.links[key.subject]
@@ -151,7 +176,36 @@ class Composer:
             "network": link.network if link else "",
             "severity": _SEVERITY[change.key.kind],
             "cause": change.cause,
+            "resource": change.key.subject if change.key.kind is AlertKind.AGENT_FAULT else "",
         }
+
+    def _agent_words(self, change: AlertChange) -> dict[str, str]:
+        gateway = self._rules.gateway
+        if change.key.kind is AlertKind.AGENT_BLIND:
+            return text.agent_blind(
+                self._language,
+                agent=self._rules.agent,
+                office=self._home(),
+                cause=change.cause,
+                gateway=gateway.target if gateway else "",
+                detail=change.detail,
+                uplinks=change.links,
+                since=change.since,
+            )
+        return text.agent_fault(
+            self._language,
+            agent=self._rules.agent,
+            office=self._home(),
+            resource=change.key.subject,
+            detail=change.detail,
+            links=change.links,
+            since=change.since,
+        )
+
+    def _home(self) -> text.Place:
+        """Where the agent sits: its office, or, with none, itself in the agent's zone."""
+        site = self._rules.site
+        return self._place(site) if site else text.Place(self._rules.agent, self._timezone)
 
     def _place(self, site: str) -> text.Place:
         """A site as people know it; one not configured by its id, in the agent's zone."""

@@ -62,6 +62,8 @@ _CAUSES = {
         "loss": "paket hilang di atas ambang",
         "rtt": "latensi di atas ambang",
         "own_uplink": "uplink linkmon sendiri terputus",
+        "own_lan": "jaringan LAN linkmon sendiri terputus (gateway tidak menjawab)",
+        "agent_fault": "linkmon sendiri tidak dapat mem-probe (gangguan agen, bukan link)",
         "flapping": "link naik-turun berulang kali",
         "no_path": "tidak ada jalur ke pusat",
     },
@@ -78,10 +80,32 @@ _CAUSES = {
         "loss": "packet loss above threshold",
         "rtt": "latency above threshold",
         "own_uplink": "linkmon's own uplink is down",
+        "own_lan": "linkmon's own LAN is down (its gateway does not answer)",
+        "agent_fault": "linkmon itself cannot probe (a fault of the agent, not the link)",
         "flapping": "link going up and down repeatedly",
         "no_path": "no path to pusat",
     },
 }
+
+# What the agent was short of (probes.base.agent_resource), as the rest of a sentence about it.
+_RESOURCES = {
+    "id": {
+        "fds": "kehabisan file descriptor (batas file terbuka)",
+        "buffers": "kehabisan buffer jaringan",
+        "memory": "kehabisan memori",
+        "firewall": "ditolak oleh firewall-nya sendiri",
+        "other": "tidak dapat membuka socket",
+    },
+    "en": {
+        "fds": "ran out of file descriptors (the open-file limit)",
+        "buffers": "ran out of network buffers",
+        "memory": "ran out of memory",
+        "firewall": "is refused by its own firewall",
+        "other": "cannot open sockets",
+    },
+}
+LISTED = 10  # links named in an agent alert; the rest are counted
+_MORE = {"id": "{shown} dan {more} lainnya", "en": "{shown} and {more} more"}
 
 _TEXT = {
     "id": {
@@ -108,6 +132,28 @@ _TEXT = {
         "region_up.summary": "Gangguan wilayah {kabupaten} selesai pukul {clock}",
         "region_up.description": "Semua link kecamatan di {kabupaten} pulih pada {date} "
         "setelah {duration}.",
+        "blind_lan.summary": "linkmon {agent} buta: gateway LAN {gateway} di {office} tidak "
+        "menjawab sejak {clock}",
+        "blind_lan.description": "Agen linkmon {agent} di {office} tidak dapat menjangkau "
+        "gateway LAN-nya sendiri ({gateway}: {detail}) sejak {date}. Jaringan kantornya sendiri "
+        "yang terputus: link yang dipantaunya ditampilkan TAK DIKETAHUI dan tidak memicu "
+        "peringatan sampai gateway menjawab lagi. Periksa switch, router dan kabel LAN di "
+        "{office}.",
+        "blind_uplink.summary": "linkmon {agent} buta: semua uplink {office} putus sejak {clock}",
+        "blind_uplink.description": "Semua uplink {office} ({links}) putus sejak {date}: agen "
+        "linkmon {agent} tidak dapat melihat link di belakangnya. Link tersebut ditampilkan TAK "
+        "DIKETAHUI dan tidak memicu peringatan sampai uplink kembali.",
+        "sighted.summary": "linkmon {agent} dapat melihat lagi pukul {clock}",
+        "sighted.description": "Agen linkmon {agent} di {office} dapat melihat jaringan lagi "
+        "pada {date} setelah buta selama {duration}; link dinilai ulang dari hasil probe baru.",
+        "fault.summary": "linkmon {agent} tidak dapat mem-probe: {resource} sejak {clock}",
+        "fault.description": "Agen linkmon {agent} di {office} {resource} sejak {date} "
+        "({detail}) dan tidak dapat menjalankan probe untuk {links}. Ini gangguan pada agen, "
+        "bukan pada link: link tersebut ditampilkan TAK DIKETAHUI dan tidak memicu peringatan "
+        "putus.",
+        "fault_up.summary": "linkmon {agent} dapat mem-probe lagi pukul {clock}",
+        "fault_up.description": "Agen linkmon {agent} dapat menjalankan semua probe lagi pada "
+        "{date} setelah {duration}.",
         "removed.link": "Link {subject} dihapus dari konfigurasi pada {date}.",
         "removed.office": "Kantor {subject} dihapus dari konfigurasi pada {date}.",
         "removed.region": "Gangguan wilayah {subject} tidak dipantau lagi: link kecamatannya "
@@ -135,6 +181,27 @@ _TEXT = {
         "together since {date}. Main cause: {cause}. Kecamatan: {offices}.",
         "region_up.summary": "Regional incident {kabupaten} over at {clock}",
         "region_up.description": "All kecamatan links in {kabupaten} restored on {date} "
+        "after {duration}.",
+        "blind_lan.summary": "linkmon {agent} is blind: its LAN gateway {gateway} at {office} "
+        "does not answer since {clock}",
+        "blind_lan.description": "The linkmon agent {agent} at {office} cannot reach its own LAN "
+        "gateway ({gateway}: {detail}) since {date}. Its own office network is cut: the links it "
+        "watches are shown UNKNOWN and page no one until the gateway answers again. Check the "
+        "LAN switch, router and cabling at {office}.",
+        "blind_uplink.summary": "linkmon {agent} is blind: every uplink of {office} is down "
+        "since {clock}",
+        "blind_uplink.description": "Every uplink of {office} ({links}) is down since {date}: "
+        "the linkmon agent {agent} cannot see the links behind them. They are shown UNKNOWN and "
+        "page no one until an uplink is back.",
+        "sighted.summary": "linkmon {agent} can see again at {clock}",
+        "sighted.description": "The linkmon agent {agent} at {office} can see the network again "
+        "on {date} after {duration} blind; links are judged again on fresh probe results.",
+        "fault.summary": "linkmon {agent} cannot probe: {resource} since {clock}",
+        "fault.description": "The linkmon agent {agent} at {office} {resource} since {date} "
+        "({detail}) and cannot run the probes of {links}. This is a fault of the agent, not of "
+        "the links: they are shown UNKNOWN and page no one as down.",
+        "fault_up.summary": "linkmon {agent} can probe again at {clock}",
+        "fault_up.description": "The linkmon agent {agent} runs every probe again on {date} "
         "after {duration}.",
         "removed.link": "Link {subject} was removed from the configuration on {date}.",
         "removed.office": "Office {subject} was removed from the configuration on {date}.",
@@ -356,6 +423,87 @@ def regional_resolved(
         language,
         "region_up",
         kabupaten=kabupaten.name,
+        clock=clock(at, tz),
+        date=date(at, tz, language),
+        duration=duration(at - since, language),
+    )
+
+
+def _listed(items: Sequence[str], language: str) -> str:
+    """``a, b, c`` or, past :data:`LISTED`, ``a, b, … and 5 more``."""
+    shown = ", ".join(items[:LISTED])
+    more = len(items) - LISTED
+    return _MORE[language].format(shown=shown, more=more) if more > 0 else shown
+
+
+def agent_blind(
+    language: str,
+    *,
+    agent: str,
+    office: Place,
+    cause: str,
+    gateway: str,
+    detail: str,
+    uplinks: Sequence[str],
+    since: float,
+) -> dict[str, str]:
+    """The agent cannot see: its LAN gateway (``own_lan``) or every uplink of its office
+    (``own_uplink``) is down."""
+    tz = office.timezone
+    return _render(
+        language,
+        "blind_lan" if cause == "own_lan" else "blind_uplink",
+        agent=agent,
+        office=office.name,
+        gateway=gateway,
+        detail=detail or "-",
+        links=_listed(uplinks, language),
+        clock=clock(since, tz),
+        date=date(since, tz, language),
+    )
+
+
+def agent_fault(
+    language: str,
+    *,
+    agent: str,
+    office: Place,
+    resource: str,
+    detail: str,
+    links: Sequence[str],
+    since: float,
+) -> dict[str, str]:
+    """Probes the agent itself cannot run, and what it is short of."""
+    tz = office.timezone
+    return _render(
+        language,
+        "fault",
+        agent=agent,
+        office=office.name,
+        resource=_RESOURCES[language].get(resource, resource),
+        detail=detail or "-",
+        links=_listed(links, language),
+        clock=clock(since, tz),
+        date=date(since, tz, language),
+    )
+
+
+def agent_back(
+    language: str,
+    *,
+    about: Literal["blind", "fault"],
+    agent: str,
+    office: Place,
+    since: float,
+    at: float,
+) -> dict[str, str]:
+    """The resolve of an agent alert: it can see again (``blind``), or probe again (``fault``)."""
+    tz = office.timezone
+    return _render(
+        language,
+        "sighted" if about == "blind" else "fault_up",
+        agent=agent,
+        office=office.name,
         clock=clock(at, tz),
         date=date(at, tz, language),
         duration=duration(at - since, language),

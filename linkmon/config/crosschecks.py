@@ -1,5 +1,6 @@
 """Checks across items, on the resolved config: unique ids, references to sites and links, the
-site hierarchy, dependency cycles, probes of a link, receivers and maintenance windows.
+site hierarchy, dependency cycles, probes of a link, the agent's own site and gateway,
+receivers and maintenance windows.
 
 Each takes its items with their index in the file (``Indexed``: items set aside for errors of
 their own leave gaps) and the ids as written (``Written``), broken items' included, so that
@@ -17,6 +18,7 @@ from typing import TypeAlias, TypeVar
 from .errors import Findings, Location, format_path
 from .model import (
     PARENT_KINDS,
+    Agent,
     IcmpProbe,
     Link,
     MaintenanceWindow,
@@ -157,14 +159,19 @@ def _check_probes(found: Findings, path: Location, probes: Sequence[ProbeConfig]
                 where, f"same probe as probes[{seen[key]}] ({probe.kind} {probe.target_label})"
             )
         seen.setdefault(key, i)
-        target = _target_address(probe)
-        if probe.source is not None and target is not None:
-            source_version = ipaddress.ip_address(probe.source).version
-            if source_version != target.version:
-                found.add(
-                    (*where, "source"),
-                    f"{probe.source} is IPv{source_version} but the target is IPv{target.version}",
-                )
+        _check_source(found, where, probe)
+
+
+def _check_source(found: Findings, where: Location, probe: ProbeConfig) -> None:
+    """A source address must be of the target's family."""
+    target = _target_address(probe)
+    if probe.source is not None and target is not None:
+        source_version = ipaddress.ip_address(probe.source).version
+        if source_version != target.version:
+            found.add(
+                (*where, "source"),
+                f"{probe.source} is IPv{source_version} but the target is IPv{target.version}",
+            )
 
 
 def _target_address(probe: ProbeConfig) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -179,6 +186,14 @@ def _target_address(probe: ProbeConfig) -> ipaddress.IPv4Address | ipaddress.IPv
         return ipaddress.ip_address(host)
     except ValueError:
         return None
+
+
+def check_agent(found: Findings, agent: Agent, written: Written) -> None:
+    """The office the agent names as its own must exist; its gateway is checked like a probe."""
+    if agent.site is not None and agent.site not in written.sites:
+        found.add(("agent", "site"), f"unknown site {agent.site!r}")
+    if agent.gateway is not None:
+        _check_source(found, ("agent", "gateway"), agent.gateway)
 
 
 def check_receivers(found: Findings, receivers: Indexed[Receiver]) -> None:

@@ -1,7 +1,8 @@
 """How defaults flow down, and the checks on what each probe and office really runs with.
 
 ``defaults`` → link → probe for ``interval``, ``timeout`` and the ICMP echoes (``icmp:`` on
-defaults or a link is the ``count``/``spacing``/``size`` of every ICMP probe below it);
+defaults or a link is the ``count``/``spacing``/``size`` of every ICMP probe below it), and
+``defaults`` → ``agent.gateway`` alike;
 ``defaults`` → link for ``down_after``, ``up_after`` and ``degraded``; ``defaults`` → site for
 ``service_hours``, ``agent.timezone`` → site for ``timezone``. After loading, every value is
 concrete.
@@ -27,9 +28,10 @@ from pydantic import BaseModel
 from linkmon.durations import format_duration
 
 from .errors import Findings, Location
-from .model import Defaults, IcmpProbe, Link, ProbeConfig, Site
+from .model import Defaults, Gateway, IcmpProbe, Link, Site, _ProbeBase
 
 _M = TypeVar("_M", bound=BaseModel)
+_P = TypeVar("_P", bound=_ProbeBase)
 
 DEFAULTS: Location = ("defaults",)
 PROBE_SETTINGS = ("interval", "timeout", "count", "spacing", "size")
@@ -50,7 +52,7 @@ class Use:
     def path(self) -> Location:
         return self.levels[-1]
 
-    def below(self, path: Location, level: Defaults | Link | ProbeConfig) -> Use:
+    def below(self, path: Location, level: Defaults | Link | _ProbeBase) -> Use:
         """What ``level`` (at ``path``) runs with: these values, with those it writes."""
         written = _written(level)
         return Use(
@@ -162,9 +164,14 @@ class Inheritance:
             }
         )
 
-    def _probe(self, link: Use, path: Location, probe: ProbeConfig) -> ProbeConfig:
+    def gateway(self, path: Location, gateway: Gateway) -> Gateway:
+        """The agent's gateway with what it leaves out taken from ``defaults``: an ICMP probe
+        of no link, checked like every other."""
+        return self._probe(self.from_defaults, path, gateway)
+
+    def _probe(self, above: Use, path: Location, probe: _P) -> _P:
         keys = PROBE_SETTINGS if isinstance(probe, IcmpProbe) else ("interval", "timeout")
-        use = link.below(path, probe).only(keys)
+        use = above.below(path, probe).only(keys)
         self.probes.append(use)
         return probe.model_copy(update=use.values)
 
@@ -232,7 +239,7 @@ class _WrongForAll:
         return self.answers[level, keys]
 
 
-def _written(level: Defaults | Link | ProbeConfig) -> dict[str, Any]:
+def _written(level: Defaults | Link | _ProbeBase) -> dict[str, Any]:
     """The probe settings ``level`` writes itself, flattened: ``icmp: {count: 3}`` on
     defaults or a link is the ``count`` of the ICMP probes below it."""
     written = {key: getattr(level, key) for key in PROBE_SETTINGS if key in level.model_fields_set}

@@ -23,6 +23,7 @@ from pydantic_core import ErrorDetails
 from .crosschecks import (
     Indexed,
     Written,
+    check_agent,
     check_links,
     check_maintenance,
     check_receivers,
@@ -31,7 +32,7 @@ from .crosschecks import (
 from .errors import ConfigError, Findings, Location, clip, kind_of
 from .inheritance import Inheritance
 from .messages import describe, plain_loc
-from .model import Config, Receiver, Server, Storage
+from .model import Agent, Config, Receiver, Server, Storage
 from .reading import ReadError, check_shape, read_yaml
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -143,6 +144,7 @@ class _Loading:
         sites = [(i, flow.site(("sites", i), site)) for i, site in self._each("sites", draft.sites)]
         check_sites(self.found, sites, self.written)
         links = [(i, flow.link(("links", i), link)) for i, link in self._each("links", draft.links)]
+        agent = self._resolve_agent(draft.agent, flow)
         flow.check(self.found, defaults_ok=self.defaults_ok)
         check_links(self.found, links, self.written)
         receivers = self._each("receivers", draft.alerting.receivers)
@@ -154,7 +156,7 @@ class _Loading:
             return None
         return Config.model_validate(
             {
-                "agent": draft.agent,
+                "agent": agent,
                 "server": server,
                 "storage": storage,
                 "defaults": draft.defaults,
@@ -166,6 +168,18 @@ class _Loading:
                 "maintenance": draft.maintenance,
             }
         )
+
+    def _resolve_agent(self, agent: Agent, flow: Inheritance) -> Agent:
+        """The agent's own site (the one given, else the site named like the agent, else
+        none) and its gateway with the defaults' settings."""
+        check_agent(self.found, agent, self.written)
+        site = agent.site
+        if site is None and agent.name in self.written.sites:
+            site = agent.name
+        gateway = agent.gateway
+        if gateway is not None:
+            gateway = flow.gateway(("agent", "gateway"), gateway)
+        return agent.model_copy(update={"site": site, "gateway": gateway})
 
     def _each(self, name: str, items: tuple[_T, ...]) -> Indexed[_T]:
         """Items with their index in the file (items set aside leave gaps)."""

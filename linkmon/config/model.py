@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, model_validator
 
 from linkmon.maintenance import Weekday, covering
 from probes import HttpSpec, IcmpSpec, TcpSpec
@@ -62,11 +62,20 @@ class _Model(BaseModel):
 
 
 class Agent(_Model):
-    """This vantage point; ``name`` is the ``agent`` label (default: the host name)."""
+    """This vantage point; ``name`` is the ``agent`` label (default: the host name).
+
+    ``site``: the office the agent sits in; the links leaving it are its own uplinks. After
+    loading it is the site given, else the site whose id is ``name``, else None (an agent with
+    no office of its own, a lab or loopback config: it has no uplinks to lose). ``gateway``:
+    its LAN next hop, pinged every round like a link, so that its own network failing reads
+    as "I am blind", not as every link down.
+    """
 
     name: Id = Field(default_factory=lambda: _default_agent_name(socket.gethostname()))
     timezone: Timezone = "Asia/Makassar"
     language: Literal["id", "en"] = "id"
+    site: Id | None = None
+    gateway: Gateway | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -189,6 +198,22 @@ class IcmpProbe(_ProbeBase):
             source=self.source,
             interface=self.interface,
         )
+
+
+class Gateway(IcmpProbe):
+    """``agent.gateway``: a plain address (``198.18.0.254``) or an ICMP probe's settings without
+    its ``kind`` (``{target, interval, timeout, count, spacing, size, source, interface}``);
+    what it leaves out comes from ``defaults``, as for a link's probe."""
+
+    kind: Literal["icmp"] = "icmp"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_address(cls, data: Any) -> Any:
+        return {"target": data} if isinstance(data, str) else data
+
+
+Agent.model_rebuild()  # its gateway is an ICMP probe, defined after it
 
 
 class TcpProbe(_ProbeBase):

@@ -11,13 +11,16 @@ separate "the outage was alerted" from "the alert is queued".
 
 Where each rule lives: :mod:`~linkmon.state.judgement` (a link on its own probes: verdicts,
 quality, diagnosis), :mod:`~linkmon.state.network` (dependencies, flap damping, the step),
-:mod:`~linkmon.state.alerting` (which alerts fire, roll-ups), :mod:`linkmon.topology`
-(which offices can serve), :mod:`~linkmon.state.rules` (what is read from the config).
+:mod:`~linkmon.state.alerting` (which alerts fire, roll-ups), :mod:`~linkmon.state.sight`
+(whether the agent can see at all: its gateway, its uplinks, its own faults),
+:mod:`linkmon.topology` (which offices can serve), :mod:`~linkmon.state.rules` (what is read
+from the config).
 """
 
 from linkmon.state.facts import (
     OUT,
     SERVING,
+    AgentSight,
     AlertChange,
     AlertKey,
     AlertKind,
@@ -35,6 +38,7 @@ from linkmon.topology import Availability
 __all__ = [
     "OUT",
     "SERVING",
+    "AgentSight",
     "AlertChange",
     "AlertKey",
     "AlertKind",

@@ -10,7 +10,15 @@ suppression never swallows a resolve:
 * ``ServiceUnavailable`` (critical): an office whose redundant paths are all gone — a
   single-path office is already paged by its LinkDown, one behind a failed hub by the hub's;
 * ``RegionalIncident`` (critical): at least ``rollup.share`` and ``rollup.min_links`` of a
-  kabupaten's kecamatan links down together, instead of one page each.
+  kabupaten's kecamatan links down together, instead of one page each;
+* ``AgentBlind`` (critical): the agent cannot see (:mod:`linkmon.state.sight`: its LAN gateway
+  is down, or every uplink of its office with links behind them), instead of a page per link;
+* ``AgentFault`` (critical): probes the agent itself cannot run, one alert per resource it is
+  short of (file descriptors, buffers, memory, its own firewall).
+
+A link the agent cannot see is neither a reason to fire nor to resolve: an alert about it (its
+LinkDown, its kabupaten's incident, its office's ServiceUnavailable) stays as it was until
+fresh results say otherwise.
 
 What comes out are :class:`~linkmon.state.facts.AlertChange` facts; the firing book keeps, per
 key, when the alert began, so a restart that hands it back resolves what it owes and pages
@@ -21,8 +29,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 
 from linkmon.state.facts import (
+    BLINDNESS,
     OUT,
     SERVING,
     AlertChange,
@@ -31,9 +41,17 @@ from linkmon.state.facts import (
     LinkState,
     ServiceStatus,
 )
-from linkmon.state.judgement import LiveLink
+from linkmon.state.judgement import LiveLink, LiveProbe
 from linkmon.state.rules import Layout, Rules
+from linkmon.state.sight import Sight
 from linkmon.topology import Availability
+from probes.base import ProbeResult
+
+
+def _describe(result: ProbeResult) -> str:
+    """``timeout``, ``unreachable (no route)``: how the gateway's last failed round failed."""
+    reason = result.failure.value if result.failure else "failed"
+    return f"{reason} ({result.detail})" if result.detail else reason
 
 
 class Alerting:
@@ -42,10 +60,14 @@ class Alerting:
     def __init__(self, firing: Mapping[AlertKey, float]) -> None:
         self.firing: dict[AlertKey, float] = dict(firing)
         self.rollup: set[str] = set()  # kabupaten whose roll-up pages (or is about to)
+        self.faults_changed = True  # a probe went blind or saw again: re-check AgentFault
+        self._seen: str | None = None  # the agent's sight when its alerts were last settled
 
-    def adopt(self, rules: Rules, layout: Layout, links: Mapping[str, LiveLink]) -> None:
+    def adopt(
+        self, rules: Rules, layout: Layout, links: Mapping[str, LiveLink], sight: Sight
+    ) -> None:
         """Work on these rules and links from now on (start, reload)."""
-        self._rules, self._layout, self._links = rules, layout, links
+        self._rules, self._layout, self._links, self._sight = rules, layout, links, sight
         self.rollup &= layout.kecamatan.keys()
 
     def reconcile(
@@ -62,7 +84,8 @@ class Alerting:
         A kabupaten's roll-up is re-decided when one of its kecamatan links ``moved``; when
         that flips it, all of its links are re-checked (held pages go out, or are held).
         Office alerts are settled only when ``services`` are given: finding every office's
-        path costs a search of the whole network, once per tick rather than per change.
+        path costs a search of the whole network, once per tick rather than per change; so
+        are the agent's faults, to name the probes that failed together in one alert.
         """
         layout = self._layout
         subjects = {link.id: link for link in (self._links.values() if everything else links)}
@@ -81,6 +104,10 @@ class Alerting:
         if services is not None:
             for status in services.values():
                 self._service(out, status, now)
+        if everything or self._seen != self._sight.blind:
+            self._agent_blind(out, now)
+        if services is not None and (everything or self.faults_changed):
+            self._agent_faults(out, now)
         if everything:
             self._orphans(out, now)
 
@@ -162,7 +189,7 @@ class Alerting:
         suspect = [m for m in members if m.suspect and m.maintenance is None]
         need = max(self._rules.rollup_min_links, math.ceil(self._rules.rollup_share * len(members)))
         key = AlertKey(AlertKind.REGIONAL_INCIDENT, kab)
-        still_out = any(m.state in OUT for m in members)
+        still_out = any(m.state in OUT or m.hidden for m in members)
         holds = still_out if key in self.firing else len(down) >= need
         if holds or (len(members) >= need and len(down) + len(suspect) >= need):
             self.rollup.add(kab)
@@ -200,15 +227,77 @@ class Alerting:
             and not any(self._covered(link) for link in own)
             and not all(self._rules.maintenance(link.id, now) for link in own)
         )
+        unseen = status.availability is Availability.UNKNOWN and any(link.hidden for link in own)
         self._settle(
             out,
             key,
             now,
-            holds=status.availability is Availability.UNAVAILABLE,
+            holds=status.availability is Availability.UNAVAILABLE or unseen,
             may_fire=may_fire,
             fire=lambda: AlertChange(
                 key, True, status.since, now, cause="no_path", links=tuple(link.id for link in own)
             ),
+        )
+
+    def _agent_blind(self, out: list[AlertChange], now: float) -> None:
+        """One alert per cause of blindness. One that storage handed back holds until the
+        gateway is judged again."""
+        sight = self._sight
+        self._seen = sight.blind
+        unjudged = sight.gateway is not None and sight.gateway.probe.verdict is None
+        for cause in BLINDNESS:
+            key = AlertKey(AlertKind.AGENT_BLIND, cause)
+            restarted = cause == "own_lan" and unjudged and key in self.firing
+            self._settle(
+                out,
+                key,
+                now,
+                holds=sight.blind == cause or restarted,
+                may_fire=sight.blind == cause,
+                fire=partial(self._blind, key, now),
+            )
+
+    def _agent_faults(self, out: list[AlertChange], now: float) -> None:
+        """One alert per resource the agent is short of, settled once per tick: the probes
+        that go blind together (a whole round of them) are named in one alert. One that
+        storage handed back holds while links it left unknown await fresh results."""
+        self.faults_changed = False
+        faults = self._sight.faults(self._links)
+        firing = {key.subject for key in self.firing if key.kind is AlertKind.AGENT_FAULT}
+        restored = bool(firing) and any(
+            link.hidden and link.cause == "agent_fault" and not link.blind_probes
+            for link in self._links.values()
+        )
+        for resource in sorted(firing | faults.keys()):
+            found = faults.get(resource, [])
+            key = AlertKey(AlertKind.AGENT_FAULT, resource)
+            self._settle(
+                out,
+                key,
+                now,
+                holds=bool(found) or restored,
+                may_fire=bool(found),
+                fire=partial(self._fault, key, found, now),
+            )
+
+    def _blind(self, key: AlertKey, now: float) -> AlertChange:
+        sight, cause = self._sight, key.subject
+        if cause == "own_lan" and sight.gateway is not None:
+            failed = sight.gateway.probe.last_failed
+            detail = "" if failed is None else _describe(failed)
+            return AlertChange(key, True, sight.since, now, cause=cause, detail=detail)
+        return AlertChange(key, True, sight.since, now, cause=cause, links=sight.uplinks)
+
+    def _fault(self, key: AlertKey, found: list[tuple[str, LiveProbe]], now: float) -> AlertChange:
+        last = found[0][1].last
+        return AlertChange(
+            key,
+            True,
+            now,
+            now,
+            cause="agent_fault",
+            detail="" if last is None else last.detail,
+            links=tuple(dict.fromkeys(lid for lid, _ in found)),
         )
 
     def _orphans(self, out: list[AlertChange], now: float) -> None:
@@ -219,6 +308,8 @@ class Alerting:
         """
         offices = set(self._layout.topology.offices)
         for key, since in list(self.firing.items()):
+            if key.kind.about_agent:
+                continue  # settled by _agent: the agent is never removed
             if key.kind.about_link:
                 gone = key.subject not in self._links
             elif key.kind is AlertKind.SERVICE_UNAVAILABLE:

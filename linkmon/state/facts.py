@@ -25,6 +25,12 @@ class LinkState(StrEnum):
 
 SERVING = frozenset({LinkState.UP, LinkState.DEGRADED})
 OUT = frozenset({LinkState.DOWN, LinkState.UNREACHABLE})
+BLINDNESS = ("own_lan", "own_uplink")
+"""Why the agent cannot see (the subject of an AgentBlind alert)."""
+BLIND_CAUSES = frozenset({*BLINDNESS, "agent_fault"})
+"""Causes of an UNKNOWN link that the agent cannot see: its LAN gateway is down (``own_lan``),
+every uplink of its own office is down (``own_uplink``), or it could not run the link's probes
+itself (``agent_fault``). Never a page about the link."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +101,16 @@ class AlertKind(StrEnum):
     LINK_FLAPPING = "LinkFlapping"  # subject: a link
     SERVICE_UNAVAILABLE = "ServiceUnavailable"  # subject: an office (site)
     REGIONAL_INCIDENT = "RegionalIncident"  # subject: a kabupaten (site)
+    AGENT_BLIND = "AgentBlind"  # subject: the cause, own_lan or own_uplink
+    AGENT_FAULT = "AgentFault"  # subject: what the agent is short of (probes.AGENT_RESOURCES)
 
     @property
     def about_link(self) -> bool:
         return self in (AlertKind.LINK_DOWN, AlertKind.LINK_FLAPPING)
+
+    @property
+    def about_agent(self) -> bool:
+        return self in (AlertKind.AGENT_BLIND, AlertKind.AGENT_FAULT)
 
 
 class AlertKey(NamedTuple):
@@ -138,7 +150,11 @@ class AlertChange:
     * LinkFlapping: ``changes`` into or out of DOWN within ``window`` seconds;
     * ServiceUnavailable: ``links``, the office's own links, all down;
     * RegionalIncident: ``down`` of ``total`` kecamatan links, the ``offices`` at their far
-      ends (site ids, in configuration order), the main ``cause``.
+      ends (site ids, in configuration order), the main ``cause``;
+    * AgentBlind: ``cause`` (``own_lan``: ``detail`` says how the gateway failed;
+      ``own_uplink``: ``links``, the uplinks of its office, all down);
+    * AgentFault: ``cause`` ``agent_fault``, ``detail`` what ran out (a probe's words),
+      ``links`` whose probes it cannot run (the gateway's as ``agent.gateway``).
 
     A resolve carries only the key and the times.
     """
@@ -156,6 +172,16 @@ class AlertChange:
     total: int = 0
     offices: tuple[str, ...] = ()
     removed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSight:
+    """Whether the agent can see: ``blind`` (``own_lan``, ``own_uplink`` or None) since when,
+    and per resource it is short of, how many probes it cannot run (``faults``)."""
+
+    blind: str | None = None
+    since: float = 0.0
+    faults: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,11 @@ Rules (the order in which they apply is :func:`judge`'s):
   the last 5 rounds cross, left only when the last 20 rounds are clearly below (half the loss
   threshold, 80 % of the RTT threshold). Five echoes give loss in 20 % steps, so a link with
   20 % random loss would otherwise change state every few rounds. UNKNOWN until judged.
+* **The agent's own faults** (:attr:`probes.Failure.AGENT`: out of file descriptors, buffers
+  or memory, refused by its own firewall) say nothing about the path: such a round counts
+  neither way. After ``down_after`` of them in a row the probe is *blind*: its verdict is
+  dropped (only fresh results count once it can run again) and the link is judged on its other
+  probes, or is UNKNOWN (``agent_fault``) when it has none left.
 * **Diagnosis** names the failed layer: ``path_down`` (nothing answers), ``service_refused``
   (TCP reset while the path answers), ``service_blocked`` (silence from a service while the
   path answers), ``http_status``, ``body_mismatch``, ``dns``, ``tls``, ``service_error``,
@@ -26,12 +31,21 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from linkmon.state.facts import AlertKey, AlertKind, LinkSnapshot, LinkState, ProbeSnapshot
+from linkmon.state.facts import (
+    BLIND_CAUSES,
+    AlertKey,
+    AlertKind,
+    LinkSnapshot,
+    LinkState,
+    ProbeSnapshot,
+)
 from linkmon.state.rules import LinkRule, ProbeRule
 from probes.base import Failure, ProbeResult
 
 PATH_KINDS = frozenset({"icmp"})
+_AGENT = Failure.AGENT  # looked up on every result
 
 QUALITY_SHORT = 5
 QUALITY_LONG = 20
@@ -51,7 +65,6 @@ _SERVICE_CAUSE = {
     Failure.TOO_MANY_REDIRECTS: "service_error",
     Failure.PROTOCOL: "service_error",
     Failure.ERROR: "service_error",
-    Failure.AGENT: "agent_fault",
 }
 # Failures that prove the far end answered, so the path is not what broke.
 _ANSWERED = frozenset(
@@ -66,9 +79,24 @@ _ANSWERED = frozenset(
 )
 
 
+class Hysteresis(Protocol):
+    """How many rounds in a row turn a verdict: a link's rule, or the agent's gateway's."""
+
+    @property
+    def down_after(self) -> int: ...
+
+    @property
+    def up_after(self) -> int: ...
+
+
 @dataclass(eq=False)
 class LiveProbe:
-    """One probe of a link: its verdict, the counts that lead to the next, its last results."""
+    """One probe of a link: its verdict, the counts that lead to the next, its last results.
+
+    ``failing_since``: when its current run of failed rounds began. ``faults``: rounds in a row
+    the agent could not run it (:attr:`Failure.AGENT`); ``blind`` once they reach
+    ``down_after``.
+    """
 
     rule: ProbeRule
     verdict: bool | None = None
@@ -77,21 +105,35 @@ class LiveProbe:
     last: ProbeResult | None = None
     last_at: float | None = None
     last_failed: ProbeResult | None = None
+    failing_since: float | None = None
+    faults: int = 0
+    blind: bool = False
     # (sent, received, average RTT) of answered ICMP rounds, for loss and latency judgement
     rounds: deque[tuple[int, int, float | None]] = field(
         default_factory=lambda: deque(maxlen=QUALITY_LONG)
     )
 
-    def record(self, result: ProbeResult, now: float, rule: LinkRule) -> None:
+    def record(self, result: ProbeResult, now: float, rule: Hysteresis) -> None:
         self.last, self.last_at = result, now
+        if result.failure is _AGENT:
+            self.faults += 1
+            if not self.blind and self.faults >= rule.down_after:
+                self.blind = True
+                self.forget()
+            return
+        if self.faults:
+            self.faults, self.blind = 0, False
         if result.success:
             self.successes += 1
-            self.failures = 0
+            if self.failures:
+                self.failures, self.failing_since = 0, None
             if self.verdict is None or (not self.verdict and self.successes >= rule.up_after):
                 self.verdict = True
         if result.packets_sent:  # a round that lost every echo is loss too
             self.rounds.append((result.packets_sent, result.packets_received, result.rtt_avg))
         if not result.success:
+            if not self.failures:
+                self.failing_since = now
             self.failures += 1
             self.successes = 0
             self.last_failed = result
@@ -100,8 +142,12 @@ class LiveProbe:
                 self.rounds.clear()  # an outage is not loss to hold against the link later
 
     def forget(self) -> None:
-        """Drop the verdict so only fresh results count (after an upstream outage)."""
+        """Drop the verdict, and the rounds its loss and RTT are judged on, so only fresh
+        results count (after an upstream outage, once the agent can see again or could not
+        run it for a while): a round lost while the path was cut is no loss of the link."""
         self.verdict, self.failures, self.successes = None, 0, 0
+        self.failing_since = None
+        self.rounds.clear()
 
     def snapshot(self) -> ProbeSnapshot:
         last = self.last
@@ -131,6 +177,7 @@ class LiveLink:
 
     rule: LinkRule
     probes: list[LiveProbe]
+    blind_probes: int = 0  # probes the agent cannot run now (kept by the network)
     state: LinkState = LinkState.UNKNOWN
     since: float = 0.0
     cause: str = "no_data"
@@ -160,6 +207,23 @@ class LiveLink:
         return self.state in (LinkState.DOWN, LinkState.UNREACHABLE) or (
             self.state is LinkState.UNKNOWN and self.cause == "own_uplink"
         )
+
+    @property
+    def behind(self) -> bool:
+        """Held by what lies between the agent and it: an upstream outage, or the agent's own
+        network (not its own faults: those are the probes' business)."""
+        return self.state is LinkState.UNREACHABLE or (
+            self.state is LinkState.UNKNOWN and self.cause in ("own_uplink", "own_lan")
+        )
+
+    @property
+    def hidden(self) -> bool:
+        """Unknown because the agent cannot see it (:data:`BLIND_CAUSES`): pages no one."""
+        return self.state is LinkState.UNKNOWN and self.cause in BLIND_CAUSES
+
+    def failing_since(self) -> float | None:
+        """When the latest of its probes' current runs of failed rounds began."""
+        return max((p.failing_since for p in self.probes if p.failing_since), default=None)
 
     def failing_now(self) -> bool:
         """Trending towards DOWN: some probe failing, none answering in its last round."""
@@ -222,6 +286,15 @@ def _describe(probe: LiveProbe) -> str:
     return f"{probe.rule.kind} {probe.rule.target}: {reason}{extra}"
 
 
+def _faults(link: LiveLink) -> str:
+    """Which probes the agent cannot run, and what ran out (the probes' own words)."""
+    return "; ".join(
+        f"{p.rule.kind} {p.rule.target}: {p.last.detail[:_DETAIL_CHARS]}"
+        for p in link.probes
+        if p.blind and p.last is not None
+    )
+
+
 def _diagnose(failed: list[LiveProbe], path_ok: bool) -> tuple[str, str]:
     """Which layer broke, from the failed probes; ``path_ok``: some other probe still answers."""
     detail = "; ".join(_describe(p) for p in failed)
@@ -240,25 +313,29 @@ def _diagnose(failed: list[LiveProbe], path_ok: bool) -> tuple[str, str]:
 
 
 def judge(link: LiveLink) -> tuple[LinkState, str, str]:
-    """The link judged on its own probes alone: state, cause, detail."""
-    judged = [p for p in link.probes if p.verdict is not None]
+    """The link judged on its own probes alone (those the agent can run): state, cause,
+    detail."""
+    probes = link.probes if not link.blind_probes else [p for p in link.probes if not p.blind]
+    judged = [p for p in probes if p.verdict is not None]
     if not judged:
+        if link.blind_probes:
+            return LinkState.UNKNOWN, "agent_fault", _faults(link)
         return LinkState.UNKNOWN, "no_data", ""
     failed = [p for p in judged if not p.verdict]
     if len(failed) == len(judged):
         return (LinkState.DOWN, *_diagnose(failed, path_ok=False))
-    service = [p for p in link.probes if p.rule.kind not in PATH_KINDS]
+    service = [p for p in probes if p.rule.kind not in PATH_KINDS]
     if service and all(p.verdict is False for p in service):
         # Judged on the services alone only while the path answers: ICMP failing too,
         # just not judged yet (phases differ), is a path down, not a blocked service.
-        path = [p for p in link.probes if p.rule.kind in PATH_KINDS]
+        path = [p for p in probes if p.rule.kind in PATH_KINDS]
         path_ok = not path or any(not p.failures for p in path)
         return (
             LinkState.DOWN,
             *_diagnose(service if path_ok else service + path, path_ok=path_ok),
         )
     if link.state in (LinkState.UP, LinkState.DOWN) and any(
-        (p.verdict and p.failures) or (p.verdict is False and p.successes) for p in link.probes
+        (p.verdict and p.failures) or (p.verdict is False and p.successes) for p in probes
     ):
         # A probe is on its way to a new verdict (probes run at different phases, and a
         # silent round is loss too): let down_after / up_after decide first, so a cut or a

@@ -6,12 +6,15 @@ dependencies and flap damping, works out which offices can serve (:mod:`linkmon.
 and which alerts fire (:mod:`linkmon.state.alerting`), and hands back the :class:`Changes`.
 
 * **Dependencies**: a link that would be DOWN while every ``depends_on`` link is down is
-  UNREACHABLE (cause ``upstream:<root link ids>``) and pages no one. If the roots are all the
-  agent's own uplinks, it is UNKNOWN (``own_uplink``): the agent is blind, not the link. While
-  a parent is failing but not yet judged, a child's DOWN is held back (the parent decides
-  within its own ``down_after``), so a hub cut never pages its kecamatan first. When the
-  parents recover, an unreachable link stays as it is until fresh results of its own arrive:
-  no burst of stale DOWNs.
+  UNREACHABLE (cause ``upstream:<root link ids>``) and pages no one. If the roots are the
+  agent's own uplinks and every one of those is down, it is UNKNOWN (``own_uplink``): the agent
+  is blind, not the link. While a parent is failing but not yet judged, a child's DOWN is held
+  back (the parent decides within its own ``down_after``), so a hub cut never pages its
+  kecamatan first. When the parents recover, an unreachable link stays as it is until fresh
+  results of its own arrive: no burst of stale DOWNs.
+* **The agent's own sight** (:mod:`linkmon.state.sight`): its LAN gateway down makes every link
+  that would be DOWN UNKNOWN (``own_lan``), its own faults make a probe blind (``agent_fault``);
+  the same "fresh results only" rule applies when sight returns.
 * **Flapping**: more than ``flapping.changes`` changes into or out of DOWN within
   ``flapping.window`` set ``flapping``; it clears when at most half as many remain.
 """
@@ -28,6 +31,7 @@ from linkmon.state.alerting import Alerting
 from linkmon.state.facts import (
     OUT,
     SERVING,
+    AgentSight,
     AlertChange,
     AlertKey,
     Changes,
@@ -38,6 +42,7 @@ from linkmon.state.facts import (
 )
 from linkmon.state.judgement import LiveLink, LiveProbe, judge
 from linkmon.state.rules import Layout, LinkRule, Rules, no_maintenance
+from linkmon.state.sight import Sight
 from probes.base import ProbeResult
 
 if TYPE_CHECKING:
@@ -86,10 +91,12 @@ class Network:
         # Links whose stored state must go: gone from the config since the last run or reload.
         self._removed = sorted(set(restored or ()) - self._rules.links.keys())
         self._pending = _Step()  # what a reload changed, reported with the next step
+        self._sight = Sight(self._rules)
+        self._held: set[str] = set()  # links whose DOWN waits for the gateway to answer
         for rule in self._rules.links.values():
             snapshot = (restored or {}).get(rule.id)
             self._links[rule.id] = _restore(rule, snapshot) if snapshot else _fresh(rule, now)
-        self._alerting.adopt(self._rules, self._layout, self._links)
+        self._adopt(now)
 
     # -- public ------------------------------------------------------------------------------
 
@@ -105,9 +112,33 @@ class Network:
         link = self._links.get(link_id)
         if link is None or not 0 <= probe_index < len(link.probes):
             return _NO_CHANGES
-        link.probes[probe_index].record(result, now, link.rule)
+        probe = link.probes[probe_index]
+        blind = probe.blind
+        probe.record(result, now, link.rule)
+        if probe.blind is not blind:
+            link.blind_probes += 1 if probe.blind else -1
+            self._sight.noticed(link)
+            self._alerting.faults_changed = True
         step = _Step()
         self._settle(step, [link], now)
+        return self._finish(step)
+
+    def observe_gateway(self, result: ProbeResult, now: float) -> Changes:
+        """Take a result of the agent's gateway probe (ignored if it has none)."""
+        gateway = self._sight.gateway
+        if gateway is None:
+            return _NO_CHANGES
+        blind = gateway.probe.blind
+        gateway.record(result, now)
+        if gateway.probe.blind is not blind:
+            self._alerting.faults_changed = True
+        held: list[LiveLink] = []
+        if result.success and self._held:
+            # It answered after they began failing: their DOWN is theirs.
+            held = [self._links[lid] for lid in self._held if lid in self._links]
+            self._held.clear()
+        step = _Step()
+        self._settle(step, held, now, gateway=True)
         return self._finish(step)
 
     def tick(self, now: float) -> Changes:
@@ -130,7 +161,12 @@ class Network:
         # Against what was last reconciled: a status request (service()) may have refreshed
         # _service since, and its changes still owe their alerts.
         services = None
-        if self._everything or changed or self._services() is not self._service_reconciled:
+        if (
+            self._everything
+            or changed
+            or self._alerting.faults_changed
+            or self._services() is not self._service_reconciled
+        ):
             services = self._service_reconciled = self._services()
         self._alerting.reconcile(step.alerts, now, changed, changed, self._everything, services)
         self._everything = False
@@ -156,7 +192,8 @@ class Network:
             link.rule = rule
             self._links[rule.id] = link
         self._removed += [lid for lid in old if lid not in self._links]
-        self._alerting.adopt(rules, layout, self._links)
+        self._sight.adopt(rules)
+        self._adopt(now)
         self._service_changed = now
         self._everything = True
         self._settle(self._pending, list(self._links.values()), now)
@@ -177,16 +214,52 @@ class Network:
         """Alerts firing now, each with when it began."""
         return dict(self._alerting.firing)
 
+    def sight(self) -> AgentSight:
+        """Whether the agent can see: blind or not, and the probes it cannot run."""
+        return self._sight.facts(self._links)
+
+    def _adopt(self, now: float) -> None:
+        """Counts and books that follow the links (start, reload)."""
+        self._sight.hidden_behind_uplinks.clear()
+        self._sight.faulty.clear()
+        for link in self._links.values():
+            link.blind_probes = sum(p.blind for p in link.probes)
+            self._sight.noticed(link)
+        self._sight.update(self._links, now)
+        self._alerting.adopt(self._rules, self._layout, self._links, self._sight)
+
     # -- evaluation --------------------------------------------------------------------------
 
-    def _settle(self, step: _Step, start: list[LiveLink], now: float) -> None:
-        """Re-evaluate ``start`` and, in dependency order, every link whose parents changed."""
+    def _settle(
+        self, step: _Step, start: list[LiveLink], now: float, gateway: bool = False
+    ) -> None:
+        """Re-evaluate ``start`` and, in dependency order, every link whose parents changed;
+        every link once more when what the agent can see past changed."""
+        touched: list[LiveLink] = []
+        moved: list[LiveLink] = []  # state or suspicion changed: may change a roll-up
+        changed = len(step.changed)
+        self._evaluate_all(step, start, touched, moved, now)
+        # Only a gateway result or a link's change can change the agent's sight: nearly every
+        # result is neither.
+        sighted = gateway or len(step.changed) != changed
+        if sighted and self._sight.update(self._links, now):
+            self._held.clear()
+            self._evaluate_all(step, list(self._links.values()), touched, moved, now)
+            self._sight.update(self._links, now)
+        self._alerting.reconcile(step.alerts, now, touched, moved)
+
+    def _evaluate_all(
+        self,
+        step: _Step,
+        start: list[LiveLink],
+        touched: list[LiveLink],
+        moved: list[LiveLink],
+        now: float,
+    ) -> None:
         order, children = self._layout.order, self._layout.children
         queue = [(order[link.id], link.id) for link in start]
         heapq.heapify(queue)
         queued = {lid for _, lid in queue}
-        touched: list[LiveLink] = []
-        moved: list[LiveLink] = []  # state or suspicion changed: may change a roll-up
         while queue:
             _, lid = heapq.heappop(queue)
             queued.discard(lid)
@@ -202,6 +275,7 @@ class Network:
                 self._update_flapping(link, now)
             if link.persisted() != persisted:
                 step.changed[lid] = link
+                self._sight.noticed(link)
             touched.append(link)
             if (link.state, link.suspect) != (before[0], before[3]):
                 moved.append(link)
@@ -210,40 +284,57 @@ class Network:
                     if child not in queued:
                         queued.add(child)
                         heapq.heappush(queue, (order[child], child))
-        self._alerting.reconcile(step.alerts, now, touched, moved)
 
     def _evaluate(self, link: LiveLink, now: float) -> Transition | None:
         state, cause, detail = judge(link)
+        sight = self._sight
+        lan_down = sight.lan_down
         roots: frozenset[str] = frozenset()
         parents = [self._links[p] for p in link.rule.depends_on]
         blocked = bool(parents) and all(p.blocks for p in parents)
-        behind = link.state is LinkState.UNREACHABLE or (
-            link.state is LinkState.UNKNOWN and link.cause == "own_uplink"
-        )
-        if behind and not blocked:
+        if lan_down and link.hidden and link.cause == "own_lan":
+            # Hidden until the gateway is back: a link answering before it (its probes' phases,
+            # a round half lost to the cut) is judged on fresh results once the agent can see.
+            return None
+        shaded = blocked or lan_down
+        if not shaded and link.state is not LinkState.UP and link.behind:
             if not link.rechecking:
-                # The parents are back: judge this link only on what it answers from now on.
+                # The parents, or the agent's own network, are back: judge this link only on
+                # what it answers from now on.
                 link.rechecking = True
                 for probe in link.probes:
                     probe.forget()
                 return None
             if state is LinkState.UNKNOWN:
                 return None
-        if blocked:
+        if shaded:
             link.rechecking = False
-        if state is LinkState.UNKNOWN and link.state is not LinkState.UNKNOWN:
+        if (
+            state is LinkState.UNKNOWN
+            and cause != "agent_fault"
+            and link.state is not LinkState.UNKNOWN
+        ):
             return None  # no verdict yet (fresh start of a probe): keep what we knew
-        if state is LinkState.DOWN and parents:
-            if blocked:
+        if state is LinkState.DOWN:
+            if lan_down:
+                state, cause = LinkState.UNKNOWN, "own_lan"
+            elif blocked:
                 roots = frozenset().union(
                     *(p.roots if p.state is not LinkState.DOWN else {p.id} for p in parents)
                 )
-                if roots <= self._rules.own_uplinks:
+                if sight.uplinks_down and roots <= self._rules.own_uplinks:
                     state, cause = LinkState.UNKNOWN, "own_uplink"
                 else:
                     state, cause = LinkState.UNREACHABLE, "upstream:" + "+".join(sorted(roots))
-            elif all(p.blocks or p.suspect for p in parents):
+            elif parents and all(p.blocks or p.suspect for p in parents):
                 return None  # a parent is failing too: let it decide first
+            elif (
+                link.state is not LinkState.DOWN
+                and sight.gateway is not None
+                and sight.gateway.unsure(link)
+            ):
+                self._held.add(link.id)
+                return None  # the agent's own LAN may be what fails: the gateway decides first
         link.rechecking = False
         return _move(link, state, cause, detail, roots, now)
 
@@ -343,14 +434,12 @@ def _move(
     roots: frozenset[str],
     now: float,
 ) -> Transition | None:
-    old = link.state
+    old, was_behind = link.state, link.state is LinkState.UNREACHABLE or link.hidden
     link.cause, link.detail, link.roots = cause, detail, roots
     if state is old:
         return None
     link.state, link.since = state, now
-    if (state is LinkState.DOWN and old is not LinkState.UNREACHABLE) or (
-        old is LinkState.DOWN and state in SERVING
-    ):
+    if (state is LinkState.DOWN and not was_behind) or (old is LinkState.DOWN and state in SERVING):
         link.flaps.append(now)  # a change that pages: what flap damping counts
     return Transition(
         link=link.id,

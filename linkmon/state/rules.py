@@ -39,6 +39,19 @@ class LinkRule:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayRule:
+    """The agent's LAN next hop: an ICMP probe of no link, judged like one."""
+
+    target: str
+    down_after: int = 3
+    up_after: int = 2
+
+    @property
+    def probe(self) -> ProbeRule:
+        return ProbeRule("icmp", self.target)
+
+
+@dataclass(frozen=True, slots=True)
 class SiteRule:
     id: str
     kind: str
@@ -56,15 +69,17 @@ class Rules:
     """The parts of the configuration the state machine reads.
 
     ``maintenance(link_id, now)`` names the window covering a link at ``now`` (or None).
-    ``own_uplinks``: the agent's own first hops; what lies behind them is unknown when they fail.
-    From a config these are the links leaving the agent's site (``agent.site`` when the config
-    has it, else the site named like the agent) that other links depend on.
+    ``site``: the office the agent sits in (None: it has none). ``own_uplinks``: the links
+    leaving that office; when every one is down, what lies behind them (``depends_on``) is
+    unknown. ``gateway``: the agent's LAN next hop, if it has one to watch.
     """
 
     agent: str
     sites: Mapping[str, SiteRule]
     links: Mapping[str, LinkRule]
     own_uplinks: frozenset[str] = frozenset()
+    site: str | None = None
+    gateway: GatewayRule | None = None
     flap_changes: int = 4
     flap_window: float = 300.0
     rollup_share: float = 0.5
@@ -100,9 +115,8 @@ class Rules:
             )
             for link in config.links
         }
-        agent_site = getattr(agent, "site", None) or agent.name
-        needed = {parent for link in links.values() for parent in link.depends_on}
-        own = frozenset(lid for lid in needed if links[lid].from_site == agent_site)
+        own = frozenset(lid for lid, link in links.items() if link.from_site == agent.site)
+        gateway = agent.gateway
         alerting = config.alerting
 
         def maintenance(link_id: str, now: float) -> str | None:
@@ -114,6 +128,10 @@ class Rules:
             sites=sites,
             links=links,
             own_uplinks=own,
+            site=agent.site,
+            gateway=None
+            if gateway is None
+            else GatewayRule(gateway.target, config.defaults.down_after, config.defaults.up_after),
             flap_changes=alerting.flapping.changes,
             flap_window=alerting.flapping.window,
             rollup_share=alerting.rollup.share,

@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from linkmon.config import parse_config
+from linkmon.daemon import icmp_specs, jobs_for
+from linkmon.monitor import GATEWAY_INDEX
 from tests.support.daemon import free_port, running_linkmon
 from tests.support.wait import wait_until
 
@@ -219,3 +222,15 @@ links:
     assert done.returncode != 0
     assert "links[0].to" in done.stderr
     assert "links[0].probes[0].timeout" in done.stderr
+
+
+def test_the_agents_gateway_is_a_job_of_no_link(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "linkmon.yml", 9, 9, 9, closed_port=9)
+    text = path.read_text().replace(
+        "timezone: Asia/Jakarta}", "timezone: Asia/Jakarta, gateway: 127.0.0.2}"
+    )
+    config = parse_config(text)
+    [gateway] = [job for job in jobs_for(config) if job.index == GATEWAY_INDEX]
+    assert (gateway.link, gateway.kind, gateway.target) == ("agent.gateway", "icmp", "127.0.0.2")
+    assert (gateway.interval, gateway.timeout) == (0.5, 0.4)  # the defaults'
+    assert gateway.spec in icmp_specs(config)  # its socket is opened before privileges drop

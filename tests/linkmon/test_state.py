@@ -996,3 +996,37 @@ def test_services_judged_failed_before_icmp_is_still_a_path_down() -> None:
     down = [t for c in run.changes for t in c.transitions if t.new is LinkState.DOWN]
     assert [t.cause for t in down] == ["path_down"]  # the cause the page carries
     assert [a.cause for a in run.alerts] == ["path_down"]
+
+
+def test_the_pusat_example_has_redundant_parents_for_real() -> None:
+    """config/pusat.yml: a kecamatan behind the hub is unreachable only when both of the hub's
+    uplinks are down; with one down it is still judged on its own."""
+    from linkmon.config import load_config
+    from tests.linkmon.config.cases import EXAMPLES
+
+    config = load_config(EXAMPLES / "pusat.yml")
+    run = Run(Rules.from_config(config))
+    run.net = Network(config, run.now)
+    kecamatan = [link.id for link in config.links if link.from_site.startswith("kec-")]
+    assert kecamatan and all(
+        config.link(k).depends_on == ("kab-nunukan--dc", "kab-nunukan--drc") for k in kecamatan
+    )
+
+    def round_(dc: ProbeResult, drc: ProbeResult, kec: ProbeResult) -> None:
+        """One round: the uplinks, the kecamatan, and the DC's own gateway, which answers."""
+        both = {"kab-nunukan--dc": [dc, dc], "kab-nunukan--drc": [drc]}
+        run.changes.append(run.net.observe_gateway(ok(), run.now))
+        run.round({**dict.fromkeys(kecamatan, [kec]), **both})
+
+    round_(ok(), ok(), ok())
+    for _ in range(4):  # the DC uplink is cut: the kecamatan answer over the DRC
+        round_(silent(), ok(), ok())
+    assert {run.state(k) for k in kecamatan} == {LinkState.UP}
+    for _ in range(4):  # both are cut: one page per uplink, none per kecamatan
+        round_(silent(), silent(), silent())
+    assert {run.state(k) for k in kecamatan} == {LinkState.UNREACHABLE}
+    assert sorted(s for s in run.sent() if s[0] == "LinkDown") == [
+        ("LinkDown", "kab-nunukan--dc", "firing"),
+        ("LinkDown", "kab-nunukan--drc", "firing"),
+    ]
+    assert not [s for s in run.sent() if s[1].startswith("kec-")]

@@ -1,8 +1,9 @@
 """Which offices can serve: one answer for the live state and the monthly report.
 
 The fixture has a link behind a failed upstream (Tarakan Barat's link, seen through Tarakan's
-DC uplink) and a link behind the agent's own failed uplink (Krayan's): the first is out, so
-its office cannot serve; the second is unknown, so its office's time is not measured. The
+DC uplink) and links the agent cannot see while its own LAN is down (Nunukan's): the first is
+out, so its office cannot serve; the others are unknown, so their offices' time is not
+measured. The
 agreement test drives the state machine through both, stores what it changes as the daemon
 does, and reads the report of the same time: office by office, the same downtime and the same
 unmeasured time.
@@ -25,7 +26,7 @@ from tests.support.alerting import GOOD, SILENT
 T0 = 1_794_268_800.0  # 2026-11-10 00:00 UTC
 STEP = 10.0
 FIXTURE = """
-agent: {{name: kab-nunukan, timezone: Asia/Makassar}}
+agent: {{name: kab-nunukan, timezone: Asia/Makassar, gateway: 198.18.0.254}}
 storage: {{path: {db}}}
 sites:
   - {{id: pusat-dc, kind: pusat, name: Data Center Ditjen Dukcapil}}
@@ -49,13 +50,13 @@ links:
      depends_on: [kab-tarakan--dc], probes: [{{kind: icmp, target: 198.18.40.2}}]}}
 """
 # Rounds of 10 s, and the links silent in them: Tarakan's DC uplink fails (its kecamatan
-# link, probed through it, is silent too), everything comes back, then the agent's own DC
-# uplink fails the same way.
+# link, probed through it, is silent too), everything comes back, then the agent's own LAN
+# gateway fails and with it the Nunukan links.
 PLAN = [
     (6, set()),
     (15, {"kab-tarakan--dc", "kec-tarakan-barat--kab"}),
     (15, set()),
-    (15, {"kab-nunukan--dc", "kec-krayan--kab"}),
+    (15, {"gateway", "kab-nunukan--dc", "kab-nunukan--drc", "kec-krayan--kab"}),
     (15, set()),
 ]
 
@@ -74,6 +75,8 @@ def test_report_and_live_state_agree_on_offices_behind_a_failed_upstream(
                 for link in config.links:
                     result = SILENT if link.id in silent else GOOD
                     storage.record(net.observe(link.id, 0, result, now), now)
+                gateway = SILENT if "gateway" in silent else GOOD
+                storage.record(net.observe_gateway(gateway, now), now)
                 storage.record(net.tick(now), now)
                 seen |= {(lid, snap.state) for lid, snap in net.snapshot().items()}
                 for office, status in net.service().items():
@@ -81,8 +84,8 @@ def test_report_and_live_state_agree_on_offices_behind_a_failed_upstream(
                 now += STEP
         report = build_report(config, storage, 2026, 11, now)
 
-    # The fixture does what it says: one link behind a failed upstream, one behind the
-    # agent's own failed uplink.
+    # The fixture does what it says: one link behind a failed upstream, one the agent could
+    # not see.
     assert ("kec-tarakan-barat--kab", LinkState.UNREACHABLE) in seen
     assert ("kec-krayan--kab", LinkState.UNKNOWN) in seen
     assert ("kec-krayan--kab", LinkState.UNREACHABLE) not in seen
@@ -97,7 +100,7 @@ def test_report_and_live_state_agree_on_offices_behind_a_failed_upstream(
             live[office][Availability.UNAVAILABLE] * STEP,
             live[office][Availability.UNKNOWN] * STEP,
         ), office
-    # The one answer: behind a failed upstream is out, behind the agent's own uplink unknown.
+    # The one answer: behind a failed upstream is out, unseen by a blind agent unknown.
     assert live["kec-tarakan-barat"][Availability.UNAVAILABLE] >= 10
     assert rows["kec-tarakan-barat"].outages == 1
     assert live["kec-krayan"][Availability.UNKNOWN] >= 10

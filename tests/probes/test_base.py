@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from probes import Failure, ProbeResult
-from probes.base import agent_fault
+from probes.base import AGENT_RESOURCES, agent_fault, agent_resource
 
 
 def icmp(sent: int, rtts: tuple[float, ...]) -> ProbeResult:
@@ -110,3 +110,23 @@ def test_what_ran_out_on_the_agent_is_named_however_deep_it_is_wrapped(
 )
 def test_faults_of_the_target_or_the_path_are_not_the_agents(error: BaseException) -> None:
     assert agent_fault(error) is None
+
+
+@pytest.mark.parametrize(
+    ("detail", "resource"),
+    [
+        ("too many open files (EMFILE)", "fds"),
+        ("cannot open an IPv4 ICMP socket: too many open files on this host (ENFILE)", "fds"),
+        ("cannot send to 198.18.1.1: no buffer space (ENOBUFS)", "buffers"),
+        ("out of memory (ENOMEM)", "memory"),
+        ("not permitted by this host (EPERM: its own firewall?)", "firewall"),
+        ("the connection attempts could not leave this host (its own firewall?)", "firewall"),
+        ("3 of 3 echoes could not be sent from this host", "other"),
+    ],
+)
+def test_what_the_agent_was_short_of_is_read_from_the_words_of_its_fault(
+    detail: str, resource: str
+) -> None:
+    """The ``resource`` label of linkmon's agent alert and metrics, from a probe's detail."""
+    assert agent_resource(detail) == resource
+    assert resource in AGENT_RESOURCES

@@ -136,6 +136,9 @@ class FakeAgent:
         now = time.time()
         self.gauges["linkmon_build_info"].labels("0.1.0-stand-in", "3.11").set(1)
         self.gauges["linkmon_config_last_reload_successful"].labels(self.name).set(1)
+        for cause in ("own_lan", "own_uplink"):
+            self.gauges["linkmon_agent_blind"].labels(self.name, cause).set(0)
+        self.gauges["linkmon_agent_fault_probes"].labels(self.name, "fds").set(0)
         self.gauges["linkmon_config_last_reload_success_timestamp_seconds"].labels(self.name).set(
             now
         )

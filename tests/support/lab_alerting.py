@@ -50,21 +50,23 @@ class LabReceiver(ReceiverProcess):
     """The webhook receiver in a site's namespace.
 
     ``url`` is where linkmon (in the same namespace) sends; :meth:`fail` goes through a
-    forward from the host, so ``port`` is the host side of that forward.
+    forward from the host, so ``port`` is the host side of that forward. ``across``: listen on
+    every address, and ``url`` is then the site's own address, for a linkmon in another
+    namespace that reaches it over the lab's links.
     """
 
-    def __init__(self, lab: Lab, site: str, log: Path) -> None:
+    def __init__(self, lab: Lab, site: str, log: Path, across: bool = False) -> None:
         # Not super().__init__: the same receiver, started inside the namespace instead.
         self.log = log
         self.proc, line = start_helper(
             "tests.support.receiver",
-            ["--log", str(log)],
+            ["--log", str(log), "--host", "0.0.0.0" if across else "127.0.0.1"],
             "listening ",
             f"test receiver did not start in {site}",
             popen=lambda argv, **kw: lab.popen(site, argv, **kw),
         )
         inside = int(line.split()[1])
-        self.url = f"http://127.0.0.1:{inside}/hook"
+        self.url = f"http://{lab.address(site) if across else '127.0.0.1'}:{inside}/hook"
         self.port = free_port()
         try:
             lab.forward(site, inside, self.port)
@@ -74,8 +76,8 @@ class LabReceiver(ReceiverProcess):
 
 
 @contextlib.contextmanager
-def receiver_in_lab(lab: Lab, site: str, log: Path) -> Iterator[LabReceiver]:
-    receiver = LabReceiver(lab, site, log)
+def receiver_in_lab(lab: Lab, site: str, log: Path, across: bool = False) -> Iterator[LabReceiver]:
+    receiver = LabReceiver(lab, site, log, across)
     try:
         yield receiver
     finally:

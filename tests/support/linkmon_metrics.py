@@ -60,6 +60,8 @@ CONTRACT: tuple[Metric, ...] = (
     Metric("linkmon_config_last_reload_successful", "gauge", ("agent",)),
     Metric("linkmon_config_last_reload_success_timestamp_seconds", "gauge", ("agent",)),
     Metric("linkmon_scheduler_lag_seconds", "histogram", ("agent",)),
+    Metric("linkmon_agent_blind", "gauge", ("agent", "cause")),
+    Metric("linkmon_agent_fault_probes", "gauge", ("agent", "resource")),
     # No agent label: Prometheus adds it from the scrape target (prometheus.example.yml).
     Metric("linkmon_build_info", "gauge", ("version", "python")),
 )

@@ -1,6 +1,7 @@
 """A real webhook receiver for tests, run as its own process.
 
-``python -m tests.support.receiver --log FILE [--port N]`` listens on 127.0.0.1, prints
+``python -m tests.support.receiver --log FILE [--port N] [--host ADDR]`` listens on 127.0.0.1
+(or ADDR), prints
 ``listening <port>`` when ready and appends every POST to FILE as one JSON line:
 ``{"at", "path", "answered", "headers", "body"}``. Told to fail (``POST /-/fail`` with
 ``{"status": 503, "seconds": 30}``) it answers that status until the time is up — the
@@ -89,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--log", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
         "--fail-seconds",
         type=float,
@@ -99,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     state = _State(args.log, args.fail_status)
     state.fail_until = time.time() + args.fail_seconds
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(state))
+    server = ThreadingHTTPServer((args.host, args.port), _handler(state))
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"listening {server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -160,9 +160,11 @@ class Agent:
         return {alert.key: alert for alert in self.composer.firing()}
 
     def cut(self, links: Iterable[str]) -> None:
-        """Every probe of these links fails, round after round, until they are judged."""
+        """Every probe of these links fails, round after round, until they are judged; the
+        agent's own LAN gateway, if it has one, answers every round (its network is fine)."""
         chosen = [link for link in self.config.links if link.id in set(links)]
         rounds = max(link.down_after for link in chosen)
+        gateway = self.config.agent.gateway
         for _ in range(rounds):
             self.now += 15
             for link in chosen:
@@ -171,6 +173,9 @@ class Agent:
                     self.composer.compose(
                         self.network.observe(link.id, index, result, self.now).alerts
                     )
+            if gateway is not None:
+                answered = ProbeResult("icmp", gateway.target, True, packets_sent=3)
+                self.composer.compose(self.network.observe_gateway(answered, self.now).alerts)
             self.composer.compose(self.network.tick(self.now).alerts)
 
     def alert(self, key: str) -> Alert:

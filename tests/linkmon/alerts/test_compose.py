@@ -10,6 +10,7 @@ from linkmon.alerts.compose import Composer
 from linkmon.alerts.model import Alert
 from linkmon.config import parse_config
 from linkmon.state import AlertChange, AlertKey, AlertKind, LinkRule, ProbeRule, Rules, SiteRule
+from linkmon.state.rules import GatewayRule
 from tests.support.alerting import SILENT, Agent
 
 T0 = 1_740_798_000.0  # 2025-03-01 03:00 UTC: 10:00 WIB, 11:00 WITA, 12:00 WIT
@@ -26,6 +27,10 @@ DOWN = AlertKey(AlertKind.LINK_DOWN, "kec-krayan--kab")
 FLAPPING = AlertKey(AlertKind.LINK_FLAPPING, "kec-krayan--kab")
 SERVICE = AlertKey(AlertKind.SERVICE_UNAVAILABLE, "kec-krayan")
 REGION = AlertKey(AlertKind.REGIONAL_INCIDENT, "kab-nunukan")
+BLIND_LAN = AlertKey(AlertKind.AGENT_BLIND, "own_lan")
+BLIND_UPLINK = AlertKey(AlertKind.AGENT_BLIND, "own_uplink")
+FAULT = AlertKey(AlertKind.AGENT_FAULT, "fds")
+UPLINKS = ("kab-nunukan--dc", "kab-nunukan--drc")
 
 
 def network_rules(zone: str, *, without: str = "") -> Rules:
@@ -47,7 +52,13 @@ def network_rules(zone: str, *, without: str = "") -> Rules:
             if k != without
         ),
     ]
-    return Rules("kab-nunukan", {s.id: s for s in sites}, {link.id: link for link in links})
+    return Rules(
+        "kab-nunukan",
+        {s.id: s for s in sites},
+        {link.id: link for link in links},
+        site="kab-nunukan",
+        gateway=GatewayRule("198.18.0.254"),
+    )
 
 
 def resolve(key: AlertKey, removed: bool = False) -> AlertChange:
@@ -63,6 +74,17 @@ FIRINGS = {
     ),
     REGION: AlertChange(
         REGION, True, T0, T0 + 5, "path_down", down=3, total=5, offices=KECAMATAN[:3]
+    ),
+    BLIND_LAN: AlertChange(BLIND_LAN, True, T0, T0 + 5, "own_lan", "unreachable"),
+    BLIND_UPLINK: AlertChange(BLIND_UPLINK, True, T0, T0 + 5, "own_uplink", links=UPLINKS),
+    FAULT: AlertChange(
+        FAULT,
+        True,
+        T0,
+        T0 + 5,
+        "agent_fault",
+        "too many open files (EMFILE)",
+        links=("kab-nunukan--dc", "kec-krayan--kab"),
     ),
 }
 TEXTS = {
@@ -84,6 +106,20 @@ TEXTS = {
             "Gangguan wilayah Disdukcapil Nunukan: 3 dari 5 link kecamatan putus sejak {at}",
             "Gangguan wilayah Disdukcapil Nunukan selesai pukul {end}",
         ),
+        BLIND_LAN: (
+            "linkmon kab-nunukan buta: gateway LAN 198.18.0.254 di Disdukcapil Nunukan tidak "
+            "menjawab sejak {at}",
+            "linkmon kab-nunukan dapat melihat lagi pukul {end}",
+        ),
+        BLIND_UPLINK: (
+            "linkmon kab-nunukan buta: semua uplink Disdukcapil Nunukan putus sejak {at}",
+            "linkmon kab-nunukan dapat melihat lagi pukul {end}",
+        ),
+        FAULT: (
+            "linkmon kab-nunukan tidak dapat mem-probe: kehabisan file descriptor (batas file "
+            "terbuka) sejak {at}",
+            "linkmon kab-nunukan dapat mem-probe lagi pukul {end}",
+        ),
     },
     "en": {
         DOWN: (
@@ -102,6 +138,20 @@ TEXTS = {
             "Regional incident Disdukcapil Nunukan: 3 of 5 kecamatan links down since {at}",
             "Regional incident Disdukcapil Nunukan over at {end}",
         ),
+        BLIND_LAN: (
+            "linkmon kab-nunukan is blind: its LAN gateway 198.18.0.254 at Disdukcapil Nunukan "
+            "does not answer since {at}",
+            "linkmon kab-nunukan can see again at {end}",
+        ),
+        BLIND_UPLINK: (
+            "linkmon kab-nunukan is blind: every uplink of Disdukcapil Nunukan is down since {at}",
+            "linkmon kab-nunukan can see again at {end}",
+        ),
+        FAULT: (
+            "linkmon kab-nunukan cannot probe: ran out of file descriptors (the open-file "
+            "limit) since {at}",
+            "linkmon kab-nunukan can probe again at {end}",
+        ),
     },
 }
 DESCRIPTIONS = {
@@ -116,6 +166,20 @@ DESCRIPTIONS = {
         REGION: "3 dari 5 link kecamatan di Disdukcapil Nunukan putus bersamaan sejak "
         "1 Maret 2025 {at}. Penyebab utama: jalur putus (tidak ada balasan ping). "
         "Kecamatan: Kecamatan Krayan, Kecamatan Lumbis, Kecamatan Sebuku.",
+        BLIND_LAN: "Agen linkmon kab-nunukan di Disdukcapil Nunukan tidak dapat menjangkau "
+        "gateway LAN-nya sendiri (198.18.0.254: unreachable) sejak 1 Maret 2025 {at}. Jaringan "
+        "kantornya sendiri yang terputus: link yang dipantaunya ditampilkan TAK DIKETAHUI dan "
+        "tidak memicu peringatan sampai gateway menjawab lagi. Periksa switch, router dan kabel "
+        "LAN di Disdukcapil Nunukan.",
+        BLIND_UPLINK: "Semua uplink Disdukcapil Nunukan (kab-nunukan--dc, kab-nunukan--drc) "
+        "putus sejak 1 Maret 2025 {at}: agen linkmon kab-nunukan tidak dapat melihat link di "
+        "belakangnya. Link tersebut ditampilkan TAK DIKETAHUI dan tidak memicu peringatan "
+        "sampai uplink kembali.",
+        FAULT: "Agen linkmon kab-nunukan di Disdukcapil Nunukan kehabisan file descriptor "
+        "(batas file terbuka) sejak 1 Maret 2025 {at} (too many open files (EMFILE)) dan tidak "
+        "dapat menjalankan probe untuk kab-nunukan--dc, kec-krayan--kab. Ini gangguan pada "
+        "agen, bukan pada link: link tersebut ditampilkan TAK DIKETAHUI dan tidak memicu "
+        "peringatan putus.",
     },
     "en": {
         DOWN: "Kecamatan Krayan has no connection to Disdukcapil Nunukan over m2m since "
@@ -127,13 +191,25 @@ DESCRIPTIONS = {
         REGION: "3 of 5 kecamatan links in Disdukcapil Nunukan went down together since "
         "1 March 2025 {at}. Main cause: path down (no ping replies). "
         "Kecamatan: Kecamatan Krayan, Kecamatan Lumbis, Kecamatan Sebuku.",
+        BLIND_LAN: "The linkmon agent kab-nunukan at Disdukcapil Nunukan cannot reach its own "
+        "LAN gateway (198.18.0.254: unreachable) since 1 March 2025 {at}. Its own office "
+        "network is cut: the links it watches are shown UNKNOWN and page no one until the "
+        "gateway answers again. Check the LAN switch, router and cabling at Disdukcapil "
+        "Nunukan.",
+        BLIND_UPLINK: "Every uplink of Disdukcapil Nunukan (kab-nunukan--dc, kab-nunukan--drc) "
+        "is down since 1 March 2025 {at}: the linkmon agent kab-nunukan cannot see the links "
+        "behind them. They are shown UNKNOWN and page no one until an uplink is back.",
+        FAULT: "The linkmon agent kab-nunukan at Disdukcapil Nunukan ran out of file "
+        "descriptors (the open-file limit) since 1 March 2025 {at} (too many open files "
+        "(EMFILE)) and cannot run the probes of kab-nunukan--dc, kec-krayan--kab. This is a "
+        "fault of the agent, not of the links: they are shown UNKNOWN and page no one as down.",
     },
 }
 
 
 @pytest.mark.parametrize("language", ["id", "en"])
 @pytest.mark.parametrize(("zone", "at", "end"), ZONES)
-@pytest.mark.parametrize("key", [DOWN, FLAPPING, SERVICE, REGION], ids=str)
+@pytest.mark.parametrize("key", list(FIRINGS), ids=str)
 def test_each_kind_fires_and_resolves_in_the_offices_language_and_zone(
     language: str, zone: str, at: str, end: str, key: AlertKey
 ) -> None:
@@ -190,6 +266,44 @@ def test_labels_and_group_of_each_kind() -> None:
         "cause": "path_down",
     }
     assert region.group == "kabupaten:kab-nunukan"
+    blind = by_key["AgentBlind/own_lan"]
+    assert blind.labels == {
+        "alertname": "AgentBlind",
+        "agent": "kab-nunukan",
+        "site": "kab-nunukan",
+        "kabupaten": "kab-nunukan",
+        "severity": "critical",
+        "cause": "own_lan",
+    }
+    assert blind.group == "agent:own_lan"
+    fault = by_key["AgentFault/fds"]
+    assert fault.labels == {
+        "alertname": "AgentFault",
+        "agent": "kab-nunukan",
+        "site": "kab-nunukan",
+        "kabupaten": "kab-nunukan",
+        "severity": "critical",
+        "cause": "agent_fault",
+        "resource": "fds",
+    }
+    assert fault.group == "agent:fds"
+
+
+def test_an_agent_with_no_office_of_its_own_names_itself_and_counts_long_lists() -> None:
+    rules = network_rules("Asia/Jakarta")
+    composer = Composer(
+        Rules(rules.agent, rules.sites, rules.links), language="en", timezone="Asia/Jayapura"
+    )
+    links = tuple(f"kec-{n}--kab" for n in range(15))
+    [fault] = composer.compose(
+        [AlertChange(FAULT, True, T0, T0 + 5, "agent_fault", "no buffer space", links=links)]
+    )
+    assert fault.annotations["summary"] == (
+        "linkmon kab-nunukan cannot probe: ran out of file descriptors (the open-file limit) "
+        "since 12:00 WIT"
+    )
+    assert "kec-9--kab and 5 more." in fault.annotations["description"]
+    assert "site" not in fault.labels
 
 
 @pytest.mark.parametrize(

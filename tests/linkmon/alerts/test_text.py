@@ -90,6 +90,8 @@ def test_every_cause_is_written_in_both_languages() -> None:
         "loss",
         "rtt",
         "own_uplink",
+        "own_lan",
+        "agent_fault",
     }
     for language in text.LANGUAGES:
         assert all(text.cause_text(c, language) != c for c in causes)

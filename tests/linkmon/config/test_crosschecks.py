@@ -1,6 +1,7 @@
 """linkmon/config/crosschecks.py: unique ids, references to sites and links, the site
-hierarchy, dependency cycles, the probes of a link, receivers and maintenance windows; a
-reference to an item that is broken itself is not reported a second time."""
+hierarchy, dependency cycles, the probes of a link, the agent's own site and gateway, receivers
+and maintenance windows; a reference to an item that is broken itself is not reported a second
+time."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from linkmon.config import ConfigError, parse_config
 from tests.linkmon.config.cases import Table, assert_refused, each_file
 
 INVALID: Table = [
+    ("invalid-agent-site", ["agent.site: unknown site 'kab-nunukn'"]),
+    (
+        "invalid-agent-gateway-source",
+        ["agent.gateway.source: 198.18.0.1 is IPv4 but the target is IPv6"],
+    ),
     (
         "invalid-depends-cycle",
         [

@@ -26,6 +26,10 @@ from tests.linkmon.config.cases import TESTDATA, Table, assert_refused, each_fil
 
 INVALID: Table = [
     (
+        "invalid-agent-gateway-echoes",
+        ["agent.gateway: icmp count × spacing (5 × 100ms = 500ms) must be less than timeout 400ms"],
+    ),
+    (
         "invalid-icmp-echoes-defaults",
         [
             "defaults: icmp count × spacing (10 × 250ms = 2.5s) must be less than timeout 2s",

@@ -156,6 +156,8 @@ def addresses(config: Config) -> list[str]:
                 found.append(urllib.parse.urlsplit(probe.url).hostname or "")
             if probe.source:
                 found.append(probe.source)
+    if config.agent.gateway is not None:
+        found.append(config.agent.gateway.target)
     for receiver in config.alerting.receivers:
         found.extend(
             urllib.parse.urlsplit(u.get_secret_value()).hostname or "" for u in receiver.urls
@@ -176,9 +178,45 @@ def test_example_loads_and_uses_only_placeholder_addresses(name: str) -> None:
             probe.spec()
 
 
+AGENT_SITES = """
+sites:
+  - {id: pusat-dc, kind: pusat}
+  - {id: kab-nunukan, kind: kabupaten}
+"""
+
+
+@pytest.mark.parametrize(
+    ("agent", "site"),
+    [
+        ("{name: kab-nunukan}", "kab-nunukan"),  # the site named like the agent
+        ("{name: noc-1, site: kab-nunukan}", "kab-nunukan"),  # the site given
+        ("{name: noc-1}", None),  # no office of its own (a lab or loopback config): no uplinks
+    ],
+)
+def test_the_agents_site_is_given_or_named_like_it_or_none(agent: str, site: str | None) -> None:
+    assert parse_config(f"agent: {agent}{AGENT_SITES}").agent.site == site
+
+
+def test_the_gateway_is_an_address_or_an_icmp_probe_with_the_defaults_settings() -> None:
+    defaults = "defaults: {interval: 5s, timeout: 1s, icmp: {count: 2, spacing: 50ms, size: 16}}\n"
+    plain = parse_config(f"agent: {{name: a, gateway: 198.18.0.254}}\n{defaults}").agent.gateway
+    assert plain is not None
+    assert (plain.target, plain.interval, plain.timeout) == ("198.18.0.254", 5.0, 1.0)
+    assert (plain.count, plain.spacing, plain.size) == (2, 0.05, 16)
+    own = parse_config(
+        f"agent: {{name: a, gateway: {{target: '2001:db8::fe', interval: 1s, timeout: 500ms,"
+        f" count: 1, interface: lan0}}}}\n{defaults}"
+    ).agent.gateway
+    assert own is not None
+    assert (own.interval, own.timeout, own.count, own.spacing) == (1.0, 0.5, 1, 0.05)
+    assert own.spec().interface == "lan0"
+    assert parse_config("agent: {name: a}\n").agent.gateway is None
+
+
 def test_nunukan_example_covers_the_kabupaten() -> None:
     config = load_config(EXAMPLES / "nunukan.yml")
     assert config.agent.timezone == "Asia/Makassar"
+    assert config.agent.site == "kab-nunukan" and config.agent.gateway is not None
     assert config.site("pusat-dc").timezone == config.site("pusat-drc").timezone == "Asia/Jakarta"
     kecamatan = config.children("kab-nunukan")
     assert [site.name for site in kecamatan] == [f"Kecamatan {n}" for n in NUNUKAN_KECAMATAN]
@@ -211,3 +249,6 @@ def test_kaltim_example_covers_the_first_jip_members() -> None:
         assert config.kabupaten_of(site.id) == site.id
         assert [link.network for link in config.links_from(site.id)] == ["jip"]
     assert {link.to_site for link in config.links_from("prov-kaltim")} == {"pusat-dc", "pusat-drc"}
+    # Named after the JIP, it says which office it sits in, and watches that office's LAN.
+    assert config.agent.site == "prov-kaltim"
+    assert config.agent.gateway is not None and config.agent.gateway.count == 2

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from linkmon.config import ConfigError, parse_config
+from linkmon.config import Agent, ConfigError, parse_config
 from tests.linkmon.config.cases import TESTDATA, Table, assert_refused, each_file
 
 INVALID: Table = [
     ("invalid-agent-language", ["agent.language: must be 'id' or 'en', got 'ms'"]),
+    (
+        "invalid-agent-gateway-address",
+        ["agent.gateway.target: must be an IPv4 or IPv6 address, got 'router.kab-nunukan'"],
+    ),
     ("invalid-degraded-loss", ["links[0].degraded.loss: must be at most 1"]),
     ("invalid-down-after", ["links[0].down_after: must be at least 1"]),
     ("invalid-enable-reload", ["server.enable_reload: must be true or false, got 'true'"]),
@@ -110,5 +114,5 @@ def test_a_key_that_is_not_a_word_is_quoted_and_clipped() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(f"agent: {{'{key}': 1}}\n")
     assert caught.value.errors == [
-        f'agent["{key[:37]}..."]: unknown key (allowed: name, timezone, language)'
+        f'agent["{key[:37]}..."]: unknown key (allowed: {", ".join(Agent.model_fields)})'
     ]
