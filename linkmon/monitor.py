@@ -20,11 +20,11 @@ from probes import ProbeResult
 from .alerts.outbox import Outbox
 from .alerts.receivers import build_receivers
 from .config import Config, Link
-from .metrics import Metrics, link_labels
+from .metrics import Metrics, link_labels, site_labels
 from .paths import PathWatch, open_book
 from .state import Changes, LinkSnapshot, Network, ServiceStatus
-from .status import summarize
 from .storage import Storage, StorageError
+from .summary import summarize
 
 log = logging.getLogger("linkmon")
 
@@ -182,6 +182,7 @@ class Monitor:
         for snapshot in self.network.snapshot().values():
             self._publish_link(snapshot, changed=False)
         self._publish_services()
+        self.metrics.set_sites(site_labels(self.config, site) for site in self.config.sites)
         kinds = {probe.kind for link in self.config.links for probe in link.probes}
         for kind in kinds:
             self.metrics.probe_errors.labels(self.metrics.agent, kind)

@@ -22,7 +22,6 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -32,6 +31,8 @@ from rich.text import Text
 
 from .alerts import text
 from .openapi import LINK_STATES, shape_problems
+from .summary import TERMINAL_KINDS, office_end, summarize
+from .urls import redact
 
 DEFAULT_URL = "http://127.0.0.1:9840"
 STATUS_PATH = "/api/v1/status"
@@ -40,10 +41,6 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 EXIT_CODES = {"up": OK, "degraded": WARNING, "down": CRITICAL, "unknown": UNKNOWN}
 NAGIOS_WORDS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 
-TERMINAL_KINDS = frozenset({"pusat", "drc"})
-SERVING = frozenset({"available", "degraded"})
-# Lower rank = further from pusat; a link is shown under its lower end.
-_RANK = {"kecamatan": 0, "kabupaten": 1, "kota": 1, "provinsi": 2, "pusat": 3, "drc": 3}
 
 _STYLE = {
     "up": "green",
@@ -158,18 +155,6 @@ def status_url(url: str) -> str:
     return trimmed if trimmed.endswith(STATUS_PATH) else trimmed + STATUS_PATH
 
 
-def redact(url: str) -> str:
-    """The URL without a password, so error messages never show a secret."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def fetch_status(url: str, timeout: float = 5.0, ca_file: Path | None = None) -> Status:
     """GET the status document; any failure becomes :class:`StatusUnavailable`.
 
@@ -216,71 +201,6 @@ def fetch_status(url: str, timeout: float = 5.0, ca_file: Path | None = None) ->
 
 # ---------------------------------------------------------------------------------------------
 # Judging
-
-
-def office_end(link: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
-    """The end of a link nearer the kecamatan: the office whose link it is.
-
-    An uplink belongs to its kabupaten, a kecamatan link to the kecamatan, whichever end
-    probes it. ``kinds`` maps site id to kind; an end not in it is never chosen.
-    """
-    ends: list[str] = [end for end in (link["from"], link["to"]) if end in kinds]
-    return min(ends or [str(link["from"])], key=lambda end: _RANK.get(kinds.get(end, ""), 0))
-
-
-# Worst first; an office that cannot serve weighs like a link that is down.
-_SEVERITY = ("down", "unknown", "degraded", "up")
-_LINK_WEIGHT = {
-    "down": "down",
-    "unreachable": "down",
-    "unknown": "unknown",
-    "degraded": "degraded",
-    "up": "up",
-}
-_SERVICE_WEIGHT = {
-    "unavailable": "down",
-    "unknown": "unknown",
-    "degraded": "degraded",
-    "available": "up",
-}
-
-
-def summarize(
-    sites: Sequence[Mapping[str, Any]],
-    links: Sequence[Mapping[str, Any]],
-    windows: Sequence[Mapping[str, Any]] = (),
-) -> Status:
-    """The ``summary`` object for these sites, links and maintenance windows.
-
-    The state is the worst of every link and every office's service: down (a link down or
-    unreachable, an office that cannot serve) over unknown over degraded (e.g. serving via
-    the DRC only) over up. Planned work must not page the Nagios on-call: links in
-    maintenance, and offices in a window or with one of their own links in one, are counted
-    but do not set the state: all of it in maintenance is up. No links at all is unknown.
-    """
-    counts = {state: 0 for state in LINK_STATES}
-    for link in links:
-        counts[link["state"]] += 1
-    kinds = {site["id"]: site["kind"] for site in sites}
-    resting = {site for window in windows for site in window["sites"]}
-    resting |= {office_end(link, kinds) for link in links if link["maintenance"] is not None}
-    weights = {_LINK_WEIGHT[link["state"]] for link in links if link["maintenance"] is None}
-    offices = [site for site in sites if site["kind"] not in TERMINAL_KINDS]
-    weights |= {
-        _SERVICE_WEIGHT[site["service"]["state"]]
-        for site in offices
-        if site["service"] is not None and site["id"] not in resting
-    }
-    state = next((s for s in _SEVERITY if s in weights), "up" if links else "unknown")
-    online = sum(
-        1 for site in offices if site["service"] is not None and site["service"]["state"] in SERVING
-    )
-    return {
-        "state": state,
-        "links": counts,
-        "offices_online": online,
-        "offices_total": len(offices),
-    }
 
 
 def exit_code(doc: Status) -> int:
