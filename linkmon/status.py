@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .alerts import text
+from .fleet import Fleet, PrometheusUnavailable, fleet_from_options, read_fleet
 from .openapi import LINK_STATES, shape_problems
 from .summary import TERMINAL_KINDS, office_end, summarize
 from .urls import redact
@@ -91,6 +92,13 @@ _WORDS: dict[str, dict[str, str]] = {
         "nagios.offices": "{online}/{total} kantor online",
         "nagios.ok": "semua {total} link naik",
         "nagios.maintenance": "{n} dalam pemeliharaan",
+        "silent": "agen tidak melapor: {agents}",
+        "last_seen": "{agent} terakhir terlihat {when} ({ago} lalu)",
+        "never_seen": "{agent} belum pernah terlihat",
+        "seen_from.both": "terlihat dari kedua ujung: {who}",
+        "seen_from.one": "hanya terlihat dari satu ujung: {who}",
+        "agents": "Agen: {total}",
+        "nagios.silent": "{n} agen tidak melapor ({names})",
     },
     "en": {
         "state.up": "UP",
@@ -128,6 +136,13 @@ _WORDS: dict[str, dict[str, str]] = {
         "nagios.offices": "{online}/{total} offices online",
         "nagios.ok": "all {total} links up",
         "nagios.maintenance": "{n} in maintenance",
+        "silent": "agent silent: {agents}",
+        "last_seen": "{agent} last seen {when} ({ago} ago)",
+        "never_seen": "{agent} never seen",
+        "seen_from.both": "seen from both ends: {who}",
+        "seen_from.one": "seen from one end only: {who}",
+        "agents": "Agents: {total}",
+        "nagios.silent": "{n} agents silent ({names})",
     },
 }
 
@@ -310,7 +325,28 @@ class _View:
             return ""
         if cause.startswith("upstream:"):
             return self.words["upstream"].format(links=cause.removeprefix("upstream:"))
+        if cause.startswith("silent:"):
+            return self.silent(cause.removeprefix("silent:").split(","))
         return text.cause_text(cause, self.language)
+
+    def silent(self, names: Sequence[str]) -> str:
+        """``agent silent: kab-malinau last seen 08:12 WITA (5 m ago)`` (fleet documents)."""
+        agents = {agent["name"]: agent for agent in self.doc.get("agents", ())}
+        seen = []
+        for name in names:
+            agent = agents.get(name)
+            if agent is None or agent["last_seen"] is None:
+                seen.append(self.words["never_seen"].format(agent=name))
+                continue
+            ts = timestamp(agent["last_seen"])
+            seen.append(
+                self.words["last_seen"].format(
+                    agent=name,
+                    when=self.when(ts, agent["timezone"]),
+                    ago=text.duration(self.now - ts, self.language),
+                )
+            )
+        return self.words["silent"].format(agents="; ".join(seen))
 
     def service(self, service: Mapping[str, Any]) -> tuple[str, str]:
         """The office's service label and why, in words."""
@@ -336,14 +372,21 @@ def _link_notes(view: _View, link: Mapping[str, Any]) -> list[tuple[str, str]]:
         notes.append((" · ".join(p for p in parts if p), ""))
         if link.get("path"):  # older daemons have no trace
             notes.append((f"traceroute: {link['path']}", ""))
+    if link.get("seen_from"):  # fleet documents: the verdict of every agent that watches it
+        who = ", ".join(
+            f"{seen['agent']} {view.state_word(seen['state']).lower()}" for seen in link["seen_by"]
+        )
+        notes.append((view.words[f"seen_from.{link['seen_from']}"].format(who=who), ""))
     if link["maintenance"] is not None:
         until = timestamp(link["maintenance"]["until"])
+        reason = link["maintenance"]["reason"]
         notes.append(
             (
                 view.words["maintenance"].format(
-                    until=view.when(until, view.office_zone(link)),
-                    reason=link["maintenance"]["reason"],
-                ),
+                    until=view.when(until, view.office_zone(link)), reason=reason
+                )
+                if reason  # a fleet knows that a window covers the link, not why or until when
+                else view.words["in_maintenance"],
                 _STYLE["maintenance"],
             )
         )
@@ -569,8 +612,16 @@ def render(doc: Status, language: str, now: float | None = None) -> Text:
     )
     out.append(
         words["offices"].format(online=summary["offices_online"], total=summary["offices_total"])
-        + "\n\n"
+        + "\n"
     )
+    if "agents" in doc:  # a fleet document
+        silent = [agent["name"] for agent in doc["agents"] if agent["state"] == "silent"]
+        out.append(words["agents"].format(total=len(doc["agents"])))
+        if silent:
+            out.append(" · ")
+            out.append(view.silent(silent), style=_STYLE["unknown"])
+        out.append("\n")
+    out.append("\n")
     _append_tree(out, view)
     _append_outages(out, view)
     _append_offices(out, view)
@@ -602,6 +653,9 @@ def nagios_line(doc: Status, language: str) -> str:
     in_maintenance = sum(1 for link in doc["links"] if link["maintenance"] is not None)
     if in_maintenance:
         parts.append(view.words["nagios.maintenance"].format(n=in_maintenance))
+    silent = [agent["name"] for agent in doc.get("agents", ()) if agent["state"] == "silent"]
+    if silent:
+        parts.append(view.words["nagios.silent"].format(n=len(silent), names=", ".join(silent)))
     if not parts:
         parts.append(view.words["nagios.ok"].format(total=total))
     parts.append(
@@ -638,10 +692,14 @@ class _Request:
     site: str | None
     timeout: float
     ca_file: Path | None
+    fleet: Fleet | None = None
 
 
 def _read(request: _Request) -> Status:
-    doc = fetch_status(request.url, request.timeout, request.ca_file)
+    if request.fleet is not None:
+        doc = read_fleet(request.fleet)
+    else:
+        doc = fetch_status(request.url, request.timeout, request.ca_file)
     return select_site(doc, request.site) if request.site is not None else doc
 
 
@@ -663,9 +721,7 @@ def _once(request: _Request, mode: str, lang: str | None) -> int:
         else:
             _console(sys.stdout).print(render(doc, language))
         return exit_code(doc)
-    except StatusUnavailable as exc:
-        return _fail(str(exc), mode)
-    except UnknownSite as exc:
+    except (StatusUnavailable, PrometheusUnavailable, UnknownSite) as exc:
         return _fail(str(exc), mode)
 
 
@@ -690,7 +746,7 @@ def _watch(request: _Request, lang: str | None, interval: float) -> int:
             try:
                 doc = _read(request)
                 frame, code = render(doc, _language(lang, doc)), exit_code(doc)
-            except (StatusUnavailable, UnknownSite) as exc:
+            except (StatusUnavailable, PrometheusUnavailable, UnknownSite) as exc:
                 frame = Text(f"{time.strftime('%H:%M:%S')} {exc}", style="bold red")
                 code = UNKNOWN
             if console.is_terminal:
@@ -714,8 +770,12 @@ def run_status(
     lang: str | None = None,
     timeout: float = 5.0,
     ca_file: Path | None = None,
+    fleet: Fleet | None = None,
 ) -> int:
-    """`linkmon status` without the command line around it; returns the exit code."""
+    """`linkmon status` without the command line around it; returns the exit code.
+
+    With ``fleet``, the document is the whole fleet's, read from Prometheus, and ``url`` is
+    not used."""
     if lang is not None and lang not in _WORDS:
         return _fail(
             f"--lang must be one of {', '.join(_WORDS)}, not {lang!r}",
@@ -725,7 +785,7 @@ def run_status(
         return _fail("--json, --nagios and --watch exclude each other", "text")
     if interval < 0.2 or timeout <= 0:
         return _fail("--interval must be at least 0.2 s and --timeout above 0", "text")
-    request = _Request(url, site, timeout, ca_file)
+    request = _Request(url, site, timeout, ca_file, fleet)
     if watch:
         return _watch(request, lang, interval)
     return _once(request, "json" if as_json else "nagios" if nagios else "text", lang)
@@ -747,13 +807,33 @@ def status_command(
     ca_file: Annotated[
         Path | None, typer.Option("--ca-file", help="CA certificate to trust for an https URL.")
     ] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(help="The whole fleet, from the Prometheus at this URL (not --url)."),
+    ] = None,
+    agent: Annotated[
+        list[str] | None, typer.Option(help="With --prometheus: only this agent (repeatable).")
+    ] = None,
+    kabupaten: Annotated[
+        str | None, typer.Option(help="With --prometheus: only this kabupaten/kota.")
+    ] = None,
+    stale_after: Annotated[
+        float,
+        typer.Option(help="With --prometheus: seconds without news before an agent is silent."),
+    ] = 90.0,
 ) -> None:
     """What is down, since when, why, and which offices can serve online now.
 
     Exit code: 0 all up, 1 degraded, 2 down, 3 unknown or daemon unreachable.
     """
+    try:
+        fleet = fleet_from_options(
+            prometheus, agent or [], kabupaten, stale_after, lang, timeout, ca_file
+        )
+    except ValueError as exc:
+        raise typer.Exit(_fail(str(exc), "nagios" if nagios else "text")) from None
     raise typer.Exit(
-        run_status(url, as_json, site, watch, nagios, interval, lang, timeout, ca_file)
+        run_status(url, as_json, site, watch, nagios, interval, lang, timeout, ca_file, fleet)
     )
 
 
