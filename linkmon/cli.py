@@ -137,6 +137,7 @@ def _result_text(result) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(lines)
 
 
+from .fleet.command import fleet_command  # noqa: E402
 from .history import history_command  # noqa: E402
 from .lab.cli import app as lab_app  # noqa: E402  (kept beside the commands it adds)
 from .paths import trace_command  # noqa: E402
@@ -147,6 +148,7 @@ app.command("status")(status_command)
 app.command("history")(history_command)
 app.command("report")(report_command)
 app.command("trace")(trace_command)
+app.command("fleet")(fleet_command)
 app.add_typer(lab_app, name="lab", help="Simulated Dukcapil WAN in network namespaces.")
 
 
