@@ -403,7 +403,6 @@ def _link_doc(group: Sequence[_Observation], agents: Mapping[str, Agent], at: fl
         seen = [t for a in silent if (t := agents[a].last_seen) is not None]
         state, since = "unknown", max(seen, default=None)
         cause = "silent:" + ",".join(silent) if silent else None
-    troubled = [o for o in live if o.state != "up"]
     return {
         "id": ids[0],
         "from": labels["from"],
@@ -424,14 +423,16 @@ def _link_doc(group: Sequence[_Observation], agents: Mapping[str, Agent], at: fl
         "loss": chosen.loss if chosen else None,
         "probes": chosen.probes if chosen else [],
         "seen_by": [_seen_doc(o, agents) for o in sorted(group, key=lambda o: o.agent)],
-        "seen_from": (
-            None
-            if len(live) < 2 or not troubled
-            else "both"
-            if len(troubled) == len(live)
-            else "one"
-        ),
+        "seen_from": _seen_from(state, live),
     }
+
+
+def _seen_from(state: str, live: Sequence[_Observation]) -> str | None:
+    """``both`` when every live agent that watches a link in trouble sees trouble, ``one`` when
+    some see it up; nothing to tell about a link that is up, or that one agent alone watches."""
+    if state in ("up", "unknown") or len(live) < 2:
+        return None
+    return "both" if all(o.state != "up" for o in live) else "one"
 
 
 def _seen_doc(observation: _Observation, agents: Mapping[str, Agent]) -> Status:
