@@ -15,7 +15,9 @@ from dataclasses import replace
 from .model import Readings, Scope, silent_agents
 from .prometheus import Prometheus
 
-# The last-seen subquery looks at the heartbeat this often: the error of "last seen" is below it.
+# The last-seen subqueries look at the heartbeat every second over the last ten minutes (an
+# agent that just stopped), every LAST_SEEN_STEP seconds beyond: "last seen" is that exact.
+RECENT = 600
 LAST_SEEN_STEP = 15
 
 
@@ -62,6 +64,15 @@ def _heartbeat(agents: str) -> str:
     )
 
 
+def last_seen_query(agents: str, lookback: float) -> str:
+    """When each agent's newest sample was, at most ``lookback`` seconds ago. A subquery,
+    as Prometheus 2.42 has no function for a sample's time over a range; fine-grained where
+    it matters most, and ``or`` keeps the fine answer where both have one."""
+    heartbeat = _heartbeat(agents)
+    recent = f"max_over_time({heartbeat}[{min(RECENT, lookback):.0f}s:1s])"
+    return f"{recent} or max_over_time({heartbeat}[{lookback:.0f}s:{LAST_SEEN_STEP}s])"
+
+
 async def read(
     prometheus: Prometheus, scope: Scope, at: float, stale_after: float, lookback: float
 ) -> Readings:
@@ -81,7 +92,7 @@ async def read(
     s = _agents(tuple(silent))
     k, sites = _kabupaten(scope)
     last_seen, old_sites, old_links = await asyncio.gather(
-        prometheus.query(f"max_over_time({_heartbeat(s)}[{lookback:.0f}s:{LAST_SEEN_STEP}s])", at),
+        prometheus.query(last_seen_query(s, lookback), at),
         prometheus.series([f"linkmon_site_info{{{s}{sites}}}"], at - lookback, at),
         prometheus.series([f"linkmon_link_up{{{s}{k}}}"], at - lookback, at),
     )

@@ -1,0 +1,49 @@
+"""A real Prometheus (Debian's) scraping STAND-IN agents, for the fleet view's queries.
+
+The agents are ``tests/support/fake_linkmon.py``'s exporters, not linkmon: they serve the
+contract's series with the labels a real agent sets, so the fleet's PromQL and its merge rules
+meet a real Prometheus 2.42 in seconds. What real agents do in a real network is proven by
+``tests/e2e/test_fleet.py`` on the lab.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_linkmon import FakeAgent, nunukan_and_pusat
+from tests.support.prometheus import PrometheusServer, ScrapeTarget, running_prometheus
+
+SCRAPE = 1.0
+
+
+@dataclass
+class StandInFleet:
+    prometheus: PrometheusServer
+    nunukan: FakeAgent
+    pusat: FakeAgent
+
+    def wait_scraped(self) -> None:
+        """Until Prometheus holds both agents' sites (the first scrape of each)."""
+        self.prometheus.wait_for(
+            "count(count by (agent) (linkmon_site_info)) == 2", 20, "both agents scraped"
+        )
+
+
+@pytest.fixture
+def stand_in_fleet(tmp_path: Path) -> Iterator[StandInFleet]:
+    if not Path("/usr/bin/prometheus").exists():
+        pytest.skip("Debian's prometheus is not installed (scripts/bootstrap.sh installs it)")
+    nunukan, pusat = nunukan_and_pusat()
+    try:
+        targets = [ScrapeTarget(agent.start(), {"agent": agent.name}) for agent in (nunukan, pusat)]
+        with running_prometheus(tmp_path / "prometheus", targets, interval=SCRAPE) as prometheus:
+            fleet = StandInFleet(prometheus, nunukan, pusat)
+            fleet.wait_scraped()
+            yield fleet
+    finally:
+        nunukan.stop()
+        pusat.stop()
