@@ -98,7 +98,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "seen_from.both": "terlihat dari kedua ujung: {who}",
         "seen_from.one": "hanya terlihat dari satu ujung: {who}",
         "agents": "Agen: {total}",
-        "nagios.silent": "{n} agen tidak melapor ({names})",
+        "nagios.silent": "agen tidak melapor: {names}",
     },
     "en": {
         "state.up": "UP",
@@ -142,7 +142,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "seen_from.both": "seen from both ends: {who}",
         "seen_from.one": "seen from one end only: {who}",
         "agents": "Agents: {total}",
-        "nagios.silent": "{n} agents silent ({names})",
+        "nagios.silent": "silent agents: {names}",
     },
 }
 
@@ -655,7 +655,7 @@ def nagios_line(doc: Status, language: str) -> str:
         parts.append(view.words["nagios.maintenance"].format(n=in_maintenance))
     silent = [agent["name"] for agent in doc.get("agents", ()) if agent["state"] == "silent"]
     if silent:
-        parts.append(view.words["nagios.silent"].format(n=len(silent), names=", ".join(silent)))
+        parts.append(view.words["nagios.silent"].format(names=", ".join(silent)))
     if not parts:
         parts.append(view.words["nagios.ok"].format(total=total))
     parts.append(
