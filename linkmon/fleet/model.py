@@ -145,7 +145,15 @@ def fleet_document(readings: Readings, settings: Settings) -> Status:
     if settings.scope.kabupaten is not None:
         links = [link for link in links if _in_kabupaten(link, sites, settings.scope.kabupaten)]
         sites = _narrow(sites, links, settings.scope.kabupaten)
-    site_docs = [_site_doc(info, readings, agents) for info in sites.values()]
+    serving: dict[str, list[float]] = defaultdict(list)
+    for sample in readings.services:
+        if not agents[sample.labels["agent"]].silent:
+            serving[sample.labels["site"]].append(sample.value)
+    monitored = {o.labels[end] for o in observations for end in ("from", "to") if not o.silent}
+    site_docs = [
+        _site_doc(info, serving.get(info["id"], ()), info["id"] in monitored, agents, readings.at)
+        for info in sites.values()
+    ]
     _problems_first(site_docs, links, kinds)
     # The whole fleet lists every agent, one never seen with a site too; a kabupaten, those
     # that watch it.
@@ -190,10 +198,16 @@ def fleet_document(readings: Readings, settings: Settings) -> Status:
 def _agents(readings: Readings, stale_after: float) -> dict[str, Agent]:
     heartbeat = _by_agent(readings.heartbeat)
     last_seen = _by_agent(readings.last_seen)
-    failing = {s.labels["agent"] for s in readings.failing}
-    versions = {s.labels["agent"]: s.labels.get("version") for s in readings.versions}
+    # up and build_info carry the scrape target's agent label: a target without one is skipped
+    failing = {s.labels["agent"] for s in readings.failing if s.labels.get("agent")}
+    versions = {
+        s.labels["agent"]: s.labels.get("version")
+        for s in readings.versions
+        if s.labels.get("agent")
+    }
     names = set(readings.known) | set(heartbeat) | failing | set(versions)
-    names |= {s.labels["agent"] for s in readings.sites}
+    for samples in (readings.sites, readings.states, readings.services):
+        names |= {s.labels["agent"] for s in samples}
     agents = {}
     for name in names:
         seen = heartbeat.get(name, last_seen.get(name))
@@ -203,7 +217,7 @@ def _agents(readings: Readings, stale_after: float) -> dict[str, Agent]:
 
 
 def _by_agent(samples: Iterable[Sample]) -> dict[str, float]:
-    return {s.labels["agent"]: s.value for s in samples if s.value == s.value}
+    return {s.labels["agent"]: s.value for s in samples if s.labels.get("agent")}
 
 
 def _agent_doc(agent: Agent, sites: Mapping[str, Status], timezone: str) -> Status:
@@ -263,7 +277,14 @@ def _guess_site(labels: Labels, end: str) -> Status:
     return {"kind": "kecamatan", "parent": kabupaten, "kabupaten": kabupaten}
 
 
-def _site_doc(info: Status, readings: Readings, agents: Mapping[str, Agent]) -> Status:
+def _site_doc(
+    info: Status,
+    serving: Sequence[float],
+    monitored: bool,
+    agents: Mapping[str, Agent],
+    at: float,
+) -> Status:
+    terminal = info["kind"] in TERMINAL_KINDS
     return {
         "id": info["id"],
         "kind": info["kind"],
@@ -271,23 +292,23 @@ def _site_doc(info: Status, readings: Readings, agents: Mapping[str, Agent]) -> 
         "parent": info.get("parent") or None,
         "kabupaten": info.get("kabupaten") or None,
         "timezone": info["timezone"],
-        "zone_abbr": _zone_abbr(info["timezone"], readings.at),
-        "service": None if info["kind"] in TERMINAL_KINDS else _service(info, readings, agents),
+        "zone_abbr": _zone_abbr(info["timezone"], at),
+        "service": None if terminal else _service(info, serving, monitored, agents),
     }
 
 
-def _service(info: Status, readings: Readings, agents: Mapping[str, Agent]) -> Status:
-    values = [
-        s.value
-        for s in readings.services
-        if s.labels["site"] == info["id"] and not agents[s.labels["agent"]].silent
-    ]
-    if values:
-        state = SERVICE_STATE.get(max(values), "unknown")
+def _service(
+    info: Status, serving: Sequence[float], monitored: bool, agents: Mapping[str, Agent]
+) -> Status:
+    """The best that any live agent says; unknown (as the daemon says it) when none says."""
+    if serving:
+        state = SERVICE_STATE.get(max(serving), "unknown")
         return {"state": state, "via": [], "reason": "no_path" if state == "unavailable" else ""}
-    live = sorted(a for a in info["agents"] if not agents[a].silent)
     silent = sorted(a for a in info["agents"] if agents[a].silent)
-    reason = "no_data" if live or not silent else "silent:" + ",".join(silent)
+    if any(not agents[a].silent for a in info["agents"]) or not silent:
+        reason = "no_data" if monitored else "not_monitored"
+    else:
+        reason = "silent:" + ",".join(silent)
     return {"state": "unknown", "via": [], "reason": reason}
 
 
