@@ -68,16 +68,13 @@ def summarize(
     resting = {site for window in windows for site in window["sites"]}
     resting |= {office_end(link, kinds) for link in links if link["maintenance"] is not None}
     weights = {LINK_WEIGHT[link["state"]] for link in links if link["maintenance"] is None}
-    offices = [site for site in sites if site["kind"] not in TERMINAL_KINDS]
+    # pusat and the DRC have no service, nor has a province heading of a fleet's document
+    offices = [s for s in sites if s["kind"] not in TERMINAL_KINDS and s["service"] is not None]
     weights |= {
-        SERVICE_WEIGHT[site["service"]["state"]]
-        for site in offices
-        if site["service"] is not None and site["id"] not in resting
+        SERVICE_WEIGHT[site["service"]["state"]] for site in offices if site["id"] not in resting
     }
     state = next((s for s in SEVERITY if s in weights), "up" if links else "unknown")
-    online = sum(
-        1 for site in offices if site["service"] is not None and site["service"]["state"] in SERVING
-    )
+    online = sum(1 for site in offices if site["service"]["state"] in SERVING)
     return {
         "state": state,
         "links": counts,

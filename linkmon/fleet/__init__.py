@@ -26,7 +26,10 @@ from .model import Scope, Settings, fleet_document
 from .prometheus import Prometheus, PrometheusUnavailable
 from .queries import read
 
+DEFAULT_LISTEN = "127.0.0.1:9850"  # where `linkmon fleet` serves unless told otherwise
+
 __all__ = [
+    "DEFAULT_LISTEN",
     "Fleet",
     "PrometheusUnavailable",
     "Scope",

@@ -13,8 +13,7 @@ from typing import Annotated
 
 import typer
 
-from . import fleet_from_options
-from .server import DEFAULT_LISTEN, serve_fleet, split_listen
+from . import DEFAULT_LISTEN, fleet_from_options
 
 
 def fleet_command(
@@ -42,6 +41,8 @@ def fleet_command(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve the status page and /api/v1/status for the whole fleet, read from Prometheus."""
+    from .server import serve_fleet, split_listen  # the web stack only for this command
+
     try:
         split_listen(listen)
         if lang not in ("id", "en"):

@@ -284,7 +284,10 @@ def _site_doc(
     agents: Mapping[str, Agent],
     at: float,
 ) -> Status:
-    terminal = info["kind"] in TERMINAL_KINDS
+    # A province that no link touches is the fleet's heading for its kabupaten, not an office
+    # whose service nobody watches (which would hold the whole fleet at unknown).
+    heading = info["kind"] == "provinsi" and not monitored and not serving
+    terminal = info["kind"] in TERMINAL_KINDS or heading
     return {
         "id": info["id"],
         "kind": info["kind"],

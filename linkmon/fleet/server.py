@@ -28,14 +28,12 @@ from starlette.routing import Route
 from ..clock import SYSTEM_CLOCK, Clock
 from ..web import PAGE_ROUTES
 from ..webconfig import security_middleware, tls_context
-from . import Fleet
+from . import DEFAULT_LISTEN, Fleet
 from .model import Readings, Settings, fleet_document
 from .prometheus import Prometheus, PrometheusUnavailable
 from .queries import read
 
 log = logging.getLogger("linkmon.fleet")
-
-DEFAULT_LISTEN = "127.0.0.1:9850"
 
 
 class FleetView:

@@ -43,7 +43,7 @@ def link_labels(agent: str, link: str, network: str = "vpn") -> dict[str, str]:
         "from": from_site,
         "to": to_site,
         "network": network,
-        "kabupaten": next(end for end in (from_site, to_site) if end.startswith("kab-")),
+        "kabupaten": next((end for end in (from_site, to_site) if end.startswith("kab-")), ""),
     }
 
 
@@ -398,3 +398,16 @@ def test_scope_refuses_names_that_are_not_ids() -> None:
         Scope(agents=('kab"x',))
     with pytest.raises(ValueError, match="--kabupaten 'a b': not a site id"):
         Scope(kabupaten="a b")
+
+
+def test_a_province_no_link_touches_is_a_heading_not_an_office() -> None:
+    """Agents name their province as the parent of their kabupaten; nobody watches its own
+    link. The fleet groups by it and does not count it as an office of unknown service."""
+    fleet = nunukan()
+    fleet.sites(site(HUB, "prov-kaltara", "provinsi"))
+    doc = fleet.document()
+    assert by_id(doc["sites"])["prov-kaltara"]["service"] is None
+    assert doc["summary"]["state"] == "up" and doc["summary"]["offices_total"] == 3
+    fleet.link(HUB, "prov-kaltara--dc", "up", network="jip")
+    watched = by_id(fleet.document()["sites"])["prov-kaltara"]["service"]
+    assert watched == {"state": "unknown", "via": [], "reason": "no_data"}
