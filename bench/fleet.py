@@ -24,16 +24,18 @@ Loopback only; every wait is bounded and the whole run stops after ``--limit`` s
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import multiprocessing
 import re
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,9 @@ import common as c
 import httpx
 import yaml
 
-from linkmon.fleet import Fleet, read_fleet
+from linkmon.fleet.model import Settings, fleet_document
+from linkmon.fleet.prometheus import Prometheus
+from linkmon.fleet.queries import read
 from linkmon.metrics import Metrics
 from probes import ProbeResult
 
@@ -72,11 +76,11 @@ def agent_metrics(n: int, agents: int) -> bytes:
         | {"agent": name}
         for s in sites
     )
-    uplinks = [
+    uplinks: list[tuple[str, str, str, str, tuple[str, ...]]] = [
         (f"{name}--dc", name, "pusat-dc", "vpn", ("icmp", "tcp", "http")),
         (f"{name}--drc", name, "pusat-drc", "vpn", ("icmp", "tcp")),
     ]
-    kecamatan = [
+    kecamatan: list[tuple[str, str, str, str, tuple[str, ...]]] = [
         (f"kec-{n:03d}-{k:02d}--kab", f"kec-{n:03d}-{k:02d}", name, "m2m", ("icmp",))
         for k in range(KECAMATAN)
     ]
@@ -121,9 +125,8 @@ def agent_metrics(n: int, agents: int) -> bytes:
     return metrics.render()
 
 
-@contextlib.contextmanager
-def stand_in_exporter(bodies: dict[str, bytes], silent: set[str]) -> Iterator[int]:
-    """``GET /agents/<name>/metrics`` for every agent; the silent ones answer 503."""
+def serve_agents(bodies: dict[str, bytes], silent: set[str], ready: Connection) -> None:
+    """``GET /agents/<name>/metrics`` for every agent, the silent ones 503, until killed."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
@@ -141,16 +144,32 @@ def stand_in_exporter(bodies: dict[str, bytes], silent: set[str]) -> Iterator[in
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             """Quiet."""
 
+        def handle_one_request(self) -> None:
+            with contextlib.suppress(ConnectionError):  # a scrape that timed out hangs up
+                super().handle_one_request()
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
+    ready.send(server.server_address[1])
+    server.serve_forever(poll_interval=0.1)
+
+
+@contextlib.contextmanager
+def stand_in_exporter(bodies: dict[str, bytes], silent: set[str]) -> Iterator[int]:
+    """The agents' exporter in a process of its own: the fleet read measured here must not
+    starve it (a scrape that times out makes an agent silent)."""
+    parent, child = multiprocessing.get_context("fork").Pipe()
+    process = multiprocessing.get_context("fork").Process(
+        target=serve_agents, args=(bodies, silent, child), daemon=True
+    )
+    process.start()
     try:
-        yield server.server_address[1]
+        if not parent.poll(30):
+            raise SystemExit("the stand-in exporter did not start within 30 s")
+        yield int(parent.recv())
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        process.terminate()
+        process.join(timeout=10)
 
 
 @contextlib.contextmanager
@@ -225,6 +244,21 @@ def prometheus_self(url: str) -> dict[str, float]:
             name = match.group(1).decode()
             found[name] = found.get(name, 0.0) + float(match.group(2))
     return found
+
+
+async def fleet_reads(url: str, repeat: int) -> tuple[list[float], list[float], dict[str, Any]]:
+    """Seconds of the queries and of the merge, apart, ``repeat`` times; the last document."""
+    asked, merged = [], []
+    settings = Settings()
+    async with Prometheus(url, timeout=60) as prometheus:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            readings = await read(prometheus, settings.scope, time.time(), 90.0, 86400.0)
+            asked.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            doc = fleet_document(readings, settings)
+            merged.append(time.perf_counter() - started)
+    return asked, merged, doc
 
 
 def timed_command(args: list[str]) -> tuple[float, int]:
@@ -310,18 +344,14 @@ def main() -> int:
             f"{after['process_resident_memory_bytes'] / 2**20:.0f} MiB resident"
         )
 
-        fleet = Fleet(prometheus)
-        reads = []
-        for _ in range(options.repeat):
-            t0 = time.perf_counter()
-            doc = read_fleet(fleet)
-            reads.append(time.perf_counter() - t0)
+        asked, merged, doc = asyncio.run(fleet_reads(prometheus, options.repeat))
         silent_seen = sum(a["state"] == "silent" for a in doc["agents"])
         print(
-            f"fleet read (queries + merge), in-process: median {c.median(reads):.2f} s, "
-            f"max {max(reads):.2f} s over {options.repeat}: {len(doc['sites']):,} sites, "
-            f"{len(doc['links']):,} links, {len(doc['agents'])} agents ({silent_seen} silent), "
-            f"state {doc['summary']['state']}"
+            f"fleet read, in-process, median of {options.repeat}: queries "
+            f"{c.median(asked):.2f} s (max {max(asked):.2f}), merge {c.median(merged):.2f} s "
+            f"(max {max(merged):.2f}): {len(doc['sites']):,} sites, {len(doc['links']):,} "
+            f"links, {len(doc['agents'])} agents ({silent_seen} silent), state "
+            f"{doc['summary']['state']}"
         )
         command = [LINKMON, "status", "--prometheus", prometheus, "--timeout", "60"]
         runs = [timed_command(command) for _ in range(options.repeat)]

@@ -44,14 +44,20 @@ def questions(scope: Scope) -> dict[str, str]:
         "failing": f"up{{{a}}} == 0",
         "versions": f"linkmon_build_info{{{a}}}",
         "sites": f"linkmon_site_info{{{a}{sites}}}",
-        "states": f"linkmon_link_state{{{a}{k}}} == 1",
-        "since": f"linkmon_link_state_since_timestamp_seconds{{{a}{k}}}",
+        # one answer per link: its state as a label, since when as the value
+        "states": (
+            f"linkmon_link_state_since_timestamp_seconds{{{a}{k}}}"
+            f" * ignoring (state) group_left (state) (linkmon_link_state{{{a}{k}}} == 1)"
+        ),
         "flapping": f"linkmon_link_flapping{{{a}{k}}} == 1",
         "maintenance": f"linkmon_link_in_maintenance{{{a}{k}}} == 1",
         "services": f"linkmon_service_available{{{a}{k}}}",
-        "probes": f"linkmon_probe_success{{{a}{k}}}",
-        "rtt": f"avg by (agent, link) (linkmon_probe_rtt_avg_seconds{{{a}{k}}})",
-        "loss": f"max by (agent, link) (linkmon_probe_loss_ratio{{{a}{k}}})",
+        "figures": (
+            f"label_replace(avg by (agent, link) (linkmon_probe_rtt_avg_seconds{{{a}{k}}}),"
+            f' "stat", "rtt", "", "")'
+            f" or label_replace(max by (agent, link) (linkmon_probe_loss_ratio{{{a}{k}}}),"
+            f' "stat", "loss", "", "")'
+        ),
     }
 
 

@@ -83,14 +83,13 @@ class Fleet:
         r = self.readings
         self.readings = replace(
             r,
-            states=(*r.states, Sample({**labels, "state": state}, 1.0)),
-            since=(*r.since, Sample(labels, since)),
+            states=(*r.states, Sample({**labels, "state": state}, since)),
             maintenance=(*r.maintenance, *((Sample(labels, 1.0),) if maintenance else ())),
-            probes=(
-                *r.probes,
-                Sample({**labels, "kind": "icmp", "target": "198.18.0.1"}, float(state == "up")),
+            figures=(
+                *r.figures,
+                Sample({"agent": agent, "link": link, "stat": "loss"}, float(state == "down")),
+                *((Sample({"agent": agent, "link": link, "stat": "rtt"}, rtt),) if rtt else ()),
             ),
-            rtt=(*r.rtt, *((Sample({"agent": agent, "link": link}, rtt),) if rtt else ())),
         )
         return self
 
@@ -106,10 +105,8 @@ class Fleet:
         self.readings = replace(
             r,
             states=keep(r.states),
-            since=keep(r.since),
             maintenance=keep(r.maintenance),
-            probes=keep(r.probes),
-            rtt=keep(r.rtt),
+            figures=keep(r.figures),
         )
         return self
 
@@ -199,6 +196,7 @@ def test_a_cut_seen_by_one_agent_only_is_down_and_says_so() -> None:
     uplink = by_id(doc["links"])["kab-nunukan--dc"]
     assert (uplink["state"], uplink["seen_from"]) == ("down", "one")
     assert uplink["rtt_seconds"] is None  # the last RTT of a link that is down is not news
+    assert uplink["loss"] == 1.0
 
 
 def test_same_ends_and_network_under_another_id_is_the_same_link() -> None:

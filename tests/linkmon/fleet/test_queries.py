@@ -37,6 +37,12 @@ def test_every_question_answers_on_prometheus_2_42(stand_in_fleet: StandInFleet)
             answers["known"] = len(readings.known)
             return answers
 
+    # the look-back subquery steps on whole seconds: it sees an agent from its second scrape
+    wait_until(
+        lambda: len(stand_in_fleet.prometheus.query(last_seen_query('agent!=""', 3600.0))) == 2,
+        10,
+        "the look-back subquery to see both agents",
+    )
     answers = asyncio.run(ask())
     empty = {name for name, n in answers.items() if n == 0}
     # nothing fails, flaps or is in maintenance in the stand-in fleet before a cut
