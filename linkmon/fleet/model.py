@@ -21,10 +21,12 @@ Two rules carry the weight:
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -483,8 +485,11 @@ def _site_weight(site: Status) -> str:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The API's UTC text; time.gmtime, as 16,000 datetimes cost a tenth of a second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+@lru_cache(maxsize=32)
 def _zone_abbr(timezone: str, at: float) -> str:
+    """WIB, WITA, WIT: three zones for thousands of sites, at one moment per document."""
     return datetime.fromtimestamp(at, ZoneInfo(timezone)).tzname() or timezone

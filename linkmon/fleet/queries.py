@@ -21,6 +21,10 @@ RECENT = 600
 LAST_SEEN_STEP = 15
 
 
+LINK = "agent, link, from, to, network, kabupaten"
+SITE = "agent, site, kind, name, parent, kabupaten, timezone"
+
+
 def _agents(names: tuple[str, ...]) -> str:
     if not names:
         return 'agent!=""'
@@ -43,11 +47,12 @@ def questions(scope: Scope) -> dict[str, str]:
         "heartbeat": _heartbeat(a),
         "failing": f"up{{{a}}} == 0",
         "versions": f"linkmon_build_info{{{a}}}",
-        "sites": f"linkmon_site_info{{{a}{sites}}}",
+        # by the labels the model reads: instance and job would only make the answer longer
+        "sites": f"group by ({SITE}) (linkmon_site_info{{{a}{sites}}})",
         # one answer per link: its state as a label, since when as the value
         "states": (
-            f"linkmon_link_state_since_timestamp_seconds{{{a}{k}}}"
-            f" * ignoring (state) group_left (state) (linkmon_link_state{{{a}{k}}} == 1)"
+            f"max by ({LINK}, state) (linkmon_link_state_since_timestamp_seconds{{{a}{k}}}"
+            f" * ignoring (state) group_left (state) (linkmon_link_state{{{a}{k}}} == 1))"
         ),
         "flapping": f"linkmon_link_flapping{{{a}{k}}} == 1",
         "maintenance": f"linkmon_link_in_maintenance{{{a}{k}}} == 1",
