@@ -8,14 +8,20 @@ meet a real Prometheus 2.42 in seconds. What real agents do in a real network is
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.support.daemon import LINKMON, free_port
 from tests.support.fake_linkmon import FakeAgent, nunukan_and_pusat
 from tests.support.prometheus import PrometheusServer, ScrapeTarget, running_prometheus
+from tests.support.wait import wait_until
 
 SCRAPE = 1.0
 
@@ -47,3 +53,37 @@ def stand_in_fleet(tmp_path: Path) -> Iterator[StandInFleet]:
     finally:
         nunukan.stop()
         pusat.stop()
+
+
+@contextmanager
+def fleet_server(prometheus: str, *options: str) -> Iterator[str]:
+    """A real `linkmon fleet` process reading ``prometheus``; yields its base URL."""
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="linkmon-fleet-", suffix=".log")  # noqa: SIM115
+    process = subprocess.Popen(
+        [LINKMON, "fleet", "--prometheus", prometheus, "--listen", f"127.0.0.1:{port}", *options],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                output = Path(log.name).read_text(errors="replace")
+                raise AssertionError(f"linkmon fleet exited {process.returncode}:\n{output}")
+            try:
+                return httpx.get(url + "/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, 20, "linkmon fleet /healthz")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

@@ -13,8 +13,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,7 +23,7 @@ from linkmon.fleet.prometheus import Prometheus, PrometheusUnavailable
 from linkmon.fleet.queries import questions
 from linkmon.fleet.server import FleetView
 from linkmon.openapi import shape_problems
-from tests.linkmon.fleet.conftest import StandInFleet
+from tests.linkmon.fleet.conftest import StandInFleet, fleet_server
 from tests.support.clock import FakeClock
 from tests.support.daemon import LINKMON, free_port
 from tests.support.wait import wait_until
@@ -85,37 +83,6 @@ def test_prometheus_down_is_an_error_kept_like_a_document() -> None:
             assert view.refreshes == 2
 
     asyncio.run(scenario())
-
-
-@contextmanager
-def fleet_server(prometheus: str, *options: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [LINKMON, "fleet", "--prometheus", prometheus, "--listen", f"127.0.0.1:{port}", *options],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"linkmon fleet exited {process.returncode}")
-            try:
-                return httpx.get(url + "/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, 20, "linkmon fleet /healthz")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_the_server_answers_what_an_agent_answers(stand_in_fleet: StandInFleet) -> None:
