@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from linkmon.status import select_site, summarize
+from linkmon.status import select_site
+from linkmon.summary import summarize
 from tests.support.status_fixture import Reply, all_up, nunukan_status, serve_status
 
 SNAPSHOTS = Path(__file__).with_name("snapshots")
