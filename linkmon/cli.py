@@ -54,6 +54,27 @@ def check_config(config: ConfigOption) -> None:
 
 
 @app.command()
+def inventory(
+    offices: Annotated[Path, typer.Argument(help="CSV export: one row per kecamatan office.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the agents' configs.")],
+    template: Annotated[
+        Path | None, typer.Option("--template", help="What every agent shares (YAML).")
+    ] = None,
+) -> None:
+    """One checked config per kabupaten agent from a spreadsheet of offices; nothing is
+    written unless every row is good (bad rows listed by line and column, exit 2)."""
+    from .inventory import InventoryError, run_inventory
+
+    try:
+        written = run_inventory(offices, out, template)
+    except InventoryError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
 def probe(
     kind: Annotated[str, typer.Argument(help="icmp, tcp or http.")],
     target: Annotated[str, typer.Argument(help="Address, host:port or URL.")],

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything linkmon, its lab and its tests need on a fresh Debian 12 machine:
-# the Debian packages (as root) and a virtualenv in .venv with linkmon installed editable.
+# the Debian packages (as root), a virtualenv in .venv with linkmon installed editable, and the
+# npm packages the browser tests inject into the status page (tests/support/js, axe-core).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ DEBIAN_PACKAGES=(
   prometheus prometheus-alertmanager prometheus-blackbox-exporter
   chromium
 )
+# node and npm for the browser tests' npm packages; any node that brings its own npm will do
+# (Debian's npm conflicts with NodeSource's nodejs, which bundles npm).
+command -v npm >/dev/null 2>&1 || DEBIAN_PACKAGES+=(nodejs npm)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -43,4 +47,18 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   rm -f "$log"
   touch "$stamp"
+fi
+
+# The browser tests' JavaScript (axe-core), exactly as locked; reinstalled when the lock changes.
+js=tests/support/js
+js_stamp=$js/node_modules/.linkmon-installed
+if [ ! -f "$js_stamp" ] || [ "$js/package-lock.json" -nt "$js_stamp" ]; then
+  log=$(mktemp)
+  if ! npm ci --prefix "$js" --ignore-scripts --no-audit --no-fund >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "bootstrap: npm ci in $js failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  touch "$js_stamp"
 fi

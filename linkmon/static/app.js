@@ -1,95 +1,13 @@
-// linkmon NOC wall page: polls /api/v1/status and redraws in place, never reloads.
+// linkmon status page: polls /api/v1/status and redraws in place, never reloads.
 // Everything comes from linkmon itself (no CDN, no fonts, no other host), so the page works
-// on a NOC network with no internet. Text is Bahasa Indonesia unless ?lang=en or the agent
-// speaks English; the button switches without a reload.
+// on a NOC network with no internet. Words come from words.js: Bahasa Indonesia unless ?lang=en
+// or the agent speaks English; the button switches without a reload.
+// One document, two layouts (style.css picks one by width): the NOC wall, dense and fixed to
+// one screen, and a single column for a phone, where offices in trouble come first.
 "use strict";
 
 (() => {
-  // Cause words match linkmon/alerts/text.py exactly (a browser test compares them).
-  const TEXT = {
-    id: {
-      state: {up: "NAIK", degraded: "TERGANGGU", down: "TURUN", unknown: "TAK DIKETAHUI",
-              unreachable: "TAK TERJANGKAU"},
-      since: "{state} sejak {when} ({duration})", sinceShort: "sejak {when} ({duration})",
-      service: {available: "LAYANAN ONLINE", degraded: "LAYANAN TERBATAS",
-                unavailable: "LAYANAN TERHENTI", unknown: "LAYANAN TAK DIKETAHUI"},
-      serviceShort: {available: "ONLINE", degraded: "TERBATAS", unavailable: "OFFLINE",
-                     unknown: "TAK JELAS"},
-      reason: {drc: "hanya melalui DRC", backup: "melalui jalur cadangan",
-               no_data: "belum ada data", not_monitored: "tidak dipantau"},
-      causes: {
-        path_down: "jalur putus (tidak ada balasan ping)",
-        icmp_lost: "sebagian target ping tidak menjawab",
-        service_refused: "jalur hidup, tetapi layanan menolak koneksi (TCP ditolak)",
-        service_blocked: "jalur hidup, tetapi layanan tidak menjawab (diblokir?)",
-        http_status: "layanan menjawab dengan status HTTP yang salah",
-        body_mismatch: "layanan menjawab dengan isi yang tidak sesuai",
-        dns: "nama host tidak dapat di-resolve (DNS)",
-        tls: "kesalahan TLS/sertifikat",
-        service_error: "kesalahan protokol pada layanan",
-        loss: "paket hilang di atas ambang",
-        rtt: "latensi di atas ambang",
-        own_uplink: "uplink linkmon sendiri terputus",
-        flapping: "link naik-turun berulang kali",
-        no_path: "tidak ada jalur ke pusat",
-      },
-      upstream: "link di atasnya turun: {links}",
-      behind: "{n} kantor di belakangnya tak terjangkau: {names}",
-      units: ["hari", "j", "m", "dtk"],
-      months: ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
-               "September", "Oktober", "November", "Desember"],
-      outages: "Gangguan terbuka", noOutages: "Tidak ada gangguan. Semua link naik.",
-      maintenance: "Pemeliharaan", until: "sampai {when}", inMaintenance: "PEMELIHARAAN",
-      pusat: "Pusat", flapping: "NAIK-TURUN", alerted: "peringatan terkirim",
-      offices: "kantor dapat melayani online", of: "dari",
-      links: "link", updated: "Diperbarui {when}", every: "tiap {n} dtk",
-      unreachableDaemon: "Tidak dapat menghubungi linkmon sejak {when} ({error}). " +
-                         "Data di bawah mungkin sudah usang.",
-      waiting: "Menunggu data dari linkmon…", other: "EN", otherName: "English",
-    },
-    en: {
-      state: {up: "UP", degraded: "DEGRADED", down: "DOWN", unknown: "UNKNOWN",
-              unreachable: "UNREACHABLE"},
-      since: "{state} since {when} ({duration})", sinceShort: "since {when} ({duration})",
-      service: {available: "SERVING ONLINE", degraded: "SERVING, LIMITED",
-                unavailable: "CANNOT SERVE", unknown: "SERVICE UNKNOWN"},
-      serviceShort: {available: "ONLINE", degraded: "LIMITED", unavailable: "OFFLINE",
-                     unknown: "UNKNOWN"},
-      reason: {drc: "via the DRC only", backup: "via a backup path",
-               no_data: "no data yet", not_monitored: "not monitored"},
-      causes: {
-        path_down: "path down (no ping replies)",
-        icmp_lost: "some ping targets do not answer",
-        service_refused: "path up, but the service refuses connections (TCP refused)",
-        service_blocked: "path up, but the service does not answer (blocked?)",
-        http_status: "the service answers with a wrong HTTP status",
-        body_mismatch: "the service answers with unexpected content",
-        dns: "host name does not resolve (DNS)",
-        tls: "TLS/certificate failure",
-        service_error: "protocol error at the service",
-        loss: "packet loss above threshold",
-        rtt: "latency above threshold",
-        own_uplink: "linkmon's own uplink is down",
-        flapping: "link going up and down repeatedly",
-        no_path: "no path to pusat",
-      },
-      upstream: "upstream link down: {links}",
-      behind: "{n} offices behind it unreachable: {names}",
-      units: ["d", "h", "m", "s"],
-      months: ["January", "February", "March", "April", "May", "June", "July", "August",
-               "September", "October", "November", "December"],
-      outages: "Open outages", noOutages: "No outages. Every link is up.",
-      maintenance: "Maintenance", until: "until {when}", inMaintenance: "MAINTENANCE",
-      pusat: "Pusat", flapping: "FLAPPING", alerted: "alert sent",
-      offices: "offices can serve online", of: "of",
-      links: "links", updated: "Updated {when}", every: "every {n} s",
-      unreachableDaemon: "Cannot reach linkmon since {when} ({error}). " +
-                         "The data below may be out of date.",
-      waiting: "Waiting for data from linkmon…", other: "ID", otherName: "Bahasa Indonesia",
-    },
-  };
-  window.linkmonText = TEXT;
-
+  const TEXT = window.linkmonText;
   const STATES = ["up", "degraded", "down", "unknown", "unreachable"];
   const TERMINAL = new Set(["pusat", "drc"]);
   const RANK = {kecamatan: 0, kabupaten: 1, kota: 1, provinsi: 2, pusat: 3, drc: 3};
@@ -109,6 +27,9 @@
   const words = () => TEXT[language()];
   const fill = (template, values) =>
     template.replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
+  // As fill, for h(): a value may be an element, kept whole.
+  const fillParts = (template, values) =>
+    template.split(/\{(\w+)\}/).map((part, i) => i % 2 ? values[part] : part);
 
   // -- small DOM builder: text always goes in as text nodes, never as HTML ----------------
   function h(tag, attrs, ...children) {
@@ -172,12 +93,14 @@
     return words().causes[cause] || cause;
   }
   // "turun sejak 08:12 WITA (3 j 5 m)", in the local time of the link's office;
-  // short: "sejak 08:12 WITA (3 j 5 m)" where a badge already says the state.
+  // short: "sejak 08:12 WITA (3 j 5 m)" where a badge already says the state. A narrow
+  // screen breaks the line between the time and the duration, never inside either.
   function since(link, short) {
     const at = new Date(link.since);
-    return fill(short ? words().sinceShort : words().since, {
-      state: stateWord(link.state).toLowerCase(), when: when(at, zoneOf(officeEnd(link))),
-      duration: duration((now() - at) / 1000)});
+    return fillParts(short ? words().sinceShort : words().since, {
+      state: stateWord(link.state).toLowerCase(),
+      when: h("span", {class: "nobreak"}, when(at, zoneOf(officeEnd(link)))),
+      duration: h("span", {class: "nobreak"}, duration((now() - at) / 1000))});
   }
   const rtt = (seconds) => seconds === null ? "–" : `${(seconds * 1000).toFixed(1)} ms`;
   const loss = (ratio) => ratio === null ? "–" : `${Math.round(ratio * 100)} %`;
@@ -201,7 +124,13 @@
     return badge(service.state, label || service.state.toUpperCase(), "service");
   }
 
-  // -- the parts of the wall --------------------------------------------------------------
+  // Heading levels follow the nesting of the network, so a screen reader can walk it.
+  const heading = (level, attrs, ...children) => h(`h${Math.min(level, 6)}`, attrs, ...children);
+  // style.css says which layout it chose, so the breakpoint is written in one place only.
+  const layout = () =>
+    getComputedStyle(document.documentElement).getPropertyValue("--layout").trim() || "wall";
+
+  // -- the parts of the page ----------------------------------------------------------------
   function header() {
     const w = words();
     document.documentElement.lang = language();
@@ -219,12 +148,22 @@
     const p = parts(now(), zone[0]);
     document.getElementById("date").textContent =
       `${Number(p.day)} ${w.months[Number(p.month) - 1]} ${p.year}`;
+  }
+
+  // The button names the other language in that language, and says so with its lang attribute.
+  function languageButton() {
+    const other = language() === "id" ? "en" : "id";
     const button = document.getElementById("lang");
-    button.textContent = w.other;
-    button.title = w.otherName;
-    document.getElementById("counts").replaceChildren(...STATES.map((state) =>
-      h("div", {class: `count s-${state}`, "data-count": state,
-                "data-zero": doc.summary.links[state] ? null : "true"},
+    button.lang = other;
+    button.textContent = TEXT[other].name;
+  }
+
+  function counts() {
+    const w = words();
+    document.getElementById("counts-title").textContent = w.linkStates;
+    document.getElementById("count-list").replaceChildren(...STATES.map((state) =>
+      h("li", {class: `count s-${state}`, "data-count": state,
+               "data-zero": doc.summary.links[state] ? null : "true"},
         h("span", {class: "n"}, doc.summary.links[state]),
         h("span", {class: "what"}, `${w.links} ${stateWord(state).toLowerCase()}`))));
   }
@@ -269,24 +208,28 @@
       return h("article", {class: `outage s-${outage.state}`, "data-outage": outage.link,
                            "data-state": outage.state},
         h("div", {class: "line1"}, badge(outage.state, stateWord(outage.state)),
-          h("span", {class: "office", title: office ? office.name : null},
+          heading(3, {class: "office", title: office ? office.name : null},
             office ? shortName(office) : outage.link),
           link.maintenance ? badge("maintenance", w.inMaintenance) : null,
           h("span", {class: "muted id", title: outage.link},
             `${outage.link}${link.network ? " · " + link.network : ""}`)),
-        h("div", {class: "line2"}, since({...link, state: outage.state, since: outage.since})),
-        h("div", {class: "line3"}, causeWords(outage.cause),
+        h("p", {class: "line2"}, since({...link, state: outage.state, since: outage.since})),
+        h("p", {class: "line3"}, causeWords(outage.cause),
           outage.alerted ? h("span", {class: "muted"}, ` · ${w.alerted}`) : null),
-        hidden.length ? h("div", {class: "behind"},
+        hidden.length ? h("p", {class: "behind"},
           fill(w.behind, {n: hidden.length, names: names.join(", ")})) : null);
     });
-    document.getElementById("outages").replaceChildren(
+    document.getElementById("outage-list").replaceChildren(
       ...(list.length ? list : [h("p", {class: "calm"}, badge("up", stateWord("up")), w.noOutages)]));
+  }
 
-    const title = document.getElementById("maintenance-title");
-    title.hidden = !doc.maintenance.length;
-    title.textContent = `${w.maintenance} (${doc.maintenance.length})`;
-    document.getElementById("maintenance").replaceChildren(...doc.maintenance.map((win) => {
+  function maintenance() {
+    const w = words();
+    const links = new Map(doc.links.map((l) => [l.id, l]));
+    document.getElementById("maintenance").hidden = !doc.maintenance.length;
+    document.getElementById("maintenance-title").textContent =
+      `${w.maintenance} (${doc.maintenance.length})`;
+    document.getElementById("window-list").replaceChildren(...doc.maintenance.map((win) => {
       const first = win.links.length ? links.get(win.links[0]) : null;
       const zone = zoneOf(first ? officeEnd(first) : win.sites[0]);
       return h("article", {class: "window"}, badge("maintenance", w.inMaintenance),
@@ -316,6 +259,7 @@
 
   function network() {
     const w = words();
+    document.getElementById("network-title").textContent = w.network;
     const ids = new Set(doc.sites.map((s) => s.id));
     const children = new Map();
     for (const site of doc.sites) {
@@ -323,51 +267,81 @@
       if (!children.has(parent)) children.set(parent, []);
       children.get(parent).push(site);
     }
+    const kids = (site) => children.get(site.id) || [];
     const linksOf = new Map();
     for (const link of doc.links) {
       const office = officeEnd(link);
       if (!linksOf.has(office)) linksOf.set(office, []);
       linksOf.get(office).push(link);
     }
-    const inMaintenance = (site) => (linksOf.get(site.id) || []).some((l) => l.maintenance);
+    const ownLinks = (site) => linksOf.get(site.id) || [];
+    const inMaintenance = (site) => ownLinks(site).some((l) => l.maintenance);
 
-    function tile(site) {
+    // How soon an office needs a look, 0 first: cut off, then limited, then not yet known,
+    // then planned work, then fine. An office with offices below it counts as its worst one.
+    function attention(site) {
+      const service = site.service ? site.service.state : "unknown";
+      const states = new Set(ownLinks(site).map((l) => l.state));
+      let own = 4;
+      if (inMaintenance(site)) own = 3;
+      else if (service === "unavailable" || states.has("down") || states.has("unreachable")) own = 0;
+      else if (service === "degraded" || states.has("degraded")
+               || ownLinks(site).some((l) => l.flapping)) own = 1;
+      else if (service === "unknown" || states.has("unknown")) own = 2;
+      return Math.min(own, ...kids(site).map(attention));
+    }
+    // The wall keeps the configured order (people learn where an office sits on it); a phone
+    // is read top to bottom, so there the offices that need a look come first.
+    const inOrder = (sites) => layout() === "column"
+      ? [...sites].sort((a, b) => attention(a) - attention(b)) : sites;
+
+    function tile(site, level) {
       const service = site.service || {state: "unknown", via: [], reason: ""};
       const reason = w.reason[service.reason] || causeWords(service.reason);
       return h("div", {class: `tile v-${service.state}${inMaintenance(site) ? " maint" : ""}`,
                        "data-site": site.id, "data-service": service.state,
                        title: reason ? `${site.name}: ${reason}` : site.name},
-        h("div", {class: "name"}, shortName(site)),
+        heading(level, {class: "name"}, shortName(site)),
         site.service && service.state !== "available" ? h("div", {class: "svc"},
           serviceBadge(service, true), reason ? h("span", {class: "reason"}, reason) : null) : null,
-        ...(linksOf.get(site.id) || []).map(linkRow));
+        ...ownLinks(site).map(linkRow));
     }
-    function block(site) {
-      const kids = children.get(site.id) || [];
+    function block(site, level) {
       const service = site.service;
+      const reason = service && (w.reason[service.reason] || causeWords(service.reason));
+      const below = inOrder(kids(site));
       return h("div", {class: "block", "data-site": site.id,
                        "data-service": service ? service.state : null},
         h("div", {class: "block-head"},
-          h("span", {class: "name"}, site.name),
+          heading(level, {class: "name"}, site.name),
           service ? serviceBadge(service) : null,
-          service && (w.reason[service.reason] || causeWords(service.reason))
-            ? h("span", {class: "reason"}, w.reason[service.reason] || causeWords(service.reason))
-            : null),
-        h("div", {class: "uplinks"}, ...(linksOf.get(site.id) || []).map(linkRow)),
-        ...kids.filter((k) => (children.get(k.id) || []).length).map(block),
+          reason ? h("span", {class: "reason"}, reason) : null),
+        h("div", {class: "uplinks"}, ...ownLinks(site).map(linkRow)),
+        ...below.filter((k) => kids(k).length).map((k) => block(k, level + 1)),
         h("div", {class: "tiles"},
-          ...kids.filter((k) => !(children.get(k.id) || []).length).map(tile)));
+          ...below.filter((k) => !kids(k).length).map((k) => tile(k, level + 1))));
     }
     const roots = children.get(null) || [];
     const terminals = roots.filter((s) => TERMINAL.has(s.kind));
     const pusat = terminals.length ? h("div", {class: "pusat"},
-      h("h2", {}, w.pusat),
+      heading(3, {}, w.pusat),
       ...terminals.map((s) => h("div", {class: "terminal", "data-site": s.id},
         h("span", {class: "kind"}, s.kind === "drc" ? "DRC" : "DC"),
         h("span", {class: "name"}, s.name),
-        ...(linksOf.get(s.id) || []).map(linkRow)))) : null;
-    document.getElementById("network").replaceChildren(
-      ...[pusat, ...roots.filter((s) => !TERMINAL.has(s.kind)).map(block)].filter(Boolean));
+        ...ownLinks(s).map(linkRow)))) : null;
+    document.getElementById("network-tree").replaceChildren(
+      ...[pusat, ...inOrder(roots.filter((s) => !TERMINAL.has(s.kind))).map((s) => block(s, 3))]
+        .filter(Boolean));
+  }
+
+  // One jump link per visible section of <main> marked data-nav, titled by its heading.
+  function jumpLinks() {
+    const nav = document.getElementById("jump");
+    nav.setAttribute("aria-label", words().sections);
+    const sections = [...document.querySelectorAll("main section[data-nav]")]
+      .filter((section) => !section.hidden);
+    nav.replaceChildren(h("ul", {}, ...sections.map((section) =>
+      h("li", {}, h("a", {href: `#${section.id}`}, section.querySelector("h2").textContent)))));
   }
 
   function footer() {
@@ -398,17 +372,31 @@
                           {when: `${p.hour}:${p.minute} ${abbr}`, error: failure});
   }
 
+  // A part of the wall that must scroll (on a small desk screen) can be scrolled by keyboard too.
+  // A few pixels over (rounding, a last margin) are nothing to scroll to, and no tab stop.
+  function scrollableSections() {
+    for (const section of document.querySelectorAll("main > section")) {
+      if (section.scrollHeight - section.clientHeight > 4) section.tabIndex = 0;
+      else section.removeAttribute("tabindex");
+    }
+  }
+
+  let drawnLayout = null;
   function draw() {
+    drawnLayout = layout();
+    document.documentElement.lang = language();
+    languageButton();
     if (doc) {
       header();
+      counts();
       outages();
+      maintenance();
       network();
+      jumpLinks();
       footer();
-    } else {
-      document.documentElement.lang = language();
-      document.getElementById("lang").textContent = words().other;
     }
     banner();
+    scrollableSections();
   }
 
   async function poll() {
@@ -444,6 +432,11 @@
     url.searchParams.set("lang", chosenLang);
     window.history.replaceState(null, "", url);
     draw();
+  });
+  // Turning a tablet or resizing a window may switch layouts; the order of offices goes with it.
+  window.addEventListener("resize", () => {
+    if (layout() !== drawnLayout) draw();
+    else scrollableSections();
   });
 
   draw();

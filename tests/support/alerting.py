@@ -101,12 +101,12 @@ ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 _AM_CONFIG = 'route: {receiver: "null"}\nreceivers: [{name: "null"}]\n'
 
 
-def alertmanager_argv(workdir: Path, port: int) -> list[str]:
-    """A standalone Alertmanager (no cluster port) on 127.0.0.1:``port``, its config (routing
-    to nowhere) and data in ``workdir``."""
+def alertmanager_argv(workdir: Path, port: int, config_text: str = _AM_CONFIG) -> list[str]:
+    """A standalone Alertmanager (no cluster port) on 127.0.0.1:``port``, its config (by
+    default routing to nowhere) and data in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "alertmanager.yml"
-    config.write_text(_AM_CONFIG)
+    config.write_text(config_text)
     return [
         ALERTMANAGER,
         f"--config.file={config}",
@@ -122,10 +122,10 @@ class Alertmanager:
     proc: subprocess.Popen[bytes]
     api: str  # where the test reaches its API
 
-    def __init__(self, workdir: Path, port: int) -> None:
+    def __init__(self, workdir: Path, port: int, config_text: str = _AM_CONFIG) -> None:
         self.port = port
         self.url = self.api = f"http://127.0.0.1:{port}"
-        argv = alertmanager_argv(workdir, port)
+        argv = alertmanager_argv(workdir, port, config_text)
         with (workdir / "alertmanager.log").open("w") as log:
             self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
         self.wait_ready(15, "alertmanager")
