@@ -98,6 +98,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class Agent:
+    """What the fleet knows of one agent: when it last spoke, and whether it is silent now."""
+
     name: str
     last_seen: float | None
     failing: bool
@@ -154,10 +156,13 @@ def fleet_document(readings: Readings, settings: Settings) -> Status:
     ]
     _problems_first(site_docs, links, kinds)
     # The whole fleet lists every agent, one never seen with a site too; a kabupaten, those
-    # that watch it.
-    shown = set(agents) if settings.scope.kabupaten is None else set()
+    # that watch its links or name its offices (every agent names pusat: not a reason).
+    kabupaten = settings.scope.kabupaten
+    shown = set(agents) if kabupaten is None else set()
     shown |= {o["agent"] for link in links for o in link["seen_by"]}
-    shown |= {agent for info in sites.values() for agent in info["agents"]}
+    shown |= {
+        a for info in sites.values() if info.get("kabupaten") == kabupaten for a in info["agents"]
+    }
     return {
         "agent": {
             "name": settings.name,

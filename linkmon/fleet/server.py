@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
@@ -139,6 +141,7 @@ async def serve_fleet(
 ) -> None:
     """Serve until SIGTERM or Ctrl-C (uvicorn's own signal handling)."""
     host, port = split_listen(listen)
+    fleet = replace(fleet, settings=replace(fleet.settings, started_at=time.time()))
     async with fleet.connect() as prometheus:
         view = FleetView(fleet, prometheus, max_age=max_age)
         app = create_fleet_app(view, security_middleware(web_config))

@@ -370,6 +370,7 @@ def test_one_kabupaten_keeps_its_offices_uplinks_province_and_pusat() -> None:
         site(kab2, "kec-mentarang", "kecamatan", kab2, kab2),
     )
     fleet.link(kab2, "kec-mentarang--kab-malinau", "up", network="m2m")
+    fleet.sites(site(kab2, "pusat-dc", "pusat"))  # as Prometheus answers a kabupaten's query
     doc = fleet.document(scope=Scope(kabupaten=KAB))
     assert {s["id"] for s in doc["sites"]} == {"pusat-dc", KAB, "kec-krayan", "kec-lumbis"}
     assert {link["id"] for link in doc["links"]} == {
