@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
-import re
 import signal
 import subprocess
 import sys
@@ -40,17 +39,16 @@ from pathlib import Path
 from typing import Any
 
 import common as c
-import httpx
-import yaml
 
 from linkmon.fleet.model import Settings, fleet_document
 from linkmon.fleet.prometheus import Prometheus
 from linkmon.fleet.queries import read
 from linkmon.metrics import Metrics
 from probes import ProbeResult
+from tests.support.prometheus import ScrapeTarget, running_prometheus
 
 LINKMON = str(Path(sys.executable).with_name("linkmon"))
-PROMETHEUS = "/usr/bin/prometheus"
+APPENDED = "prometheus_tsdb_head_samples_appended_total"
 KECAMATAN = 14
 PROVINCES = 34
 DOWN_EVERY = 50  # one kecamatan link in 50 is down
@@ -172,80 +170,6 @@ def stand_in_exporter(bodies: dict[str, bytes], silent: set[str]) -> Iterator[in
         process.join(timeout=10)
 
 
-@contextlib.contextmanager
-def central_prometheus(workdir: Path, port: int, agents: list[str], scrape: float) -> Iterator[str]:
-    config = {
-        "global": {"scrape_interval": f"{scrape:g}s", "scrape_timeout": f"{min(scrape, 10):g}s"},
-        "scrape_configs": [
-            {
-                "job_name": "linkmon",
-                "honor_labels": True,
-                "static_configs": [
-                    {
-                        "targets": [f"127.0.0.1:{port}"],
-                        "labels": {"agent": agent, "__metrics_path__": f"/agents/{agent}/metrics"},
-                    }
-                    for agent in agents
-                ],
-            }
-        ],
-    }
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    listen = f"127.0.0.1:{c.free_port()}"
-    log = (workdir / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address={listen}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://{listen}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/-/ready", timeout=2).status_code == 200:
-                    break
-            if process.poll() is not None:
-                raise SystemExit(f"prometheus exited: {(workdir / 'prometheus.log').read_text()}")
-            time.sleep(0.2)
-        else:
-            raise SystemExit("prometheus not ready within 60 s")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-_SAMPLE = re.compile(rb"^(\w+)(?:\{[^}]*\})? (\S+)$", re.MULTILINE)
-
-
-def prometheus_self(url: str) -> dict[str, float]:
-    """Head series, samples appended so far and RSS, from Prometheus' own /metrics."""
-    body, _ = c.get(url + "/metrics")
-    wanted = {
-        b"prometheus_tsdb_head_series",
-        b"prometheus_tsdb_head_samples_appended_total",
-        b"process_resident_memory_bytes",
-    }
-    found: dict[str, float] = {}
-    for match in _SAMPLE.finditer(body):
-        if match.group(1) in wanted:
-            name = match.group(1).decode()
-            found[name] = found.get(name, 0.0) + float(match.group(2))
-    return found
-
-
 async def fleet_reads(url: str, repeat: int) -> tuple[list[float], list[float], dict[str, Any]]:
     """Seconds of the queries and of the merge, apart, ``repeat`` times; the last document."""
     asked, merged = [], []
@@ -330,18 +254,29 @@ def main() -> int:
     with (
         tempfile.TemporaryDirectory(prefix="linkmon-fleet-bench-") as tmp,
         stand_in_exporter(bodies, silent) as port,
-        central_prometheus(Path(tmp), port, sorted(bodies), options.scrape) as prometheus,
+        running_prometheus(
+            Path(tmp),
+            [
+                ScrapeTarget(
+                    f"127.0.0.1:{port}",
+                    {"agent": agent, "__metrics_path__": f"/agents/{agent}/metrics"},
+                )
+                for agent in sorted(bodies)
+            ],
+            interval=options.scrape,
+        ) as central,
     ):
+        prometheus = central.url
         time.sleep(options.warmup)  # the scrapes this bench is about: bounded by --warmup
-        before, at = prometheus_self(prometheus), time.monotonic()
+        before, at = c.prometheus_own(prometheus, APPENDED), time.monotonic()
         time.sleep(options.scrape)
-        after, took = prometheus_self(prometheus), time.monotonic() - at
-        appended = after["prometheus_tsdb_head_samples_appended_total"]
-        rate = (appended - before["prometheus_tsdb_head_samples_appended_total"]) / took
+        rate = (c.prometheus_own(prometheus, APPENDED) - before) / (time.monotonic() - at)
         print(
             f"central Prometheus after {options.warmup:g} s at a {options.scrape:g} s scrape: "
-            f"{after['prometheus_tsdb_head_series']:,.0f} head series, {rate:,.0f} samples/s, "
-            f"{after['process_resident_memory_bytes'] / 2**20:.0f} MiB resident"
+            f"{c.prometheus_own(prometheus, 'prometheus_tsdb_head_series'):,.0f} head series, "
+            f"{rate:,.0f} samples/s, "
+            f"{c.prometheus_own(prometheus, 'process_resident_memory_bytes') / 2**20:.0f} MiB "
+            "resident"
         )
 
         asked, merged, doc = asyncio.run(fleet_reads(prometheus, options.repeat))

@@ -149,7 +149,8 @@ def fleet_document(readings: Readings, settings: Settings) -> Status:
     for sample in readings.services:
         if not agents[sample.labels["agent"]].silent:
             serving[sample.labels["site"]].append(sample.value)
-    monitored = {o.labels[end] for o in observations for end in ("from", "to") if not o.silent}
+    # touched by a link someone watches (or watched: a silent agent's link is still its link)
+    monitored = {o.labels[end] for o in observations for end in ("from", "to")}
     site_docs = [
         _site_doc(info, serving.get(info["id"], ()), info["id"] in monitored, agents, readings.at)
         for info in sites.values()

@@ -410,3 +410,6 @@ def test_a_province_no_link_touches_is_a_heading_not_an_office() -> None:
     fleet.link(HUB, "prov-kaltara--dc", "up", network="jip")
     watched = by_id(fleet.document()["sites"])["prov-kaltara"]["service"]
     assert watched == {"state": "unknown", "via": [], "reason": "no_data"}
+    fleet.readings = replace(fleet.readings, failing=(Sample({"agent": HUB}, 0.0),))
+    silent = by_id(fleet.document()["sites"])["prov-kaltara"]["service"]
+    assert silent == {"state": "unknown", "via": [], "reason": f"silent:{HUB}"}
