@@ -74,9 +74,9 @@ async def run_linkmon(
 ) -> Run:
     """One probe round per target, all at once.
 
-    ``Prober.run_many`` measures the engine: one task awaits every round. With
-    ``task_per_probe`` each round is a ``Prober.run`` in its own task, as a scheduler that
-    starts probes one by one would run them; the difference is asyncio's cost per task.
+    ``Prober.run_many`` measures the engine: every round is begun and reports by callback, with
+    no task (the daemon's scheduler starts rounds the same way). With ``task_per_probe`` each
+    round is a ``Prober.run`` awaited in its own task; the difference is asyncio's cost per task.
     """
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     async with asyncio.timeout(RUN_LIMIT_SECONDS):

@@ -43,7 +43,7 @@ def profiled(loop):
     return run_forever(loop)
 
 asyncio.BaseEventLoop.run_forever = profiled
-from linkmon.cli import main
+from linkmon.commands import main
 sys.argv[0] = "linkmon"
 main()
 """

@@ -10,6 +10,7 @@ and the same TCP probes at the same rate, and a TCP-only linkmon for its CPU per
 
     .venv/bin/python bench/scale.py --targets 1000 5000 10000
     .venv/bin/python bench/scale.py --quick          # 1,000 targets only
+    .venv/bin/python bench/scale.py --targets 3000 --linkmon-only   # before/after a change
 """
 
 from __future__ import annotations
@@ -250,6 +251,9 @@ def bench_one(n: int, options: argparse.Namespace) -> None:
             detail or "full": run_linkmon(workdir, addresses, tcp, options, detail)
             for detail in options.detail
         }
+        if options.linkmon_only:
+            print_linkmon(runs)
+            return
         tcp_us = run_linkmon_tcp(workdir, tcp, options) if tcp else float("nan")
         f_percent, f_us, f_lost = run_fping(addresses, options)
         b_percent, b_us, b_icmp = run_blackbox(
@@ -265,20 +269,7 @@ def bench_one(n: int, options: argparse.Namespace) -> None:
 
     echoes_per_s = n * options.count / options.interval
     print(f"rate: {echoes_per_s:,.0f} echoes/s, {len(tcp) / options.interval:,.0f} TCP probes/s")
-    print(
-        f"{'tool':<28}{'CPU %':>7}{'us/echo':>9}{'RSS MiB':>9}{'fds':>6}{'ICMP socks':>11}"
-        f"{'lost':>7}{'false fail':>11}{'lag p50 ms':>11}{'lag p99 ms':>11}{'<=20ms':>8}"
-    )
-    for detail, run in runs.items():
-        for name, w in (
-            (f"linkmon ({detail})", run.quiet),
-            (f"linkmon ({detail}) scraped 1/s", run.scraped),
-        ):
-            print(
-                f"{name:<28}{w.cpu_percent:>7.1f}{w.cpu_us_per_echo:>9.2f}{w.rss:>9.1f}"
-                f"{run.fds:>6}{run.icmp_sockets:>11}{w.lost:>7.0f}{w.failures:>11.0f}"
-                f"{w.lag_p50 * 1000:>11.2f}{w.lag_p99 * 1000:>11.2f}{w.within_20ms:>8.2%}"
-            )
+    print_linkmon(runs)
     print(
         f"{'fping -C (same echoes)':<28}{f_percent:>7.1f}{f_us:>9.2f}{'':>9}{'':>6}{'':>11}"
         f"{f_lost:>7}"
@@ -314,6 +305,24 @@ def bench_one(n: int, options: argparse.Namespace) -> None:
     )
 
 
+def print_linkmon(runs: dict[str, DaemonRun]) -> None:
+    print(
+        f"{'tool':<28}{'CPU %':>7}{'us/echo':>9}{'RSS MiB':>9}{'fds':>6}{'ICMP socks':>11}"
+        f"{'lost':>7}{'false fail':>11}{'lag p50 ms':>11}{'lag p99 ms':>11}{'<=20ms':>8}"
+    )
+    for detail, run in runs.items():
+        for name, w in (
+            (f"linkmon ({detail})", run.quiet),
+            (f"linkmon ({detail}) scraped 1/s", run.scraped),
+        ):
+            print(
+                f"{name:<28}{w.cpu_percent:>7.1f}{w.cpu_us_per_echo:>9.2f}{w.rss:>9.1f}"
+                f"{run.fds:>6}{run.icmp_sockets:>11}{w.lost:>7.0f}{w.failures:>11.0f}"
+                f"{w.lag_p50 * 1000:>11.2f}{w.lag_p99 * 1000:>11.2f}{w.within_20ms:>8.2%}",
+                flush=True,
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, nargs="+", default=[1000, 5000, 10000])
@@ -330,6 +339,11 @@ def main() -> int:
         help="server.metrics_detail values to run linkmon with",
     )
     parser.add_argument("--quick", action="store_true", help="1,000 targets only")
+    parser.add_argument(
+        "--linkmon-only",
+        action="store_true",
+        help="the linkmon daemon alone, no peers: to compare two versions of linkmon",
+    )
     options = parser.parse_args()
     if options.quick:
         options.targets = [1000]

@@ -12,31 +12,33 @@ import contextlib
 import gc
 import logging
 import os
-import pwd
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import uvicorn
+from probes import IcmpSpec, Prober, ProbeResult, http, tcp
 
-from probes import IcmpSpec, Prober, ProbeResult
-
-from . import __version__
+from . import __version__, openfiles
 from .config import Config, ConfigError, load_config_apart
+from .logs import RepeatFilter, guard_against_floods
 from .metrics import Metrics
 from .monitor import Monitor
+from .privileges import ServiceUser, StartRefused, check_access, drop_privileges, service_user
 from .scheduler import Job, Scheduler
 from .web import create_app
 from .webconfig import WebConfigError, load_web_config, security_middleware, tls_context
+from .webserver import ConnectionGuard, EmbeddedServer, web_settings
 
 log = logging.getLogger("linkmon")
 
 STOP_GRACE = 1.5
 RESOLVER_THREADS = 32
+# TCP and HTTP probes running at once, at most: each holds a file descriptor.
+PROBES_IN_FLIGHT = tcp.DEFAULT_CONCURRENCY + http.DEFAULT_CONCURRENCY
+LISTEN_BACKLOG = 4096  # connections the kernel queues unaccepted: they cost linkmon no fd
 FULL_COLLECTION_EVERY = 1000  # middle-generation collections between two full ones
 
 
@@ -48,7 +50,7 @@ class Daemon:
         self.prober = Prober()
         # Built in serve(), after privileges drop, so the state files belong to --user.
         self.monitor: Monitor
-        self.scheduler = Scheduler(self.prober.run, self, start_probe=self.prober.run_soon)
+        self.scheduler = Scheduler(self.prober.begin, self)
         self.started_at = time.time()
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -111,7 +113,7 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def serve(self, listener: socket.socket, user: str | None) -> int:
+    async def serve(self, listener: socket.socket, user: ServiceUser | None) -> int:
         loop = asyncio.get_running_loop()
         # Name lookups run in the default pool; a resolver that never answers holds a worker
         # for timeout x attempts, so give lookups of other names room to go on.
@@ -122,17 +124,16 @@ class Daemon:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
 
-        await self.prober.start(icmp_specs=icmp_specs(self.config))
+        await self.prober.start(icmp_specs(self.config))
         if user is not None:
             drop_privileges(user)
         self.monitor = Monitor(self.config, self.metrics)
+        guard = ConnectionGuard(self._web_share(), self.metrics)
         web_config_path = self.config.server.web_config
-        app = create_app(self, security_middleware(web_config_path))
-        web_settings = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        web_settings.load()
-        web_settings.ssl = tls_context(web_config_path)
-        server = _EmbeddedServer(web_settings)
+        app = guard.track(create_app(self, security_middleware(web_config_path)))
+        server = EmbeddedServer(web_settings(app, tls_context(web_config_path)), guard)
         web = loop.create_task(server.serve(sockets=[listener]), name="web")
+        sweeper = loop.create_task(guard.run(), name="web-timeouts")
         await self.monitor.start()
         self.scheduler.set_jobs(jobs_for(self.config))
         self.metrics.config_loaded(True)
@@ -159,15 +160,34 @@ class Daemon:
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(web, 0.5)
         stop.cancel()
+        sweeper.cancel()
         return 0
 
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our loop: the daemon, not uvicorn, owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    def _web_share(self) -> int:
+        """Connections the web side may hold: what the open-file limit leaves once probing
+        has its reserve (counted before the web side opens anything)."""
+        budget = openfiles.FileBudget(
+            limit=openfiles.current_limit(),
+            open_at_start=openfiles.in_use(),
+            probe_reserve=openfiles.probe_reserve(
+                self.config, probes_in_flight=PROBES_IN_FLIGHT, lookups_at_once=RESOLVER_THREADS
+            ),
+        )
+        if budget.too_small:
+            log.warning(
+                "open files: the limit %d leaves the web side less than its minimum once "
+                "probing has its reserve (%d, %d open now): raise it (systemd LimitNOFILE=)",
+                budget.limit,
+                budget.probe_reserve,
+                budget.open_at_start,
+            )
+        log.info(
+            "web side: at most %d connections (open-file limit %d, %d reserved for probing)",
+            budget.web_connections,
+            budget.limit,
+            budget.probe_reserve,
+        )
+        return budget.web_connections
 
 
 def jobs_for(config: Config) -> list[Job]:
@@ -215,84 +235,56 @@ def open_listener(listen: str) -> socket.socket:
             errno.EADDRNOTAVAIL: " (not an address of this host)",
         }.get(exc.errno or 0, "")
         raise SystemExit(f"linkmon: cannot listen on {listen}: {exc.strerror}{hint}") from None
-    sock.listen(128)
+    sock.listen(LISTEN_BACKLOG)
     sock.set_inheritable(False)
     return sock
 
 
-def drop_privileges(user: str) -> None:
-    """Become ``user`` for good once the raw ICMP sockets and the listener are open.
-
-    The open sockets keep working; nothing else of root's stays (groups, capabilities), and
-    the switch is checked: if root could be regained, linkmon refuses to go on.
-    """
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        raise SystemExit(f"linkmon: --user {user}: no such user") from None
-    if os.geteuid() != 0:
-        if os.geteuid() == entry.pw_uid:
-            return
-        raise SystemExit(
-            f"linkmon: --user {user} needs linkmon started as root (it runs as "
-            f"uid {os.geteuid()}); without root, start it as {user} directly"
-        )
-    if entry.pw_uid == 0:
-        raise SystemExit(f"linkmon: --user {user}: that is root; name an unprivileged user")
-    os.setgroups([])
-    os.setgid(entry.pw_gid)
-    os.setuid(entry.pw_uid)
-    try:
-        os.setuid(0)
-    except PermissionError:
-        pass
-    else:
-        raise SystemExit(f"linkmon: could not drop root privileges to {user}")
-    # Python loads modules on demand (encodings.idna at the first name lookup): code the new
-    # user cannot read would break probes later, one by one, instead of now, clearly.
-    import sysconfig
-
-    paths = sysconfig.get_paths()
-    unreadable = [
-        path
-        for path in (paths["stdlib"], paths["purelib"], str(Path(__file__).parent))
-        if not os.access(path, os.R_OK | os.X_OK)
-    ]
-    if unreadable:
-        raise SystemExit(
-            f"linkmon: --user {user} cannot read {', '.join(unreadable)}: install "
-            f"Python and linkmon where {user} can read them (not under /root)"
-        )
-    log.info("dropped privileges to %s (uid %d, gid %d)", user, entry.pw_uid, entry.pw_gid)
-
-
 async def run_daemon(config_path: Path, config: Config, user: str | None = None) -> int:
-    """Run until stopped; a start-up fault (web config, ICMP permission) is one clear error
-    line and exit code 2, never a traceback."""
+    """Run until stopped; a start-up fault (web config, the service user, ICMP permission) is
+    one clear error line and exit code 2, never a traceback."""
     from probes import ProbeSetupError
 
+    repeats = RepeatFilter()
+    guard_against_floods(asyncio.get_running_loop(), repeats)
     try:
         load_web_config(config.server.web_config)
     except WebConfigError as exc:
         log.error("%s", exc)
+        return 2
+    try:
+        service = None if user is None else service_user(user)
+        if service is not None:
+            check_access(service, config_path, _storage_file(config))
+    except StartRefused as exc:
+        log.error("cannot start: %s", exc)
         return 2
     if user is None and os.geteuid() == 0:
         log.warning(
             "running as root: use --user (or systemd User=/DynamicUser=) so that "
             "only the sockets are opened as root"
         )
+    openfiles.raise_limit()
     listener = open_listener(config.server.listen)
     daemon = Daemon(config_path, config)
+    reporter = asyncio.get_running_loop().create_task(repeats.run(), name="log-repeats")
     try:
-        return await daemon.serve(listener, user)
-    except ProbeSetupError as exc:
+        return await daemon.serve(listener, service)
+    except (ProbeSetupError, StartRefused) as exc:
         log.error("cannot start: %s", exc)
     except WebConfigError as exc:
         who = f" as {user}" if user else ""
         log.error("cannot start%s: %s", who, exc)
     finally:
         listener.close()
+        reporter.cancel()
+        repeats.flush()
     return 2
+
+
+def _storage_file(config: Config) -> Path | None:
+    path = config.storage.path
+    return None if str(path) == ":memory:" else path
 
 
 def _settle_heap() -> None:

@@ -28,7 +28,7 @@ from prometheus_client.exposition import generate_latest
 
 from probes import ProbeResult
 
-from . import __version__
+from . import __version__, openfiles
 
 if TYPE_CHECKING:
     from .config import Config, Link, Site
@@ -160,6 +160,37 @@ class Metrics:
             SITE_LABELS,
             registry=r,
         )
+        # The agent itself: what it ran out of, and how the open-file limit is shared.
+        self.resources_exhausted = Counter(
+            "linkmon_agent_resource_exhausted",
+            "Times the agent itself ran out of a resource (fds, buffers, memory, "
+            "http_connections): its own fault, never a link's.",
+            ("agent", "resource"),
+            registry=r,
+        )
+        self.http_connections = Gauge(
+            "linkmon_http_connections", "HTTP connections open now.", ("agent",), registry=r
+        )
+        self.http_connections_max = Gauge(
+            "linkmon_http_connections_max",
+            "HTTP connections the web side may hold: what the open-file limit leaves once "
+            "probing has its reserve.",
+            ("agent",),
+            registry=r,
+        )
+        self.http_connections_closed = Counter(
+            "linkmon_http_connections_closed",
+            "HTTP connections linkmon closed itself: idle ones to make room at the limit "
+            "(limit), or without a complete request within the timeout (timeout).",
+            ("agent", "reason"),
+            registry=r,
+        )
+        Gauge("linkmon_open_fds", "File descriptors open.", ("agent",), registry=r).labels(
+            agent
+        ).set_function(openfiles.in_use)
+        Gauge(
+            "linkmon_max_fds", "The open-file limit (soft RLIMIT_NOFILE).", ("agent",), registry=r
+        ).labels(agent).set_function(openfiles.current_limit)
         Gauge("linkmon_build_info", "linkmon version.", ("version", "python"), registry=r).labels(
             __version__, platform.python_version()
         ).set(1)
@@ -245,6 +276,10 @@ class Metrics:
         for values in wanted - self._sites:
             self.site_info.labels(*values).set(1)
         self._sites = wanted
+
+    def exhausted(self, resource: str) -> None:
+        """The agent ran out of ``resource`` (see :func:`linkmon.openfiles.exhausted_resource`)."""
+        self.resources_exhausted.labels(self.agent, resource).inc()
 
     def config_loaded(self, ok: bool) -> None:
         self.reload_ok.labels(self.agent).set(1 if ok else 0)

@@ -1,30 +1,33 @@
 """Where a probe result becomes state, metrics, stored history and alerts.
 
 The state machine (:mod:`linkmon.state`) is pure; this module gives it the clock and the
-I/O: each step's :class:`~linkmon.state.Changes` go to storage and the outbox in one
-transaction, then to the metrics. Storage failing (full disk, read-only directory) is logged
-once per cause and never stops probing or alerting: alerts are then held in memory.
+I/O, and owns each step's transaction: the state's :class:`~linkmon.state.Changes` (facts),
+their alerts in words (:class:`~linkmon.alerts.compose.Composer`), one storage write of
+transitions, link snapshots, alerts and outbox entries together, then delivery (the outbox)
+and the metrics. Storage failing (full disk, read-only directory) is logged once per cause
+and never stops probing or alerting: alerts are then held in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from probes import ProbeResult
 
-from .alerts.outbox import Outbox
+from .alerts.compose import Composer
+from .alerts.model import Alert
+from .alerts.outbox import Outbox, OutboxEntry, Routes
 from .alerts.receivers import build_receivers
-from .config import Config, Link
+from .api.status import status_document
+from .clock import SYSTEM_CLOCK, Clock
+from .config import Config
 from .metrics import Metrics, link_labels, site_labels
 from .paths import PathWatch, open_book
-from .state import Changes, LinkSnapshot, Network, ServiceStatus
+from .state import Changes, LinkSnapshot, Network, Rules
 from .storage import Storage, StorageError
-from .summary import summarize
 
 log = logging.getLogger("linkmon")
 
@@ -35,36 +38,40 @@ SERVICE_METRIC = {"available": 1.0, "degraded": 0.5, "unavailable": 0.0}
 
 
 class Monitor:
-    def __init__(
-        self, config: Config, metrics: Metrics, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, config: Config, metrics: Metrics, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config
         self.metrics = metrics
         self._clock = clock
         self._storage_errors: set[str] = set()
         self.storage = self._open_storage(config)
-        now = clock()
         restored: dict[str, LinkSnapshot] = {}
-        firing = []
+        firing: list[Alert] = []
         if self.storage is not None:
             try:
                 restored = self.storage.load_links()
                 firing = self.storage.load_firing()
             except StorageError as exc:
                 self._storage_failed(exc)
-        self.network = Network(config, now, restored=restored, firing=firing)
+        rules = Rules.from_config(config)
+        agent = config.agent
+        self.composer = Composer(
+            rules, language=agent.language, timezone=agent.timezone, firing=firing
+        )
+        self.network = Network(rules, clock.time(), restored=restored, firing=self.composer.began())
         self.outbox = Outbox(
             build_receivers(config.alerting, external_url=f"http://{config.server.listen}/"),
             self.storage,
-            firing=self.network.firing,
+            firing=self.composer.firing,
             max_entries=config.alerting.outbox_max,
             on_delivery=self._delivered,
+            clock=clock,
         )
         self.paths = PathWatch(
             config,
             metrics.registry,
             book=open_book(config.storage.path),
             link_states=lambda: self._states,
+            clock=clock,
         )
         # link id -> state as last published; the path checks read it every second, and a
         # full network snapshot for that cost 15 % of a core at 10,000 links
@@ -79,7 +86,7 @@ class Monitor:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._apply(self.network.tick(self._clock()))
+        self._apply(self.network.tick(self._clock.time()))
         self._tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self._ticker(), name="state ticker"),
@@ -96,19 +103,18 @@ class Monitor:
             self.storage.close()
 
     async def _ticker(self) -> None:
-        last_save = self._clock()
+        last_save = self._clock.monotonic()
         while True:
-            await asyncio.sleep(TICK)
-            now = self._clock()
-            self._apply(self.network.tick(now))
+            await self._clock.sleep(TICK)
+            self._apply(self.network.tick(self._clock.time()))
             if self._services_stale:
                 self._services_stale = False
                 self._publish_services()
             for receiver, count in self.outbox.queued().items():
                 self.metrics.alerts_queued.labels(self.metrics.agent, receiver).set(count)
-            if now - last_save >= SAVE_EVERY:
+            if self._clock.monotonic() - last_save >= SAVE_EVERY:
                 await self._save_links_in_slices()
-                last_save = now
+                last_save = self._clock.monotonic()
 
     # -- the data path ---------------------------------------------------------------------
 
@@ -120,11 +126,13 @@ class Monitor:
         self._apply(self.network.observe(link_id, index, result, at))
 
     def _apply(self, changes: Changes) -> None:
+        """One step: the facts in words, stored in one transaction, then delivered."""
         if not changes:
             return
-        now = self._clock()
+        alerts = self.composer.compose(changes.alerts)
+        now = self._clock.time()
         try:
-            self.outbox.commit(changes, now)
+            self.outbox.commit(alerts, lambda routes: self._record(changes, alerts, now, routes))
         except StorageError as exc:
             self._storage_failed(exc)
         for transition in changes.transitions:
@@ -150,7 +158,11 @@ class Monitor:
         old_probes = dict(self._probe_labels)
         old_links = dict(self._labels)
         self.config = config
-        self.network.reconfigure(config, self._clock())
+        rules = Rules.from_config(config)
+        self.network.reconfigure(rules, self._clock.time())
+        self.composer.reconfigure(
+            rules, language=config.agent.language, timezone=config.agent.timezone
+        )
         self.paths.reconfigure(config)
         self.outbox.reconfigure(
             build_receivers(config.alerting, external_url=f"http://{config.server.listen}/")
@@ -160,7 +172,7 @@ class Monitor:
             [labels for key, labels in old_probes.items() if self._probe_labels.get(key) != labels],
             [labels for key, labels in old_links.items() if self._labels.get(key) != labels],
         )
-        self._apply(self.network.tick(self._clock()))
+        self._apply(self.network.tick(self._clock.time()))
         self._publish_all()
 
     # -- metrics ---------------------------------------------------------------------------
@@ -224,11 +236,18 @@ class Monitor:
             self._storage_failed(exc)
             return None
 
+    def _record(
+        self, changes: Changes, alerts: Sequence[Alert], now: float, routes: Routes
+    ) -> list[OutboxEntry]:
+        if self.storage is None:
+            return []
+        return self.storage.record(changes, now, alerts=alerts, routes=routes)
+
     def _save_links(self, link_ids: Iterable[str] | None = None) -> None:
         if self.storage is None:
             return
         try:
-            self.storage.save_links(self.network.snapshot(link_ids).values(), self._clock())
+            self.storage.save_links(self.network.snapshot(link_ids).values(), self._clock.time())
         except StorageError as exc:
             self._storage_failed(exc)
 
@@ -247,155 +266,13 @@ class Monitor:
 
     # -- the status document ---------------------------------------------------------------
 
-    def _path_text(self, link_id: str) -> str | None:
-        """Where the trace taken when the link went down stopped."""
-        report = self.paths.report(link_id)
-        if report is None or report.reason != "down":
-            return None
-        return report.text(self.config.agent.language)
-
     def status(self, version: str, started_at: float) -> dict[str, Any]:
-        config = self.config
-        snapshots = self.network.snapshot()
-        services = self.network.service()
-        sites = [_site_doc(config, site.id, services) for site in config.sites]
-        links = [
-            _link_doc(config, link, snapshots[link.id], self._path_text(link.id))
-            for link in config.links
-            if link.id in snapshots
-        ]
-        windows = _maintenance_docs(config, self._clock())
-        outages = [
-            {
-                "link": doc["id"],
-                "state": doc["state"],
-                "since": doc["since"],
-                "cause": doc["cause"] or "",
-                "alerted": _alerted(self.network, doc["id"]),
-            }
-            for doc in links
-            if doc["state"] in ("down", "unreachable")
-        ]
-        agent = config.agent
-        return {
-            "agent": {
-                "name": agent.name,
-                "timezone": agent.timezone,
-                "zone_abbr": _zone_abbr(agent.timezone),
-                "language": agent.language,
-                "version": version,
-                "started_at": _iso(started_at),
-            },
-            "generated_at": _iso(self._clock()),
-            "summary": summarize(sites, links, windows),
-            "sites": sites,
-            "links": links,
-            "outages": outages,
-            "maintenance": windows,
-        }
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _iso_or_none(ts: float | None) -> str | None:
-    return None if ts is None else _iso(ts)
-
-
-def _zone_abbr(timezone: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo(timezone)).tzname() or timezone
-
-
-def _site_doc(
-    config: Config, site_id: str, services: Mapping[str, ServiceStatus]
-) -> dict[str, Any]:
-    site = config.site(site_id)
-    timezone = site.timezone or config.agent.timezone
-    status = services.get(site_id)
-    service = (
-        None
-        if site.kind in ("pusat", "drc") or status is None
-        else {"state": status.availability.value, "via": list(status.via), "reason": status.reason}
-    )
-    return {
-        "id": site.id,
-        "kind": site.kind,
-        "name": site.name or site.id,
-        "parent": site.parent,
-        "kabupaten": config.kabupaten_of(site.id),
-        "timezone": timezone,
-        "zone_abbr": _zone_abbr(timezone),
-        "service": service,
-    }
-
-
-def _link_doc(config: Config, link: Link, snap: LinkSnapshot, path: str | None) -> dict[str, Any]:
-    maintenance = None
-    if snap.maintenance is not None:
-        window = config.in_maintenance(link.id, datetime.now(UTC))
-        until = _window_end(config, link.id, window)
-        maintenance = {"reason": snap.maintenance, "until": until}
-    return {
-        "id": link.id,
-        "from": link.from_site,
-        "to": link.to_site,
-        "network": link.network,
-        "state": snap.state.value,
-        "since": _iso(snap.since),
-        "cause": snap.cause or None,
-        "detail": snap.detail,
-        "flapping": snap.flapping,
-        "maintenance": maintenance,
-        "depends_on": list(link.depends_on),
-        "unreachable_via": snap.upstream[0] if snap.upstream else None,
-        "path": path if snap.state.value == "down" else None,
-        "rtt_seconds": snap.rtt,
-        "loss": snap.loss,
-        "probes": [
-            {
-                "kind": p.kind,
-                "target": p.target,
-                "success": p.success,
-                "failure": p.failure,
-                "detail": p.detail,
-                "duration_seconds": p.duration,
-                "loss": p.loss,
-                "at": _iso_or_none(p.last_at),
-            }
-            for p in snap.probes
-        ],
-    }
-
-
-def _window_end(config: Config, link_id: str, window: object) -> str | None:
-    now = datetime.now(UTC)
-    for start, end, found in config.maintenance_periods(link_id, now, now):
-        if found is window and start <= now <= end:
-            return end.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return None
-
-
-def _maintenance_docs(config: Config, now_ts: float) -> list[dict[str, Any]]:
-    now = datetime.fromtimestamp(now_ts, UTC)
-    docs = []
-    for link in config.links:
-        for start, end, window in config.maintenance_periods(link.id, now, now):
-            if start <= now <= end:
-                docs.append(
-                    {
-                        "links": list(window.links),
-                        "sites": list(window.sites),
-                        "reason": window.reason or "",
-                        "start": _iso(start.timestamp()),
-                        "end": _iso(end.timestamp()),
-                    }
-                )
-    unique = {tuple(sorted((k, str(v)) for k, v in d.items())): d for d in docs}
-    return list(unique.values())
-
-
-def _alerted(network: Network, link_id: str) -> bool:
-    return any(alert.labels.get("link") == link_id for alert in network.firing())
+        """What ``GET /api/v1/status`` serves (:mod:`linkmon.api.status`), as of this clock."""
+        return status_document(
+            self.config,
+            self.network,
+            self.paths,
+            now=self._clock.time(),
+            version=version,
+            started_at=started_at,
+        )

@@ -17,7 +17,8 @@ they treat the probe. Links whose probes aim only at host names or IPv6 are not 
 
 The paths live in the state database (``storage.path``) in a table of their own,
 ``path_traces``, written through a connection of this module: the daemon's storage schema is
-untouched and ``linkmon trace`` can read the good path while the daemon runs (WAL).
+untouched and ``linkmon trace`` can read the good path while the daemon runs (WAL). How a
+trace compares with the good path, and how that is said, is :mod:`linkmon.pathchange`.
 """
 
 from __future__ import annotations
@@ -30,25 +31,23 @@ import json
 import logging
 import math
 import sqlite3
-import time
 import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from probes import ProbeSetupError
-from probes.trace import MODES, NO_ROUTE, Reply, TraceMode, TraceResult, TraceSpec, trace
+from probes import Failure, ProbeSetupError
+from probes.trace import TraceMode, TraceResult, TraceSpec, trace
 
-from .alerts.text import date
+from .clock import SYSTEM_CLOCK, Clock
 from .config import Config, HttpProbe, IcmpProbe, Link, TcpProbe
-from .history import config_or_exit
 from .metrics import LINK_LABELS, link_labels
+from .pathchange import PathChange, PathReport, compare
 
 log = logging.getLogger("linkmon.paths")
 
@@ -61,162 +60,6 @@ CREATE TABLE IF NOT EXISTS path_traces (
     good INTEGER NOT NULL, change TEXT NOT NULL, trace TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS path_traces_link ON path_traces (link, id);
 """
-
-_WORDS: dict[str, dict[str, str]] = {
-    "id": {
-        "reached": "sampai di {target} pada hop {hop}",
-        "last": "jawaban terakhir dari hop {hop}, {address}",
-        "silent": "tidak ada hop yang menjawab",
-        "no_route": "tidak ada rute dari sini ke {target}",
-        "changed": "jalur berbeda dari jalur baik terakhir mulai hop {hop}: sebelumnya {was}, "
-        "sekarang {now}",
-        "hops": " ({was} → {now} hop)",
-        "nothing": "tidak ada",
-        "no_answer": "tidak menjawab",
-        "same": "sama dengan jalur baik terakhir",
-        "no_good": "belum ada jalur baik yang tercatat",
-        "title": "Trace {link} ({office} – {peer}, {network}): {mode} ke {target} dari {source}",
-        "header": "hop  sekarang                rtt        jalur baik terakhir ({when})",
-        "header_no_good": "hop  sekarang                rtt",
-        "time_exceeded": "TTL habis",
-        "echo_reply": "balasan echo",
-        "port_unreachable": "port tertutup",
-        "syn_ack": "SYN-ACK",
-        "reset": "RST",
-        "net_unreachable": "jaringan tak terjangkau",
-        "host_unreachable": "host tak terjangkau",
-        "prohibited": "diblokir",
-        "unreachable": "tak terjangkau",
-    },
-    "en": {
-        "reached": "reached {target} at hop {hop}",
-        "last": "last answer from hop {hop}, {address}",
-        "silent": "no answer from any hop",
-        "no_route": "no route from here to {target}",
-        "changed": "path differs from the last good one from hop {hop}: was {was}, now {now}",
-        "hops": " ({was} → {now} hops)",
-        "nothing": "nothing",
-        "no_answer": "no answer",
-        "same": "same as the last good path",
-        "no_good": "no good path recorded yet",
-        "title": "Trace {link} ({office} – {peer}, {network}): {mode} to {target} from {source}",
-        "header": "hop  now                     rtt        last good path ({when})",
-        "header_no_good": "hop  now                     rtt",
-        "time_exceeded": "TTL exceeded",
-        "echo_reply": "echo reply",
-        "port_unreachable": "port unreachable",
-        "syn_ack": "SYN-ACK",
-        "reset": "RST",
-        "net_unreachable": "network unreachable",
-        "host_unreachable": "host unreachable",
-        "prohibited": "prohibited",
-        "unreachable": "unreachable",
-    },
-}
-
-
-# ------------------------------------------------------------------------------ comparing
-
-
-@dataclass(frozen=True, slots=True)
-class PathChange:
-    """Where a path parts from the known good one: the first differing hop."""
-
-    hop: int
-    was: str | None
-    now: str | None
-    hops_was: int
-    hops_now: int
-
-    def text(self, language: str) -> str:
-        words = _WORDS[language]
-        was = self.was or words["nothing"]
-        now = self.now or words["no_answer"]
-        text = words["changed"].format(hop=self.hop, was=was, now=now)
-        if self.hops_was != self.hops_now:
-            text += words["hops"].format(was=self.hops_was, now=self.hops_now)
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hop": self.hop,
-            "was": self.was,
-            "now": self.now,
-            "hops_was": self.hops_was,
-            "hops_now": self.hops_now,
-        }
-
-
-def compare(good: TraceResult, now: TraceResult) -> PathChange | None:
-    """How ``now`` differs from ``good`` (a trace that reached its target), or None.
-
-    A hop that stayed silent in either trace matches any address (routers drop some
-    traceroute answers); a different address, or a path of another length, is a change.
-    """
-    was, new = good.path, now.path
-    for index, (a, b) in enumerate(zip(was, new, strict=False)):
-        if a is not None and b is not None and a != b:
-            return PathChange(index + 1, a, b, len(was), len(new))
-    if len(was) == len(new) and now.reached:
-        return None
-    index = min(len(was), len(new))
-    return PathChange(
-        index + 1,
-        was[index] if index < len(was) else None,
-        new[index] if index < len(new) else None,
-        len(was),
-        len(new),
-    )
-
-
-def where(result: TraceResult, language: str) -> str:
-    """Where the path stops, in the agent's language: ``jawaban terakhir dari hop 3, ...``."""
-    words = _WORDS[language]
-    last = result.last_answer
-    if last is None:
-        if result.error.startswith(NO_ROUTE):
-            return words["no_route"].format(target=result.target)
-        return result.error or words["silent"]
-    if result.reached:
-        return words["reached"].format(target=result.target, hop=last.ttl)
-    text = words["last"].format(hop=last.ttl, address=last.address)
-    if last.reply is not None and last.reply is not Reply.TIME_EXCEEDED:
-        text += f" ({words[last.reply.value]})"
-    return text
-
-
-@dataclass(frozen=True, slots=True)
-class PathReport:
-    """One trace of a link, set against the good path known before it."""
-
-    link: str
-    reason: str  # "down" (the link went down), "check" (a check while up), "manual"
-    trace: TraceResult
-    good: TraceResult | None
-    change: PathChange | None
-
-    def text(self, language: str) -> str:
-        """``jawaban terakhir dari hop 1, 198.19.0.1; jalur berbeda ... mulai hop 2: ...``."""
-        parts = [where(self.trace, language)]
-        if self.change is not None:
-            parts.append(self.change.text(language))
-        return "; ".join(parts)
-
-    def to_dict(self, language: str) -> dict[str, Any]:
-        """For the status document and alert annotations."""
-        return {
-            "link": self.link,
-            "reason": self.reason,
-            "at": self.trace.started_at,
-            "mode": self.trace.mode,
-            "target": self.trace.target,
-            "reached": self.trace.reached,
-            "hops": len(self.trace.path),
-            "path": list(self.trace.path),
-            "good_path": list(self.good.path) if self.good else None,
-            "change": self.change.to_dict() if self.change else None,
-            "text": self.text(language),
-        }
 
 
 # ------------------------------------------------------------------------------ the book
@@ -408,7 +251,7 @@ class PathWatch:
         book: PathBook | None = None,
         limits: PathLimits = PathLimits(),
         tracer: Tracer = trace,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         link_states: Callable[[], Mapping[str, str]] = dict,
         on_trace: Callable[[PathReport], None] | None = None,
     ) -> None:
@@ -498,7 +341,7 @@ class PathWatch:
         return len(started) < self.limits.per_window
 
     def _begin(self, link_id: str, reason: str) -> bool:
-        now = self._clock()
+        now = self._clock.time()
         if not self._allowed(link_id, now):
             return False
         self._started[link_id].append(now)
@@ -508,16 +351,16 @@ class PathWatch:
         return True
 
     async def _checks(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
+        clock = self._clock
+        last = clock.monotonic()
         while True:
-            now = self._clock()
+            now = clock.time()
             for link_id in sorted(self._waiting_down):
                 if self._begin(link_id, "down"):
                     self._waiting_down.discard(link_id)
-            elapsed, last = loop.time() - last, loop.time()
+            elapsed, last = clock.monotonic() - last, clock.monotonic()
             self._start_checks(now, elapsed)
-            await asyncio.sleep(self.limits.tick)
+            await clock.sleep(self.limits.tick)
 
     def _start_checks(self, now: float, elapsed: float) -> None:
         """Start the most overdue checks the budget allows, never more than ``concurrent`` at
@@ -558,7 +401,7 @@ class PathWatch:
                 self._checking.add(link_id)
                 self._running[link_id].add_done_callback(partial(self._check_done, link_id))
             else:  # over the link's own limit, or tracing already: look again next tick
-                heapq.heappush(self._due, (self._clock() + self.limits.tick, link_id))
+                heapq.heappush(self._due, (self._clock.time() + self.limits.tick, link_id))
 
     def _check_done(self, link_id: str, _: object) -> None:
         self._checking.discard(link_id)
@@ -587,6 +430,10 @@ class PathWatch:
                     self._disabled = str(exc)
                     log.error("path traces are off: %s", exc)
                     return None
+            if result.failure is Failure.AGENT:  # this host could not trace: nothing learnt
+                message = "path traces fail on this host: %s (logged once per cause)"
+                self._log_once(result.error, message, result.error)
+                return None
             return self._learn(link_id, reason, result)
         finally:
             self._running.pop(link_id, None)
@@ -636,138 +483,11 @@ class PathWatch:
         try:
             return action(self.book)
         except sqlite3.Error as exc:
-            if str(exc) not in self._errors:
-                self._errors.add(str(exc))
-                log.error(
-                    "%s: cannot store traces: %s — traces go on, in memory only",
-                    self.book.path,
-                    exc,
-                )
+            message = "%s: cannot store traces: %s — traces go on, in memory only"
+            self._log_once(str(exc), message, self.book.path, exc)
             return None
 
-
-# ------------------------------------------------------------------------------ `linkmon trace`
-
-
-def render(
-    config: Config, link: Link, result: TraceResult, good: TraceResult | None, language: str
-) -> str:
-    """The trace beside the last good path, for a terminal."""
-    words = _WORDS[language]
-    office, peer = config.site(link.from_site), config.site(link.to_site)
-    port = f":{result.port}" if result.port else ""
-    lines = [
-        words["title"].format(
-            link=link.id,
-            office=office.name,
-            peer=peer.name,
-            network=link.network,
-            mode=result.mode,
-            target=f"{result.target}{port}",
-            source=result.source or "?",
-        )
-    ]
-    if good is not None:
-        when = date(good.started_at, office.timezone, language)
-        lines.append(words["header"].format(when=when))
-    else:
-        lines.append(words["header_no_good"])
-    for index in range(max(len(result.hops), len(good.path) if good else 0)):
-        hop = result.hops[index] if index < len(result.hops) else None
-        address = (hop.address or "*") if hop else ""
-        if hop and hop.reply not in (None, Reply.TIME_EXCEEDED, Reply.ECHO_REPLY):
-            address += f" !{words[hop.reply.value]}" if hop.address != result.target else ""
-        rtt = f"{hop.rtt * 1000:.1f} ms" if hop and hop.rtt is not None else ""
-        row = f"{index + 1:>3}  {address:<23} {rtt:<10}"
-        if good is not None:
-            row += f" {(good.path[index] or '*') if index < len(good.path) else ''}"
-        lines.append(row.rstrip())
-    summary = where(result, language)
-    if good is None:
-        summary += f"; {words['no_good']}"
-    else:
-        change = compare(good, result)
-        summary += f"; {change.text(language) if change else words['same']}"
-    lines.append(summary[0].upper() + summary[1:] + ".")
-    return "\n".join(lines)
-
-
-def run_trace(
-    config: Config,
-    link_id: str,
-    mode: str | None,
-    port: int | None,
-    max_hops: int,
-    as_json: bool,
-    language: str | None,
-) -> int:
-    """`linkmon trace` without the command line: 0 reached, 1 not reached, 2 usage error."""
-    lang = language or config.agent.language
-    if lang not in _WORDS:
-        return _usage(f"--lang must be one of {', '.join(_WORDS)}, not {lang!r}")
-    try:
-        link = config.link(link_id)
-    except KeyError:
-        known = ", ".join(k.id for k in config.links)
-        return _usage(f"unknown link {link_id!r}; links: {known}")
-    chosen = next((m for m in MODES if m == mode), None)
-    if mode is not None and chosen is None:
-        return _usage(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
-    try:
-        spec = trace_spec(link, chosen, port, max_hops=max_hops)
-    except ValueError as exc:
-        return _usage(str(exc))
-    if spec is None:
-        return _usage(f"link {link.id} has no probe with an IPv4 address to trace towards")
-    try:
-        result = asyncio.run(trace(spec))
-    except ProbeSetupError as exc:
-        return _usage(str(exc))
-    good = None
-    database = config.storage.path
-    if str(database) != ":memory:" and Path(database).exists():
-        with contextlib.suppress(sqlite3.Error):
-            book = PathBook(database, readonly=True)
-            try:
-                good = book.good(link.id)
-            finally:
-                book.close()
-    if as_json:
-        change = compare(good, result) if good else None
-        doc = {
-            "link": link.id,
-            "trace": result.to_dict(),
-            "where": where(result, lang),
-            "good": good.to_dict() if good else None,
-            "change": change.to_dict() if change else None,
-        }
-        typer.echo(json.dumps(doc, indent=2))
-    else:
-        typer.echo(render(config, link, result, good, lang))
-    return 0 if result.reached else 1
-
-
-def _usage(message: str) -> int:
-    typer.echo(f"linkmon trace: {message}", err=True)
-    return 2
-
-
-def trace_command(
-    link: Annotated[str, typer.Argument(help="Link id from the config.")],
-    config: Annotated[Path, typer.Option("--config", "-c", help="linkmon YAML config file.")],
-    mode: Annotated[
-        str | None,
-        typer.Option(help="icmp, udp or tcp; default: the protocol of the link's first probe."),
-    ] = None,
-    port: Annotated[int | None, typer.Option(help="Destination port (udp, tcp).")] = None,
-    max_hops: Annotated[int, typer.Option(help="Give up after this many hops.")] = 16,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    lang: Annotated[
-        str | None, typer.Option(help="id or en; default: the agent's language.")
-    ] = None,
-) -> None:
-    """Trace a link's path now and show it beside the last good path linkmon knows.
-
-    Exit code: 0 the target answered, 1 the path is broken, 2 usage or set-up error.
-    """
-    raise typer.Exit(run_trace(config_or_exit(config), link, mode, port, max_hops, as_json, lang))
+    def _log_once(self, cause: str, message: str, *args: object) -> None:
+        if cause not in self._errors:
+            self._errors.add(cause)
+            log.error(message, *args)

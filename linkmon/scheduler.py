@@ -1,30 +1,46 @@
-"""When probes run: the only place that knows about time.
+"""When probes run, and by when they must answer: the only place that knows about time.
 
 Each probe of each link runs every ``interval`` at a fixed phase, phases spread evenly over
 the interval (on a 10 ms grid) so thousands of targets never fire together at :00. A probe's
 next round never starts before its previous round has finished (a slow round skips the rounds
 it overran and counts them). The scheduler measures its own lateness, because a monitor that
 falls behind detects outages late without anyone noticing.
+
+The scheduler owns each round's deadline: it starts the round with ``start + timeout`` (every
+kind has one shape, :meth:`probes.Prober.begin`), the probe reports by then, and a round still
+silent :data:`DEADLINE_GRACE` later is given up as a bug in the probe (logged once per cause,
+reported as a timeout). Time comes from an injected :class:`~linkmon.clock.Clock`, so tests
+drive phases, skips, deadlines and lag with a fake one; with the system clock its monotonic
+time is the event loop's, the time base probes read their deadlines in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from probes import Failure, ProbeResult, ProbeSpec
-from probes.base import ProbeSetupError
+from probes import Failure, ProbeResult, ProbeSetupError, ProbeSpec, Report, Round
+
+from .clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
-# A probe is given its timeout; this is how much longer the scheduler waits before it gives
-# up on the probe code itself (a probe must return by its deadline; one that doesn't is a bug).
+# A probe reports by its deadline; a round still silent this much later is given up (the probe
+# has a bug). Generous: the event loop may be a GC pause late, and that is no bug.
 DEADLINE_GRACE = 0.5
+# Rounds past their grace are looked for on this grid: at most 10 wake-ups a second for that,
+# however many rounds are in flight; a round is given up at most this late.
+DEADLINE_CHECK = 0.1
+
+# Phases are multiples of this, so jobs due within it share one timer and one wake-up:
+# at 10,000 probes every 10 s that is 100 wake-ups a second instead of 1,000.
+GRID = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +67,8 @@ class SchedulerObserver(Protocol):
     def probe_error(self, job: Job) -> None: ...
 
 
-RunProbe = Callable[[ProbeSpec, float], Awaitable[ProbeResult]]
-# Starts a probe whose result comes back by callback, no task needed; False: use RunProbe.
-StartProbe = Callable[[ProbeSpec, float, Callable[[ProbeResult], object]], bool]
-
-# Phases are multiples of this, so jobs due within it share one timer and one wake-up:
-# at 10,000 probes every 10 s that is 100 wake-ups a second instead of 1,000.
-GRID = 0.01
+BeginProbe = Callable[[ProbeSpec, float, Report], Round]
+"""Starts a round that reports by the deadline given: :meth:`probes.Prober.begin`."""
 
 
 class _Slot:
@@ -70,28 +81,38 @@ class _Slot:
         self.task: asyncio.Task[None] | None = None
 
 
+class _Running:
+    """A round in flight: its job (and the job's key, built once), and the handle to stop it.
+    Being the object in ``_busy`` tells the round's report from a stale one (of a round given
+    up, or of a removed job)."""
+
+    __slots__ = ("job", "key", "round")
+
+    def __init__(self, job: Job, key: tuple[str, int]) -> None:
+        self.job = job
+        self.key = key
+        self.round: Round | None = None
+
+
 class Scheduler:
-    """Wakes once per slot and starts every job due in it; a probe that can report by
-    callback (ICMP to an address) runs without a task of its own, any other in a task."""
+    """Wakes once per slot and begins every job due in it, each with its deadline."""
 
     def __init__(
-        self,
-        run_probe: RunProbe,
-        observer: SchedulerObserver,
-        *,
-        start_probe: StartProbe | None = None,
-        max_concurrency: int = 2000,
+        self, begin: BeginProbe, observer: SchedulerObserver, *, clock: Clock = SYSTEM_CLOCK
     ) -> None:
-        self._run_probe = run_probe
-        self._start_probe = start_probe
+        self._begin = begin
         self._observer = observer
-        self._concurrency = asyncio.Semaphore(max_concurrency)
+        self._clock = clock
         self._slots: dict[tuple[float, int], _Slot] = {}
         self._slot_of: dict[tuple[str, int], tuple[float, int]] = {}
         self._jobs: dict[tuple[str, int], Job] = {}
-        # job key -> loop time its round started; a job is never started twice at once
-        self._busy: dict[tuple[str, int], float] = {}
-        self._round_tasks: set[asyncio.Task[None]] = set()
+        self._busy: dict[tuple[str, int], _Running] = {}  # a job is never started twice at once
+        # Deadline checks: check tick -> rounds whose grace ends by it; a heap of those ticks;
+        # the one task that waits for the earliest, and the tick it waits for.
+        self._overdue: dict[int, list[_Running]] = {}
+        self._check_ticks: list[int] = []
+        self._watcher: asyncio.Task[None] | None = None
+        self._watching = 0
         self._error_causes: set[tuple[str, str]] = set()
 
     @property
@@ -105,7 +126,7 @@ class Scheduler:
             if wanted.get(key) != job:
                 self._remove(key)
         new = [job for key, job in wanted.items() if key not in self._jobs]
-        start = asyncio.get_running_loop().time()
+        start = self._clock.monotonic()
         for job, offset in _spread(new):
             self._add(job, start + offset)
 
@@ -117,11 +138,11 @@ class Scheduler:
         slot = self._slots.get(slot_key)
         if slot is None:
             slot = self._slots[slot_key] = _Slot()
-            loop = asyncio.get_running_loop()
             first = due - due % job.interval + phase * GRID
             if first < due - GRID:
                 first += job.interval
             name = f"probes every {job.interval:g}s at +{phase * GRID:g}s"
+            loop = asyncio.get_running_loop()
             slot.task = loop.create_task(self._wake(slot, job.interval, first), name=name)
         slot.jobs[job.key] = job
         self._slot_of[job.key] = slot_key
@@ -129,7 +150,9 @@ class Scheduler:
 
     def _remove(self, key: tuple[str, int]) -> None:
         del self._jobs[key]
-        self._busy.pop(key, None)
+        running = self._busy.pop(key, None)
+        if running is not None and running.round is not None:
+            running.round.cancel()
         slot_key = self._slot_of.pop(key)
         slot = self._slots[slot_key]
         del slot.jobs[key]
@@ -140,25 +163,32 @@ class Scheduler:
 
     async def stop(self) -> None:
         tasks = [slot.task for slot in self._slots.values() if slot.task is not None]
-        tasks += self._round_tasks
+        if self._watcher is not None:
+            tasks.append(self._watcher)
+        for running in self._busy.values():
+            if running.round is not None:
+                running.round.cancel()
         self._slots.clear()
         self._slot_of.clear()
         self._jobs.clear()
         self._busy.clear()
+        self._overdue.clear()
+        self._check_ticks.clear()
+        self._watcher = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _wake(self, slot: _Slot, interval: float, due: float) -> None:
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         while True:
-            delay = due - loop.time()
+            delay = due - clock.monotonic()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await clock.sleep(delay)
             for job in list(slot.jobs.values()):
-                self._start(job, due, loop.time())
+                self._start(job, due, clock.monotonic())
             due += interval
-            now = loop.time()
+            now = clock.monotonic()
             if now > due:  # the loop stalled for a whole interval: those rounds are lost
                 missed = int((now - due) // interval) + 1
                 self._observer.skipped(missed * len(slot.jobs))
@@ -166,52 +196,78 @@ class Scheduler:
 
     def _start(self, job: Job, due: float, now: float) -> None:
         key = job.key
-        started = self._busy.get(key)
-        if started is not None:
-            if now - started <= job.timeout + DEADLINE_GRACE:
-                self._observer.skipped(1)  # the previous round is still running
-                return
-            # A probe that reports by callback missed its deadline: a bug, not a target's fault.
-            self._report_error(job, "did not return by its deadline")
-            self._finish(job, started, _failed(job, Failure.TIMEOUT, "probe overran its deadline"))
-        self._busy[key] = now
-        self._observer.lag(max(0.0, now - due))
-        if self._start_probe is not None and self._start_probe(
-            job.spec, job.timeout, partial(self._finish, job, now)
-        ):
+        if key in self._busy:
+            self._observer.skipped(1)  # the previous round is still running
             return
-        task = asyncio.get_running_loop().create_task(self._run_in_task(job, now))
-        self._round_tasks.add(task)
-        task.add_done_callback(self._round_tasks.discard)
-
-    def _finish(self, job: Job, started: float, result: ProbeResult) -> None:
-        if self._busy.get(job.key) != started:
-            return  # given up on, or the job was removed meanwhile
-        del self._busy[job.key]
-        self._observer.result(job, result, time.time())
-
-    async def _run_in_task(self, job: Job, started: float) -> None:
-        async with self._concurrency:
-            result = await self._run_once(job)
-        self._finish(job, started, result)
-
-    async def _run_once(self, job: Job) -> ProbeResult:
+        running = self._busy[key] = _Running(job, key)
+        self._observer.lag(max(0.0, now - due))
+        deadline = now + job.timeout
         try:
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
-            # races with the probe finishing, and then stop() waits forever.
-            async with asyncio.timeout(job.timeout + DEADLINE_GRACE):
-                return await self._run_probe(job.spec, job.timeout)
-        except TimeoutError:
-            self._report_error(job, "did not return by its deadline")
-            return _failed(job, Failure.TIMEOUT, "probe overran its deadline")
-        except asyncio.CancelledError:
-            raise
-        except ProbeSetupError as exc:
+            running.round = self._begin(job.spec, deadline, partial(self._finish, running))
+        except Exception as exc:  # not even begun (a spec the prober does not know): a bug
+            self._finish(running, exc)
+            return
+        self._expect(running, deadline + DEADLINE_GRACE)
+
+    def _finish(self, running: _Running, outcome: ProbeResult | Exception) -> None:
+        # The round holds its report, which holds ``running``: drop the handle so that the
+        # pair is freed now, by reference counting, not by a rare full collection.
+        running.round = None
+        if self._busy.get(running.key) is not running:
+            return  # given up on, or the job was removed meanwhile
+        del self._busy[running.key]
+        if not isinstance(outcome, ProbeResult):
+            outcome = self._failed_to_run(running.job, outcome)
+        self._observer.result(running.job, outcome, self._clock.time())
+
+    def _failed_to_run(self, job: Job, exc: Exception) -> ProbeResult:
+        """A round that could not produce a result: a set-up fault, or a bug in one probe
+        (which must not stop the others)."""
+        if isinstance(exc, ProbeSetupError):
             self._report_error(job, str(exc))
             return _failed(job, Failure.ERROR, str(exc))
-        except Exception as exc:  # a bug in one probe must not stop the others
-            self._report_error(job, f"{type(exc).__name__}: {exc}")
-            return _failed(job, Failure.ERROR, type(exc).__name__)
+        self._report_error(job, f"{type(exc).__name__}: {exc}")
+        return _failed(job, Failure.ERROR, type(exc).__name__)
+
+    # -- deadlines ------------------------------------------------------------------------
+
+    def _expect(self, running: _Running, give_up_at: float) -> None:
+        """Look for ``running`` once its grace is over (on the DEADLINE_CHECK grid)."""
+        tick = math.ceil(give_up_at / DEADLINE_CHECK)
+        rounds = self._overdue.get(tick)
+        if rounds is None:
+            rounds = self._overdue[tick] = []
+            heapq.heappush(self._check_ticks, tick)
+            if self._watcher is None or tick < self._watching:
+                if self._watcher is not None:
+                    self._watcher.cancel()  # it sleeps until a later tick
+                self._watcher = asyncio.get_running_loop().create_task(
+                    self._watch_deadlines(), name="probe deadlines"
+                )
+        rounds.append(running)
+
+    async def _watch_deadlines(self) -> None:
+        """Give up the rounds whose grace is over; sleep until the next such tick; end when no
+        round is left to watch (the next round starts a new watcher)."""
+        clock, ticks = self._clock, self._check_ticks
+        while ticks:
+            self._watching = tick = ticks[0]
+            delay = tick * DEADLINE_CHECK - clock.monotonic()
+            if delay > 0:
+                await clock.sleep(delay)
+                continue
+            heapq.heappop(ticks)
+            for running in self._overdue.pop(tick):
+                if self._busy.get(running.key) is running:
+                    self._give_up(running)
+        self._watcher = None
+
+    def _give_up(self, running: _Running) -> None:
+        job = running.job
+        self._report_error(job, "did not report by its deadline")
+        if running.round is not None:
+            running.round.cancel()
+        self._finish(running, _failed(job, Failure.TIMEOUT, "probe overran its deadline"))
 
     def _report_error(self, job: Job, cause: str) -> None:
         self._observer.probe_error(job)

@@ -3,7 +3,8 @@
 One write transaction per state-machine step (:meth:`Storage.record`) holds the transitions,
 the changed link snapshots, the firing-alert book and the outbox entries together: after a
 ``kill -9`` either all of a step is on disk or none of it, so linkmon never pages twice for
-an outage it already alerted and never forgets a resolve it owes.
+an outage it already alerted and never forgets a resolve it owes. The outbox reads and
+forgets its entries here too (:class:`~linkmon.alerts.outbox.OutboxStore`).
 
 WAL mode lets ``linkmon history`` and ``report`` read while the daemon writes;
 ``synchronous=FULL`` because the outbox must survive a power cut too (writes happen only on
@@ -15,9 +16,10 @@ on probing.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +27,10 @@ from types import TracebackType
 from typing import Any
 
 from linkmon.alerts.model import Alert
-from linkmon.state import Changes, LinkSnapshot, LinkState, Transition
+from linkmon.alerts.outbox import OutboxEntry, OutboxStoreError, Routes
+from linkmon.state import OUT, Changes, LinkSnapshot, LinkState, ProbeSnapshot, Transition
 
 SCHEMA_VERSION = 1
-# States in which a link is out of service for the outage history.
-OUT = (LinkState.DOWN.value, LinkState.UNREACHABLE.value)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS link_state (
@@ -67,7 +68,7 @@ _HINTS = {
 }
 
 
-class StorageError(Exception):
+class StorageError(OutboxStoreError):
     """The state database cannot be used; the message names the file and the fix."""
 
 
@@ -85,16 +86,6 @@ class Outage:
     detail: str
     start: float
     end: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """One notification owed to one delivery target (a receiver URL)."""
-
-    id: int
-    target: str
-    alert: Alert
-    enqueued: float
 
 
 class Storage:
@@ -198,11 +189,14 @@ class Storage:
         self,
         changes: Changes,
         now: float,
-        routes: Callable[[Alert], Iterable[str]] = lambda alert: (),
+        *,
+        alerts: Sequence[Alert] = (),
+        routes: Routes = lambda alert: (),
     ) -> list[OutboxEntry]:
         """Store one step of the state machine atomically; returns the queued outbox entries.
 
-        Each alert is queued once for every delivery target ``routes(alert)`` names.
+        ``alerts``: the step's alert changes as composed; the firing book follows them, and
+        each is queued once for every delivery target ``routes(alert)`` names.
         """
         entries: list[OutboxEntry] = []
         with self._write("cannot record state change") as db:
@@ -212,7 +206,7 @@ class Storage:
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (t.link, t.site, t.old.value, t.new.value, t.at, t.cause, t.detail),
                 )
-                was_out, is_out = t.old.value in OUT, t.new.value in OUT
+                was_out, is_out = t.old in OUT, t.new in OUT
                 if is_out and not was_out:
                     db.execute(
                         "INSERT INTO outages (link, site, state, cause, detail, start) "
@@ -227,7 +221,7 @@ class Storage:
             for link in changes.forgotten:
                 db.execute("DELETE FROM link_state WHERE link = ?", (link,))
                 db.execute("UPDATE outages SET end = ? WHERE link = ? AND end IS NULL", (now, link))
-            for alert in changes.alerts:
+            for alert in alerts:
                 stored = alert.to_json()
                 if alert.ends_at is None:
                     db.execute(
@@ -255,12 +249,12 @@ class Storage:
         db.executemany(
             "INSERT OR REPLACE INTO link_state (link, state, since, cause, snapshot, updated) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [(s.link, s.state.value, s.since, s.cause, s.to_json(), now) for s in snapshots],
+            [(s.link, s.state.value, s.since, s.cause, snapshot_json(s), now) for s in snapshots],
         )
 
     def load_links(self) -> dict[str, LinkSnapshot]:
         rows = self._read("SELECT snapshot FROM link_state")
-        return {snap.link: snap for snap in (LinkSnapshot.from_json(str(r[0])) for r in rows)}
+        return {snap.link: snap for snap in (snapshot_from_json(str(r[0])) for r in rows)}
 
     def load_firing(self) -> list[Alert]:
         """Alerts firing when linkmon last stopped: their resolves are still owed."""
@@ -295,6 +289,13 @@ class Storage:
             return int(cursor.rowcount)
 
     # -- history -----------------------------------------------------------------------------
+
+    def states_at(self, at: float) -> dict[str, LinkState]:
+        """The state each link was left in by its last transition before ``at``."""
+        rows = self._read(
+            "SELECT link, new, max(id) FROM transitions WHERE at < ? GROUP BY link", (at,)
+        )
+        return {str(r[0]): LinkState(r[1]) for r in rows}
 
     def transitions(self, since: float, until: float, link: str | None = None) -> list[Transition]:
         sql = (
@@ -349,3 +350,54 @@ class Storage:
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file: ``ok`` when intact."""
         return str(self._read("PRAGMA integrity_check")[0][0])
+
+
+def snapshot_json(snapshot: LinkSnapshot) -> str:
+    """A link snapshot as the ``link_state`` table keeps it; :func:`snapshot_from_json` reads
+    it back exactly."""
+    data: dict[str, Any] = {
+        "link": snapshot.link,
+        "state": snapshot.state.value,
+        "since": snapshot.since,
+        "cause": snapshot.cause,
+        "detail": snapshot.detail,
+        "flapping": snapshot.flapping,
+        "maintenance": snapshot.maintenance,
+        "upstream": list(snapshot.upstream),
+        "loss": snapshot.loss,
+        "rtt": snapshot.rtt,
+        "flaps": list(snapshot.flaps),
+        "flapping_since": snapshot.flapping_since,
+        "probes": [
+            {
+                "kind": p.kind,
+                "target": p.target,
+                "verdict": p.verdict,
+                "failures": p.failures,
+                "successes": p.successes,
+                "last_at": p.last_at,
+                "success": p.success,
+                "failure": p.failure,
+                "detail": p.detail,
+                "duration": p.duration,
+                "loss": p.loss,
+                "rtt": p.rtt,
+            }
+            for p in snapshot.probes
+        ],
+    }
+    return json.dumps(data, ensure_ascii=False)
+
+
+def snapshot_from_json(raw: str) -> LinkSnapshot:
+    data = json.loads(raw)
+    probes = tuple(ProbeSnapshot(**p) for p in data.pop("probes"))
+    return LinkSnapshot(
+        **{
+            **data,
+            "state": LinkState(data["state"]),
+            "upstream": tuple(data["upstream"]),
+            "flaps": tuple(data["flaps"]),
+            "probes": probes,
+        }
+    )

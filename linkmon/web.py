@@ -25,7 +25,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from .openapi import openapi_document
+from .api.openapi import openapi_document
 
 
 class StatusSource(Protocol):

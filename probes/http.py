@@ -2,7 +2,7 @@
 
 Building an SSL context costs about a millisecond of CPU, and a shared connection pool collapses
 under hundreds of concurrent probes (httpcore scans every pooled connection for every request).
-So :class:`HttpProber` builds its SSL contexts once, keeps one httpx client per source address
+So :class:`HttpProbe` builds its SSL contexts once, keeps one httpx client per source address
 and TLS mode, sends every probe on a connection of its own without any pool (so connect and TLS
 time are measured every time) and bounds how many probes run at once.
 """
@@ -24,7 +24,7 @@ import httpx
 from cryptography import x509
 
 from probes.addresses import check_source
-from probes.base import Failure, ProbeResult
+from probes.base import Failure, ProbeResult, Report, Round, TaskRounds
 from probes.tcp import classify_connect_error
 
 DEFAULT_CONCURRENCY = 256
@@ -182,8 +182,9 @@ class _ClosingBody(httpx.AsyncByteStream):
             await self._connection.aclose()
 
 
-class HttpProber:
-    """Shared HTTP resources: SSL contexts built once, a client per source, a concurrency bound.
+class HttpProbe:
+    """The HTTP kind: SSL contexts built once, a client per source, a concurrency bound; each
+    round runs in a task, and the wait for a free slot counts against its deadline.
 
     ``ca_file`` replaces certifi's CA bundle for verified probes (an internal CA, or a test CA).
     """
@@ -199,6 +200,7 @@ class HttpProber:
         self._unverified.verify_mode = ssl.CERT_NONE
         self._slots = asyncio.Semaphore(concurrency)
         self._clients: dict[tuple[bool, str | None], httpx.AsyncClient] = {}
+        self._rounds = TaskRounds()
 
     def _client(self, verify: bool, source: str | None) -> httpx.AsyncClient:
         client = self._clients.get((verify, source))
@@ -212,15 +214,18 @@ class HttpProber:
             self._clients[(verify, source)] = client
         return client
 
-    async def aclose(self) -> None:
+    def begin(self, spec: HttpSpec, deadline: float, report: Report) -> Round:
+        return self._rounds.begin(self._run(spec, deadline), report)
+
+    async def close(self) -> None:
+        await self._rounds.close()
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
 
-    async def run(self, spec: HttpSpec, timeout: float) -> ProbeResult:
-        """Probe ``spec`` within ``timeout`` seconds (waiting for a free slot included)."""
+    async def _run(self, spec: HttpSpec, deadline: float) -> ProbeResult:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        timeout = deadline - loop.time()
         exchange = _Exchange()
         began: float | None = None
         try:

@@ -22,16 +22,17 @@ matched to probes by what ICMP errors quote of the probe. RTTs are kernel receiv
 minus the wall-clock time just before ``sendto``.
 
 A trace never raises for a target it cannot reach: no route, silence and ICMP unreachables are
-all data in the :class:`TraceResult`. Only set-up faults (no permission for raw sockets, a
-source address this host does not have) raise :class:`ProbeSetupError`. IPv4 only.
+all data in the :class:`TraceResult`. So is a trace this host could not run (out of file
+descriptors or buffers, its own firewall refusing the probes): ``failure`` is then
+:attr:`Failure.AGENT`, and the trace says nothing of the path. Only set-up faults (no permission
+for raw sockets, a source address this host does not have) raise :class:`ProbeSetupError`.
+IPv4 only. The packets themselves are built and read in :mod:`probes.trace_packets`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import enum
 import errno
 import ipaddress
 import itertools
@@ -43,10 +44,30 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.packet import Packet, Raw
+from probes.base import AgentFault, Failure, ProbeSetupError, agent_fault
+from probes.trace_packets import (
+    Reply,
+    attach_filter,
+    icmp_program,
+    parse_answer,
+    probe_packet,
+    tcp_program,
+)
 
-from probes.base import ProbeSetupError
+# What the daemon, `linkmon trace` and the tests take from here (Reply and probe_packet live
+# with the packets).
+__all__ = [
+    "MODES",
+    "NO_ROUTE",
+    "Hop",
+    "Reply",
+    "TraceMode",
+    "TraceResult",
+    "TraceSpec",
+    "probe_packet",
+    "route_source",
+    "trace",
+]
 
 TraceMode = Literal["icmp", "udp", "tcp"]
 MODES: tuple[TraceMode, ...] = get_args(TraceMode)
@@ -57,42 +78,12 @@ FLOW_PORTS = (33000, 60000)  # where a target's source port is chosen (stable pe
 NO_ROUTE = "no route from here"
 
 _SO_TIMESTAMPNS = 35  # Linux; the socket module does not export these
-_SO_ATTACH_FILTER = 26
 _SOL_RAW = 255
 _ICMP_FILTER = 1
 _TIMESPEC = struct.Struct("@qq")
-_PAYLOAD = b"linkmon\x00"  # 8 bytes: small packets for thin links
 _ICMP_TYPES = (0, 3, 11)  # echo reply, destination unreachable, time exceeded
 
 _used_identifiers: set[int] = set()
-
-
-class Reply(enum.StrEnum):
-    """What a hop answered: a fixed vocabulary, safe to store and to use as a label."""
-
-    TIME_EXCEEDED = "time_exceeded"
-    ECHO_REPLY = "echo_reply"
-    PORT_UNREACHABLE = "port_unreachable"
-    SYN_ACK = "syn_ack"
-    RESET = "reset"
-    NET_UNREACHABLE = "net_unreachable"
-    HOST_UNREACHABLE = "host_unreachable"
-    PROHIBITED = "prohibited"
-    UNREACHABLE = "unreachable"
-
-    @property
-    def words(self) -> str:
-        return self.value.replace("_", " ").replace("syn ack", "SYN-ACK")
-
-
-_UNREACHABLE_CODES = {
-    0: Reply.NET_UNREACHABLE,
-    1: Reply.HOST_UNREACHABLE,
-    3: Reply.PORT_UNREACHABLE,
-    9: Reply.PROHIBITED,
-    10: Reply.PROHIBITED,
-    13: Reply.PROHIBITED,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +152,9 @@ class TraceResult:
     """The hops from 1 up to where the trace ended.
 
     ``reached``: the target itself answered. ``error``: the trace could not go on from this
-    host (no route, sending refused); the hops before it still count.
+    host (no route, sending refused); the hops before it still count, unless ``failure`` is
+    :attr:`Failure.AGENT`: then this host could not trace, and where it stopped is no fact
+    about the path.
     """
 
     target: str
@@ -177,6 +170,7 @@ class TraceResult:
     flow: int = 0
     """The ICMP identifier or the source port: the same for every trace of one target, unless
     another trace was using it."""
+    failure: Failure | None = None
 
     @property
     def last_answer(self) -> Hop | None:
@@ -191,6 +185,8 @@ class TraceResult:
 
     def stops(self) -> str:
         """Where the trace ended, in one line for people."""
+        if self.failure is Failure.AGENT:
+            return self.error
         last = self.last_answer
         if self.reached and last is not None:
             return f"reached {self.target} at hop {last.ttl}"
@@ -213,6 +209,7 @@ class TraceResult:
             "duration": self.duration,
             "probes_sent": self.probes_sent,
             "flow": self.flow,
+            "failure": self.failure.value if self.failure else None,
             "stops": self.stops(),
             "hops": [
                 {
@@ -246,6 +243,7 @@ class TraceResult:
             duration=float(data["duration"]),
             probes_sent=int(data["probes_sent"]),
             flow=int(data.get("flow", 0)),
+            failure=Failure(data["failure"]) if data.get("failure") else None,
         )
 
 
@@ -256,22 +254,23 @@ async def trace(spec: TraceSpec) -> TraceResult:
     hop up to the target, or to a hop that reports it unreachable, has answered.
     """
     started, t0 = time.time(), time.monotonic()
+
+    def stopped(failure: Failure | None, error: str) -> TraceResult:
+        port = spec.destination_port
+        return TraceResult(
+            spec.target, spec.mode, port, None, (), False, error, started, failure=failure
+        )
+
     source = spec.source
     if source is None:
         try:
             source = route_source(spec.target)
         except OSError as exc:
-            return TraceResult(
-                spec.target,
-                spec.mode,
-                spec.destination_port,
-                None,
-                (),
-                False,
-                error=_send_error(spec.target, exc),
-                started_at=started,
-            )
-    session = _Session(spec, source)
+            return stopped(*_send_error(spec.target, exc))
+    try:
+        session = _Session(spec, source)
+    except AgentFault as exc:
+        return stopped(Failure.AGENT, str(exc))
     try:
         await session.run()
     finally:
@@ -279,10 +278,14 @@ async def trace(spec: TraceSpec) -> TraceResult:
     return session.result(started, time.monotonic() - t0)
 
 
-def _send_error(target: str, exc: OSError) -> str:
+def _send_error(target: str, exc: OSError) -> tuple[Failure | None, str]:
+    """Why a probe could not be sent: this host's fault, or no route (a fact about the path)."""
+    short = agent_fault(exc)
+    if short is not None:
+        return Failure.AGENT, f"this host cannot trace now: {short}"
     if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-        return f"{NO_ROUTE} to {target} ({exc.strerror})"
-    return f"cannot send to {target} from here ({exc.strerror})"
+        return None, f"{NO_ROUTE} to {target} ({exc.strerror})"
+    return None, f"cannot send to {target} from here ({exc.strerror})"
 
 
 def route_source(target: str) -> str:
@@ -326,6 +329,7 @@ class _Session:
         self.terminal: int | None = None  # lowest TTL that ended the path (target or unreachable)
         self.highest = 0
         self.error = ""
+        self.failure: Failure | None = None
         self._sockets: list[socket.socket] = []
         self._receivers: list[socket.socket] = []
         self._identifier = _flow_identifier(spec) if spec.mode == "icmp" else 0
@@ -336,11 +340,11 @@ class _Session:
             icmp = self._open(socket.SOCK_RAW, socket.IPPROTO_ICMP)
             mask = 0xFFFFFFFF & ~sum(1 << t for t in _ICMP_TYPES)
             icmp.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", mask))
-            _attach_filter(icmp, _icmp_program(self._identifier))
+            attach_filter(icmp, icmp_program(self._identifier))
             self._receivers.append(icmp)
             if spec.mode == "tcp":
                 tcp = self._open(socket.SOCK_RAW, socket.IPPROTO_TCP)
-                _attach_filter(tcp, _tcp_program(spec.target, spec.destination_port or 0))
+                attach_filter(tcp, tcp_program(spec.target, spec.destination_port or 0))
                 self._receivers.append(tcp)
         except PermissionError:
             self.close()
@@ -374,7 +378,17 @@ class _Session:
         raise AssertionError("binding port 0 cannot be refused as in use")
 
     def _open(self, kind: int, proto: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, kind, proto)
+        """A socket of this trace; :class:`AgentFault` if this host has none to give."""
+        try:
+            sock = socket.socket(socket.AF_INET, kind, proto)
+        except PermissionError:
+            raise  # no CAP_NET_RAW: a set-up fault, named by the caller
+        except OSError as exc:
+            short = agent_fault(exc)
+            if short is None:
+                raise
+            self.close()
+            raise AgentFault(f"this host cannot trace now: {short}") from None
         self._sockets.append(sock)
         return sock
 
@@ -401,7 +415,7 @@ class _Session:
             self._send_socket.sendto(data, (self.spec.target, 0))
         except OSError as exc:  # no route (any more), a local firewall, no buffer space
             del self.sent[tag]
-            self.error = _send_error(self.spec.target, exc)
+            self.failure, self.error = _send_error(self.spec.target, exc)
             return False
         self.highest = max(self.highest, ttl)
         return True
@@ -456,7 +470,7 @@ class _Session:
             self._match(data, received)
 
     def _match(self, data: bytes, received: float) -> None:
-        found = _parse(data, self.spec, self._identifier, self._flow_port)
+        found = parse_answer(data, self.spec, self._identifier, self._flow_port)
         if found is None:
             return
         tag, address, reply = found
@@ -492,122 +506,5 @@ class _Session:
             duration,
             len(self.sent),
             self._flow,
+            self.failure,
         )
-
-
-# Classic BPF, so that a raw socket wakes us only for what may answer this trace: it sees every
-# ICMP (or TCP) packet of the namespace, and a busy agent's ICMP probes send thousands a second.
-_LDX_IHL, _LDB_IND, _LDH_IND, _LD_ABS = 0xB1, 0x50, 0x48, 0x20
-_JEQ, _RET = 0x15, 0x06
-_ACCEPT = (_RET, 0, 0, 0xFFFF)
-_DROP = (_RET, 0, 0, 0)
-
-
-def _icmp_program(identifier: int) -> list[tuple[int, int, int, int]]:
-    """Echo replies only with our identifier; errors (types 3, 11) all, they quote the probe."""
-    return [
-        (_LDX_IHL, 0, 0, 0),
-        (_LDB_IND, 0, 0, 0),
-        (_JEQ, 0, 3, 0),
-        (_LDH_IND, 0, 0, 4),
-        (_JEQ, 1, 0, identifier),
-        _DROP,
-        _ACCEPT,
-    ]
-
-
-def _tcp_program(target: str, port: int) -> list[tuple[int, int, int, int]]:
-    """Segments from the target's traced port only."""
-    address = int.from_bytes(socket.inet_aton(target), "big")
-    return [
-        (_LD_ABS, 0, 0, 12),
-        (_JEQ, 0, 3, address),
-        (_LDX_IHL, 0, 0, 0),
-        (_LDH_IND, 0, 0, 0),
-        (_JEQ, 1, 0, port),
-        _DROP,
-        _ACCEPT,
-    ]
-
-
-def _attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
-    code = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *op) for op in program))
-    sock.setsockopt(
-        socket.SOL_SOCKET,
-        _SO_ATTACH_FILTER,
-        struct.pack("@HP", len(program), ctypes.addressof(code)),
-    )
-
-
-def probe_packet(spec: TraceSpec, source: str, ttl: int, tag: int, flow: int) -> bytes:
-    """One probe, IP header included. ``flow`` is the ICMP identifier or the source port;
-    ``tag`` tells the probe apart without touching what load balancers hash."""
-    ip = IP(src=source, dst=spec.target, ttl=ttl, id=tag if spec.mode == "udp" else 0)
-    packet: Packet
-    if spec.mode == "icmp":
-        # The first payload word cancels identifier and sequence number out of the checksum
-        # (one's complement sum: x + ~x = 0xFFFF), so every probe has the same checksum.
-        total = flow + tag
-        word = struct.pack("!H", 0xFFFF - ((total & 0xFFFF) + (total >> 16)))
-        packet = ip / ICMP(type=8, id=flow, seq=tag) / Raw(word + _PAYLOAD[2:])
-    elif spec.mode == "udp":
-        packet = ip / UDP(sport=flow, dport=spec.destination_port) / Raw(_PAYLOAD)
-    else:
-        packet = ip / TCP(sport=flow, dport=spec.destination_port, flags="S", seq=tag, window=1024)
-    return bytes(packet)
-
-
-def _parse(
-    data: bytes, spec: TraceSpec, identifier: int, flow_port: int
-) -> tuple[int, str, Reply] | None:
-    """(probe tag, who answered, what) if ``data`` answers one of this trace's probes."""
-    if len(data) < 20 or data[0] >> 4 != 4:
-        return None
-    ihl = (data[0] & 0x0F) * 4
-    proto = data[9]
-    sender = socket.inet_ntoa(data[12:16])
-    body = data[ihl:]
-    if proto == socket.IPPROTO_TCP:
-        if spec.mode != "tcp" or len(body) < 14 or sender != spec.target:
-            return None
-        sport, dport, _, ack = struct.unpack_from("!HHII", body)
-        flags = body[13]
-        if sport != spec.destination_port or dport != flow_port or not flags & 0x10:
-            return None
-        reply = Reply.SYN_ACK if flags & 0x12 == 0x12 else Reply.RESET if flags & 0x04 else None
-        return None if reply is None else ((ack - 1) & 0xFFFFFFFF, sender, reply)
-    if proto != socket.IPPROTO_ICMP or len(body) < 8:
-        return None
-    icmp_type, code = body[0], body[1]
-    if icmp_type == 0:
-        ident, seq = struct.unpack_from("!HH", body, 4)
-        if spec.mode == "icmp" and ident == identifier and sender == spec.target:
-            return seq, sender, Reply.ECHO_REPLY
-        return None
-    if icmp_type == 11:
-        reply = Reply.TIME_EXCEEDED
-    elif icmp_type == 3:
-        reply = _UNREACHABLE_CODES.get(code, Reply.UNREACHABLE)
-    else:
-        return None
-    quoted = body[8:]  # the probe's IP header and at least 8 bytes of what followed it
-    if len(quoted) < 20 or quoted[0] >> 4 != 4:
-        return None
-    inner_ihl = (quoted[0] & 0x0F) * 4
-    inner = quoted[inner_ihl : inner_ihl + 8]
-    if len(inner) < 8 or socket.inet_ntoa(quoted[16:20]) != spec.target:
-        return None
-    inner_proto = quoted[9]
-    if spec.mode == "icmp" and inner_proto == socket.IPPROTO_ICMP:
-        kind, _, _, ident, seq = struct.unpack("!BBHHH", inner)
-        return (seq, sender, reply) if kind == 8 and ident == identifier else None
-    if spec.mode == "udp" and inner_proto == socket.IPPROTO_UDP:
-        sport, dport = struct.unpack_from("!HH", inner)
-        ip_id = struct.unpack_from("!H", quoted, 4)[0]
-        ok = sport == flow_port and dport == spec.destination_port
-        return (ip_id, sender, reply) if ok else None
-    if spec.mode == "tcp" and inner_proto == socket.IPPROTO_TCP:
-        sport, dport, seq = struct.unpack("!HHI", inner)
-        ok = sport == flow_port and dport == spec.destination_port
-        return (seq, sender, reply) if ok else None
-    return None

@@ -1,7 +1,8 @@
 """Durable alert delivery: nothing lost while a receiver (or the network) is down.
 
-:meth:`Outbox.commit` stores a state-machine step and queues its alerts for every delivery
-target in one SQLite transaction. One task per target then delivers its queue:
+:meth:`Outbox.commit` has the caller store a state-machine step with an outbox entry for each
+alert and delivery target (one transaction, :class:`OutboxStore`), and queues what was
+stored. One task per target then delivers its queue:
 
 * **order per subject**: only the oldest entry of each group (one link, one office, one
   kabupaten) may be sent, so a resolve never overtakes its firing; other groups go on;
@@ -15,31 +16,65 @@ target in one SQLite transaction. One task per target then delivers its queue:
 * **re-send** to Alertmanager: every ``resend_interval`` while its queue is empty, the firing
   alerts (and those resolved within ``resolved_resend_for``) are posted again.
 
-If storage fails, alerts are still queued in memory and delivered (only a crash would lose
-them) and :class:`~linkmon.storage.StorageError` tells the daemon to log it.
+If the store fails, alerts are still queued in memory and delivered (only a crash would lose
+them) and the store's :class:`OutboxStoreError` tells the daemon to log it. Backoff, retry
+waits and re-sends go by the :class:`~linkmon.clock.Clock` it is given, so a test drives them
+with a fake one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
 
 from linkmon.alerts.model import Alert
 from linkmon.alerts.receivers import Delivery, Receiver, Result, safe_url
-from linkmon.state import Changes
-from linkmon.storage import Storage, StorageError
+from linkmon.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
 DeliveryHook = Callable[[str, str], None]
+Routes = Callable[[Alert], Iterable[str]]  # the delivery targets an alert is queued for
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One notification owed to one delivery target (a receiver URL), as stored."""
+
+    id: int
+    target: str
+    alert: Alert
+    enqueued: float
+
+
+class OutboxStoreError(Exception):
+    """The store behind the outbox failed; the message names what and the fix."""
+
+
+class OutboxStore(Protocol):
+    """Where queued notifications survive a restart (:class:`linkmon.storage.Storage`).
+
+    Its methods raise :class:`OutboxStoreError` when the store cannot be used.
+    """
+
+    def pending(self) -> Sequence[OutboxEntry]:
+        """Undelivered entries, oldest first."""
+        ...
+
+    def remove(self, entry_ids: Iterable[int]) -> None:
+        """Forget entries that were delivered or dropped."""
+        ...
+
+    def keep_targets(self, targets: Iterable[str]) -> int:
+        """Drop entries for targets no longer configured; returns how many went."""
+        ...
 
 
 def _nowhere(alert: Alert) -> list[str]:
@@ -51,7 +86,7 @@ class _Item:
     alert: Alert
     entry_id: int | None  # None: held in memory only (storage failing)
     attempts: int = 0
-    next_try: float = 0.0
+    next_try: float = 0.0  # the clock's monotonic time
 
 
 @dataclass(eq=False)
@@ -60,7 +95,7 @@ class _Target:
     receiver: Receiver
     queue: list[_Item] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    next_refresh: float = 0.0
+    next_refresh: float = 0.0  # the clock's monotonic time
     resolved: dict[str, Alert] = field(default_factory=dict)  # recently resolved, by fingerprint
     failing: bool = False
 
@@ -78,7 +113,7 @@ class Outbox:
     def __init__(
         self,
         receivers: Sequence[Receiver],
-        storage: Storage | None,
+        store: OutboxStore | None,
         *,
         firing: Callable[[], Sequence[Alert]] = tuple,
         max_entries: int = 10_000,
@@ -86,9 +121,9 @@ class Outbox:
         backoff_cap: float = 60.0,
         resolved_resend_for: float = 900.0,
         on_delivery: DeliveryHook | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self._storage = storage
+        self._store = store
         self._firing = firing
         self.max_entries = max_entries
         self.backoff_base = backoff_base
@@ -103,8 +138,8 @@ class Outbox:
         self._in_memory = False  # storage failed: keep queueing in memory until drained
         self._client: httpx.AsyncClient | None = None
         self.reconfigure(receivers)
-        if storage is not None:
-            for entry in storage.pending():
+        if store is not None:
+            for entry in store.pending():
                 target = self._targets.get(entry.target)
                 if target is not None:
                     target.queue.append(_Item(entry.alert, entry.id))
@@ -124,26 +159,31 @@ class Outbox:
             counts[target.receiver.name] += len(target.queue)
         return dict(counts)
 
-    def commit(self, changes: Changes, now: float) -> None:
-        """Store ``changes`` and queue their alerts, atomically; then wake the senders.
+    def commit(
+        self, alerts: Sequence[Alert], record: Callable[[Routes], Sequence[OutboxEntry]]
+    ) -> None:
+        """Queue ``alerts`` as ``record`` stores them; then wake the senders.
 
-        Raises StorageError if storage failed; the alerts are queued in memory regardless.
+        ``record(routes)`` is the caller's one transaction: whatever else the step changed,
+        and an outbox entry for each alert and each target ``routes(alert)`` names; it returns
+        those entries. While the store fails (and until what it could not hold is delivered)
+        the routes name no target, and the alerts are queued in memory. An OutboxStoreError
+        from ``record`` is raised again once the alerts are queued.
         """
-        error: StorageError | None = None
-        durable = self._storage is not None and not self._in_memory
-        entries = []
-        if self._storage is not None:
-            try:
-                entries = self._storage.record(changes, now, self._routes if durable else _nowhere)
-            except StorageError as exc:
-                error, durable = exc, False
-                self._in_memory = True
+        error: OutboxStoreError | None = None
+        durable = self._store is not None and not self._in_memory
+        entries: Sequence[OutboxEntry] = ()
+        try:
+            entries = record(self._routes if durable else _nowhere)
+        except OutboxStoreError as exc:
+            error, durable = exc, False
+            self._in_memory = True
         items = (
             [(self._targets[e.target], _Item(e.alert, e.id)) for e in entries]
             if durable
             else [
                 (self._targets[t], _Item(alert, None))
-                for alert in changes.alerts
+                for alert in alerts
                 for t in self._routes(alert)
             ]
         )
@@ -169,10 +209,10 @@ class Outbox:
             task = self._tasks.pop(target_id, None)
             if task is not None:
                 task.cancel()
-        if self._storage is not None:
+        if self._store is not None:
             try:
-                dropped = self._storage.keep_targets(self._targets)
-            except StorageError as exc:
+                dropped = self._store.keep_targets(self._targets)
+            except OutboxStoreError as exc:
                 log.error("alert outbox: %s", exc)
             else:
                 if dropped:
@@ -221,10 +261,10 @@ class Outbox:
             if item in target.queue:
                 target.queue.remove(item)
         ids = [item.entry_id for item in items if item.entry_id is not None]
-        if ids and self._storage is not None:
+        if ids and self._store is not None:
             try:
-                self._storage.remove(ids)
-            except StorageError as exc:
+                self._store.remove(ids)
+            except OutboxStoreError as exc:
                 log.error("alert outbox: %s (the entries may be sent again after a restart)", exc)
         if self._in_memory and not any(
             item.entry_id is None for t in self._targets.values() for item in t.queue
@@ -278,30 +318,39 @@ class Outbox:
         client = self._client
         while True:
             target.wake.clear()
-            now = self._clock()
+            now = self._clock.monotonic()
             item, wait = self._next(target, now)
             if item is not None:
-                await self._deliver(client, target, item, now)
+                await self._deliver(client, target, item)
                 continue
             interval = target.receiver.resend_interval
             if interval is not None and not target.queue:
                 if now >= target.next_refresh:
-                    await self._refresh(client, target, now)
+                    await self._refresh(client, target)
                     target.next_refresh = now + interval
                 wait = min(wait, target.next_refresh - now)
-            with contextlib.suppress(TimeoutError):
-                timeout = None if wait == float("inf") else max(wait, 0.001)
-                await asyncio.wait_for(target.wake.wait(), timeout)
+            await self._idle(target, wait)
 
-    async def _deliver(
-        self, client: httpx.AsyncClient, target: _Target, item: _Item, now: float
-    ) -> None:
+    async def _idle(self, target: _Target, wait: float) -> None:
+        """Until something is queued for ``target`` or ``wait`` seconds pass on the clock."""
+        if wait == float("inf"):
+            await target.wake.wait()
+            return
+        timer = asyncio.ensure_future(self._clock.sleep(max(wait, 0.001)))
+        woken = asyncio.ensure_future(target.wake.wait())
+        try:
+            await asyncio.wait((timer, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            woken.cancel()
+
+    async def _deliver(self, client: httpx.AsyncClient, target: _Target, item: _Item) -> None:
         alert = item.alert
-        outcome = await target.receiver.deliver(client, target.id, alert, now)
+        outcome = await target.receiver.deliver(client, target.id, alert, self._clock.time())
         self._count(target, outcome.result)
         if outcome.result is Result.RETRY:
             item.attempts += 1
-            item.next_try = self._clock() + self._backoff(item.attempts)
+            item.next_try = self._clock.monotonic() + self._backoff(item.attempts)
             if not target.failing:
                 log.warning(
                     "alert delivery to %s failed (%s); retrying with backoff",
@@ -328,7 +377,8 @@ class Outbox:
             target.resolved[alert.fingerprint] = alert
         self._forget(target, [item])
 
-    async def _refresh(self, client: httpx.AsyncClient, target: _Target, now: float) -> None:
+    async def _refresh(self, client: httpx.AsyncClient, target: _Target) -> None:
+        now = self._clock.time()
         target.resolved = {
             fp: a
             for fp, a in target.resolved.items()

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 LANGUAGES = ("id", "en")
@@ -107,7 +108,10 @@ _TEXT = {
         "region_up.summary": "Gangguan wilayah {kabupaten} selesai pukul {clock}",
         "region_up.description": "Semua link kecamatan di {kabupaten} pulih pada {date} "
         "setelah {duration}.",
-        "removed": "Link {link} dihapus dari konfigurasi pada {date}.",
+        "removed.link": "Link {subject} dihapus dari konfigurasi pada {date}.",
+        "removed.office": "Kantor {subject} dihapus dari konfigurasi pada {date}.",
+        "removed.region": "Gangguan wilayah {subject} tidak dipantau lagi: link kecamatannya "
+        "dihapus dari konfigurasi pada {date}.",
     },
     "en": {
         "down.summary": "Link {link} ({office} – {peer}, {network}) down since {clock}",
@@ -132,7 +136,10 @@ _TEXT = {
         "region_up.summary": "Regional incident {kabupaten} over at {clock}",
         "region_up.description": "All kecamatan links in {kabupaten} restored on {date} "
         "after {duration}.",
-        "removed": "Link {link} was removed from the configuration on {date}.",
+        "removed.link": "Link {subject} was removed from the configuration on {date}.",
+        "removed.office": "Office {subject} was removed from the configuration on {date}.",
+        "removed.region": "Regional incident {subject} no longer watched: its kecamatan links "
+        "were removed from the configuration on {date}.",
     },
 }
 
@@ -148,6 +155,16 @@ class Place:
 @lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def month_name(month: int, language: str) -> str:
+    """``Maret``: a month (1-12) as ``language`` writes it."""
+    return _MONTHS[language][month - 1]
+
+
+def zone_abbr(ts: float, timezone: str) -> str:
+    """``WITA``: the name the site's zone goes by at ``ts``."""
+    return datetime.fromtimestamp(ts, _zone(timezone)).tzname() or timezone
 
 
 def clock(ts: float, timezone: str) -> str:
@@ -233,8 +250,19 @@ def link_restored(
     )
 
 
-def link_removed(language: str, *, link: str, timezone: str, at: float) -> dict[str, str]:
-    text = _TEXT[language]["removed"].format(link=link, date=date(at, timezone, language))
+def removed(
+    language: str,
+    *,
+    about: Literal["link", "office", "region"],
+    subject: str,
+    timezone: str,
+    at: float,
+) -> dict[str, str]:
+    """The resolve of an alert whose subject a reload took out of the configuration: only its
+    id is left to name it, and the agent's own zone to date it."""
+    text = _TEXT[language][f"removed.{about}"].format(
+        subject=subject, date=date(at, timezone, language)
+    )
     return {"summary": text, "description": text}
 
 

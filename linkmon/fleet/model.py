@@ -31,7 +31,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .. import __version__
-from ..summary import LINK_WEIGHT, SERVICE_WEIGHT, SEVERITY, TERMINAL_KINDS, office_end, summarize
+from ..api.summary import (
+    LINK_WEIGHT,
+    SERVICE_WEIGHT,
+    SEVERITY,
+    TERMINAL_KINDS,
+    office_end,
+    summarize,
+)
 from .prometheus import Sample
 
 Status = dict[str, Any]

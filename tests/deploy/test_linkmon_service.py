@@ -59,7 +59,7 @@ def test_least_privilege_essentials() -> None:
 @pytest.fixture
 def installed_unit(tmp_path: Path) -> Path:
     """The unit with ExecStart pointing at this checkout's linkmon (systemd checks it exists),
-    quoted: a checkout's path may hold a space, which systemd would split the command at."""
+    quoted: the checkout's path may contain a space."""
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed")
     text = re.sub(r"ExecStart=\S+/linkmon ", f'ExecStart="{LINKMON}" ', UNIT.read_text())

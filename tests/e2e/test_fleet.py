@@ -26,9 +26,9 @@ import httpx
 import pytest
 import yaml
 
+from linkmon.commands.status_formats import render
 from linkmon.fleet import Fleet, read_fleet
 from linkmon.lab import Lab
-from linkmon.status import render
 from tests.support.daemon import (
     LINKMON,
     Linkmon,

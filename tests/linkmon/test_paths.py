@@ -1,72 +1,30 @@
-"""Per-link paths: comparison, the SQLite book, rate limits, metrics, `linkmon trace`, and a
-path change seen when the lab reroutes Krayan over its Starlink backup."""
+"""Per-link paths: comparison, the SQLite book, rate limits, metrics, and a path change seen
+when the lab reroutes Krayan over its Starlink backup."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import typer
 from prometheus_client import CollectorRegistry
-from typer.testing import CliRunner
 
 from linkmon.config import Config, parse_config
 from linkmon.lab import Lab
-from linkmon.paths import (
-    PathBook,
-    PathChange,
-    PathLimits,
-    PathReport,
-    PathWatch,
-    compare,
-    open_book,
-    trace_command,
-    trace_spec,
-    where,
-)
+from linkmon.pathchange import PathChange, PathReport, compare, where
+from linkmon.paths import PathBook, PathLimits, PathWatch, open_book, trace_spec
 from probes import ProbeSetupError
 from probes.trace import Hop, Reply, TraceResult, TraceSpec, trace
+from tests.support.clock import FakeClock
+from tests.support.krayan import DC, make_config
 from tests.support.labs import shipped_lab
+from tests.support.wait import wait_for
 
-HUB, DC = "198.19.0.18", "198.18.1.1"  # the hub's end of Krayan's VPN link; the DC
-
-CONFIG = """
-agent: {{name: kec-krayan, timezone: Asia/Makassar, language: {language}}}
-storage: {{path: {db}}}
-sites:
-  - {{id: pusat-dc, kind: pusat, name: Data Center Ditjen Dukcapil, timezone: Asia/Jakarta}}
-  - {{id: kab-nunukan, kind: kabupaten, name: Disdukcapil Kabupaten Nunukan}}
-  - {{id: kec-krayan, kind: kecamatan, parent: kab-nunukan, name: Kecamatan Krayan}}
-links:
-  - {{id: kec-krayan--dc, from: kec-krayan, to: pusat-dc, network: vpn,
-     probes: [{{kind: icmp, target: {target}}}]}}
-  - {{id: kec-krayan--kab, from: kec-krayan, to: kab-nunukan, network: vpn,
-     probes: [{{kind: tcp, target: "{target}:{port}"}}, {{kind: icmp, target: 198.18.0.1}}]}}
-  - {{id: kab-nunukan--dc, from: kab-nunukan, to: pusat-dc, network: vpn,
-     probes: [{{kind: http, url: "https://[::1]/health"}},
-              {{kind: http, url: "https://{target}/health", source: {source}}}]}}
-"""
-
-
-def make_config(
-    tmp_path: Path,
-    target: str = DC,
-    language: str = "en",
-    port: int = 9000,
-    source: str = "198.18.30.8",
-) -> Config:
-    text = CONFIG.format(
-        db=tmp_path / "state.db", target=target, language=language, port=port, source=source
-    )
-    (tmp_path / "config.yml").write_text(text)
-    return parse_config(text)
+HUB = "198.19.0.18"  # the hub's end of Krayan's VPN link
 
 
 def result(
@@ -166,9 +124,11 @@ def test_book_keeps_last_and_good_paths_and_the_changes(tmp_path: Path) -> None:
 
 
 class FakeTracer:
-    """Answers with queued results; counts how many traces run at once."""
+    """Answers with queued results after ``delay`` seconds of the test's clock; counts how many
+    traces run at once. Stands in for raw-socket traceroute where the path is not the point."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, clock: FakeClock | None = None, delay: float = 0.0) -> None:
+        self.clock = clock or FakeClock()
         self.delay = delay
         self.calls: list[TraceSpec] = []
         self.running = self.most = 0
@@ -179,17 +139,24 @@ class FakeTracer:
         self.running += 1
         self.most = max(self.most, self.running)
         try:
-            await asyncio.sleep(self.delay)
-            return self.answers.pop(0) if self.answers else result(HUB, spec.target, at=time.time())
+            await self.clock.sleep(self.delay)
+            if self.answers:
+                return self.answers.pop(0)
+            return result(HUB, spec.target, at=self.clock.time())
         finally:
             self.running -= 1
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def advance_until(
+    clock: FakeClock, condition: Callable[[], bool], step: float, limit: float
+) -> float:
+    """Advance ``clock`` by ``step`` until ``condition`` holds; the fake seconds it took."""
+    waited = 0.0
     while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+        assert waited < limit, f"condition not met within {limit} s of the fake clock"
+        await clock.advance(step)
+        waited += step
+    return waited
 
 
 def _sample(registry: CollectorRegistry, name: str, link: str) -> float | None:
@@ -207,29 +174,30 @@ def _sample(registry: CollectorRegistry, name: str, link: str) -> float | None:
 async def test_a_down_link_is_traced_at_once_and_a_flapping_one_within_the_limit(
     tmp_path: Path,
 ) -> None:
-    clock = [1000.0]
-    tracer = FakeTracer()
+    clock = FakeClock()
+    tracer = FakeTracer(clock)
     reports: list[PathReport] = []
     watch = PathWatch(
         make_config(tmp_path),
         CollectorRegistry(),
         tracer=tracer,
-        limits=PathLimits(per_window=2, window=300, tick=0.01),
-        clock=lambda: clock[0],
+        limits=PathLimits(per_window=2, window=300, tick=1.0),
+        clock=clock,
         on_trace=reports.append,
     )
     await watch.start()
     try:
         for _ in range(5):  # flapping: down, up, down, ...
             watch.link_changed("kec-krayan--dc", "down")
-            await asyncio.sleep(0.05)
+            await clock.advance(0.05)
             watch.link_changed("kec-krayan--dc", "up")
         assert len(tracer.calls) == 2, "at most 2 traces per 5 minutes"
         watch.link_changed("kec-krayan--dc", "down")  # over the limit: waits
-        await asyncio.sleep(0.05)
+        await clock.advance(299.0)
         assert len(tracer.calls) == 2
-        clock[0] += 301  # the waiting down trace runs once the limit allows
-        await eventually(lambda: len(reports) == 3)
+        # the waiting down trace runs at the first tick once the first trace is 5 minutes old
+        took = await advance_until(clock, lambda: len(reports) == 3, 1.0, 5.0)
+        assert took <= 2.0
         assert len(tracer.calls) == 3 and [r.reason for r in reports] == ["down"] * 3
     finally:
         await watch.stop()
@@ -237,34 +205,38 @@ async def test_a_down_link_is_traced_at_once_and_a_flapping_one_within_the_limit
 
 async def test_checks_run_for_up_links_and_at_most_n_at_once(tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    tracer = FakeTracer(delay=0.1)
+    clock = FakeClock()
+    tracer = FakeTracer(clock, delay=0.1)
     states = {"kec-krayan--dc": "up", "kec-krayan--kab": "degraded", "kab-nunukan--dc": "up"}
     watch = PathWatch(
         config,
         CollectorRegistry(),
         tracer=tracer,
-        limits=PathLimits(concurrent=2, tick=0.01, check_every=3600),
+        clock=clock,
+        limits=PathLimits(concurrent=2, tick=0.5, check_every=60),
         link_states=lambda: states,
     )
     await watch.start()
     try:
-        await eventually(lambda: len(tracer.calls) == 3 and tracer.running == 0)
+        await advance_until(clock, lambda: len(tracer.calls) == 3 and not tracer.running, 0.1, 5)
         assert tracer.most == 2
-        await asyncio.sleep(0.1)
+        await clock.advance(55)
         assert len(tracer.calls) == 3, "not again before check_every"
+        await advance_until(clock, lambda: len(tracer.calls) == 6, 0.5, 10)
     finally:
         await watch.stop()
     states = {"kec-krayan--dc": "down"}
-    quiet = FakeTracer()
+    quiet = FakeTracer(clock)
     watch = PathWatch(
         config,
         CollectorRegistry(),
         tracer=quiet,
-        limits=PathLimits(tick=0.01),
+        clock=clock,
+        limits=PathLimits(tick=0.5),
         link_states=lambda: states,
     )
     await watch.start()
-    await asyncio.sleep(0.1)
+    await clock.advance(60)
     await watch.stop()
     assert quiet.calls == [], "no checks on a link that is down"
 
@@ -292,11 +264,13 @@ async def test_checks_are_paced_and_never_queue_a_task_per_link() -> None:
     """A national agent must not start 10,000 traces (or tasks) at once: checks start at the
     budget's rate, at most ``concurrent`` at a time, and each link is learnt once."""
     config = many_links(60)
-    tracer = FakeTracer()
+    clock = FakeClock()
+    tracer = FakeTracer(clock, delay=0.01)
     watch = PathWatch(
         config,
         CollectorRegistry(),
         tracer=tracer,
+        clock=clock,
         limits=PathLimits(concurrent=4, tick=0.05, check_rate=40, check_every=3600),
         link_states=lambda: dict.fromkeys((link.id for link in config.links), "up"),
     )
@@ -307,30 +281,31 @@ async def test_checks_are_paced_and_never_queue_a_task_per_link() -> None:
 
     await watch.start()
     try:
-        for _ in range(10):
-            await asyncio.sleep(0.05)
+        for _ in range(100):
+            await clock.advance(0.005)
             most_tasks = max(most_tasks, traces_alive())
-        # 0.5 s at 40 a second, after a first burst of 4 (plus a tick of slack)
-        assert 10 <= len(tracer.calls) <= 4 + 0.5 * 40 + 4, len(tracer.calls)
-        await eventually(lambda: len(tracer.calls) == 60)
-        await asyncio.sleep(0.2)
+        # 0.5 s at 40 a second, after a first burst of 4 (the budget's starting credit)
+        assert 4 + 0.5 * 40 - 4 <= len(tracer.calls) <= 4 + 0.5 * 40 + 4, len(tracer.calls)
+        await advance_until(clock, lambda: len(tracer.calls) == 60, 0.05, 5)
+        await clock.advance(600)
         assert len(tracer.calls) == 60, "each link once, then not before check_every"
         assert len({spec.target for spec in tracer.calls}) == 60
         assert most_tasks <= 4
     finally:
         await watch.stop()
     # The budget grows with the links: 60 links re-traced every 0.5 s need 120 a second.
-    busy = FakeTracer()
+    busy = FakeTracer(clock)
     watch = PathWatch(
         config,
         CollectorRegistry(),
         tracer=busy,
+        clock=clock,
         limits=PathLimits(concurrent=4, tick=0.05, check_rate=1, check_every=0.5),
         link_states=lambda: dict.fromkeys((link.id for link in config.links), "up"),
     )
     await watch.start()
     try:
-        await asyncio.sleep(1.0)
+        await clock.advance(1.0)
     finally:
         await watch.stop()
     assert len(busy.calls) >= 60, "the rate follows links / check_every, not check_rate"
@@ -412,74 +387,6 @@ def _yaml_without_first_link(tmp_path: Path) -> str:
     return text[:start] + text[text.index("  - {id: kec-krayan--kab") :]
 
 
-# ------------------------------------------------------------------------------ linkmon trace
-
-
-@pytest.fixture()
-def trace_app() -> typer.Typer:
-    app = typer.Typer()
-    app.command("trace")(trace_command)
-    app.command("other")(lambda: None)
-    return app
-
-
-@pytest.mark.root
-def test_trace_command_shows_the_path_beside_the_last_good_one(
-    tmp_path: Path, trace_app: typer.Typer
-) -> None:
-    make_config(tmp_path, target="127.0.0.1", language="id")
-    book = PathBook(tmp_path / "state.db")
-    good = TraceResult(
-        "127.0.0.1",
-        "icmp",
-        None,
-        "127.0.0.1",
-        (Hop(1, "127.0.0.1", 0.0001, Reply.ECHO_REPLY),),
-        True,
-        "",
-        1_795_000_000.0,
-        0.001,
-        1,
-    )
-    book.record(PathReport("kec-krayan--dc", "check", good, None, None))
-    book.close()
-    runner = CliRunner()
-    done = runner.invoke(trace_app, ["trace", "kec-krayan--dc", "-c", str(tmp_path / "config.yml")])
-    assert done.exit_code == 0, done.output
-    lines = done.output.splitlines()
-    assert lines[0] == (
-        "Trace kec-krayan--dc (Kecamatan Krayan – Data Center Ditjen Dukcapil, "
-        "vpn): icmp ke 127.0.0.1 dari 127.0.0.1"
-    )
-    assert "jalur baik terakhir" in lines[1] and "WITA" in lines[1]
-    assert lines[2].split()[:2] == ["1", "127.0.0.1"] and lines[2].endswith("127.0.0.1")
-    assert lines[-1] == "Sampai di 127.0.0.1 pada hop 1; sama dengan jalur baik terakhir."
-    done = runner.invoke(
-        trace_app,
-        ["trace", "kec-krayan--kab", "-c", str(tmp_path / "config.yml"), "--json", "--port", "1"],
-    )
-    doc = json.loads(done.output)
-    assert done.exit_code == 0 and doc["trace"]["mode"] == "tcp" and doc["good"] is None
-    assert (
-        doc["trace"]["hops"][0]["reply"] == "reset"
-        and doc["where"] == "sampai di 127.0.0.1 pada hop 1"
-    )
-
-
-def test_trace_command_refuses_bad_input(tmp_path: Path, trace_app: typer.Typer) -> None:
-    make_config(tmp_path, target="127.0.0.1")
-    config = str(tmp_path / "config.yml")
-    cases = {
-        ("kec-nowhere",): "unknown link 'kec-nowhere'; links: kec-krayan--dc",
-        ("kec-krayan--dc", "--mode", "gre"): "--mode must be one of icmp, udp, tcp",
-        ("kec-krayan--dc", "--max-hops", "99"): "trace max_hops must be 1-64",
-        ("kec-krayan--dc", "--lang", "jv"): "--lang must be one of id, en",
-    }
-    for args, message in cases.items():
-        done = CliRunner().invoke(trace_app, ["trace", *args, "-c", config])
-        assert done.exit_code == 2 and message in done.output, (args, done.output)
-
-
 # ------------------------------------------------------------------------------ the lab
 
 
@@ -538,7 +445,9 @@ async def test_reroute_over_starlink_is_a_path_change_and_a_cut_uplink_shows_whe
     lab.reroute(False)  # static routes: Krayan still sends to the hub, the hub has no way on
     lab.cut("kab-nunukan--dc")
     watch.link_changed(link, "down")
-    await eventually(lambda: getattr(watch.report(link), "reason", "") == "down", 30)
+    await wait_for(
+        lambda: getattr(watch.report(link), "reason", "") == "down", 30, "the trace of the cut"
+    )
     report = watch.report(link)
     assert report is not None
     assert report.text("en") == (

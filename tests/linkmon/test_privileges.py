@@ -4,33 +4,34 @@ Three ways to run it, each shown on a real `linkmon run` probing 127.0.0.1 by IC
 started as root with ``--user nobody`` (the raw socket is opened, then root is dropped for
 good); as nobody holding only CAP_NET_RAW (systemd ``AmbientCapabilities=CAP_NET_RAW``,
 docker ``--cap-add NET_RAW``); as nobody whose group ``net.ipv4.ping_group_range`` admits.
-With neither, the start fails with the fix named.
+With neither, the start fails with the fix named. linkmon runs from a copy staged where
+nobody can read it (``staged_for_nobody``), whatever folder the checkout is in; an
+installation, a config or a storage folder ``--user`` cannot use is one line at start.
 """
 
 from __future__ import annotations
 
 import grp
 import pwd
-import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support import loopback
 from tests.support.loopback import (
     AS_NOBODY,
     LinkmonProcess,
     free_port,
     link_yaml,
     nobody_dir,
-    readable_by_nobody,
     running,
     start_linkmon,
     tcp_probe,
     wait_until,
     write_config,
 )
+from tests.support.staged import Staged, staged
 
 pytestmark = pytest.mark.root
 
@@ -46,15 +47,10 @@ ONLY_NET_RAW = [
 ]
 
 
-PATHS = sysconfig.get_paths()
-
-
-@pytest.fixture(scope="module")
-def runnable_by_nobody() -> dict[str, object]:
-    found = loopback.runnable_by_nobody()
-    if found is None:
-        pytest.skip("no Python here that nobody may read")
-    return found
+@pytest.fixture
+def runnable_by_nobody(staged_for_nobody: Staged) -> dict[str, Any]:
+    """How ``start_linkmon`` runs the staged copy."""
+    return {"command": staged_for_nobody.linkmon, "env": staged_for_nobody.env}
 
 
 @pytest.fixture
@@ -108,7 +104,7 @@ def icmp_answered(linkmon: LinkmonProcess, more_than: float = 0) -> float:
 
 
 def test_started_as_root_with_user_drops_everything_but_keeps_its_raw_socket(
-    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]
+    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, Any]
 ) -> None:
     ping_group_range.write_text("1 0")  # no datagram ICMP for anyone: only the raw socket works
     port = free_port()
@@ -129,7 +125,7 @@ def test_started_as_root_with_user_drops_everything_but_keeps_its_raw_socket(
 
 
 def test_state_files_belong_to_the_service_user(
-    home: Path, runnable_by_nobody: dict[str, object]
+    home: Path, runnable_by_nobody: dict[str, Any]
 ) -> None:
     port = free_port()
     with running(
@@ -140,15 +136,8 @@ def test_state_files_belong_to_the_service_user(
     assert owners and set(owners.values()) == {NOBODY}, owners
 
 
-def test_user_that_cannot_read_python_is_a_clear_start_error(home: Path) -> None:
-    if readable_by_nobody(PATHS["stdlib"]):
-        pytest.skip("this Python is readable by nobody")
-    output = start_fails(home, extra=["--user", "nobody"])
-    assert f"--user nobody cannot read {PATHS['stdlib']}" in output
-
-
 def test_nobody_with_only_cap_net_raw_probes_icmp(
-    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]
+    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, Any]
 ) -> None:
     ping_group_range.write_text("1 0")
     port = free_port()
@@ -164,7 +153,7 @@ def test_nobody_with_only_cap_net_raw_probes_icmp(
 
 
 def test_nobody_in_ping_group_range_probes_icmp_without_any_capability(
-    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]
+    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, Any]
 ) -> None:
     ping_group_range.write_text(f"{NOGROUP} {NOGROUP}")
     port = free_port()
@@ -175,11 +164,12 @@ def test_nobody_in_ping_group_range_probes_icmp_without_any_capability(
         assert int(process_status(linkmon.pid)["CapEff"], 16) == 0
 
 
-def start_fails(home: Path, **kw: object) -> str:
+def start_fails(home: Path, config: Path | None = None, **kw: object) -> str:
     port = free_port()
-    linkmon = start_linkmon(icmp_config(home, port), port=port, **kw)  # type: ignore[arg-type]
+    config = config or icmp_config(home, port)
+    linkmon = start_linkmon(config, port=port, **kw)  # type: ignore[arg-type]
     try:
-        assert linkmon.wait_exit() != 0
+        assert linkmon.wait_exit() == 2
     finally:
         linkmon.kill()
     output = linkmon.output()
@@ -187,8 +177,52 @@ def start_fails(home: Path, **kw: object) -> str:
     return output
 
 
+def one_line(output: str) -> str:
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def test_an_installation_the_user_cannot_read_is_one_line_at_start(home: Path) -> None:
+    """The check runs as the user before root is given up: without it, linkmon would drop,
+    then fail at the first module it imports later (a traceback, probes dying one by one)."""
+    with staged(readable=False) as private:
+        line = one_line(
+            start_fails(home, extra=["--user", "nobody"], command=private.linkmon, env=private.env)
+        )
+        assert f"--user nobody cannot read {private.root} (the code linkmon runs)" in line
+    assert "install Python and linkmon where nobody can read them" in line
+    assert "dropped privileges" not in line
+
+
+def test_a_config_the_user_cannot_read_is_one_line_at_start(
+    home: Path, runnable_by_nobody: dict[str, Any]
+) -> None:
+    config = icmp_config(home, free_port())
+    config.chmod(0o600)
+    line = one_line(start_fails(home, config, extra=["--user", "nobody"], **runnable_by_nobody))
+    assert f"--user nobody cannot read the config file {config}" in line
+    assert "chgrp nogroup FILE; chmod g+r FILE" in line
+
+
+def test_a_storage_folder_the_user_cannot_write_is_one_line_at_start(
+    home: Path, runnable_by_nobody: dict[str, Any]
+) -> None:
+    state = home / "state"
+    state.mkdir(mode=0o755)  # root's
+    port = free_port()
+    config = write_config(
+        home / "linkmon.yml",
+        port=port,
+        links=link_yaml("kab-a--dc", "{kind: icmp, target: 127.0.0.1}"),
+        storage=state / "linkmon.db",
+    )
+    line = one_line(start_fails(home, config, extra=["--user", "nobody"], **runnable_by_nobody))
+    assert f"--user nobody cannot write the storage folder {state}: chown nobody {state}" in line
+
+
 def test_neither_capability_nor_ping_group_range_is_a_clear_start_error(
-    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, object]
+    home: Path, ping_group_range: Path, runnable_by_nobody: dict[str, Any]
 ) -> None:
     ping_group_range.write_text("1 0")
     output = start_fails(home, prefix=AS_NOBODY, **runnable_by_nobody)
@@ -206,6 +240,6 @@ def test_neither_capability_nor_ping_group_range_is_a_clear_start_error(
     ],
 )
 def test_bad_user_is_a_clear_start_error(
-    home: Path, prefix: list[str], user: str, message: str, runnable_by_nobody: dict[str, object]
+    home: Path, prefix: list[str], user: str, message: str, runnable_by_nobody: dict[str, Any]
 ) -> None:
     assert message in start_fails(home, prefix=prefix, extra=["--user", user], **runnable_by_nobody)

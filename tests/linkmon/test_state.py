@@ -1,4 +1,8 @@
-"""The link state machine, driven by a fake clock: every rule of linkmon.state."""
+"""The link state machine, driven by a fake clock: every rule of linkmon.state.
+
+It speaks in facts (states, causes, times, alert keys and figures); what people read is
+tested with the composer (tests/linkmon/alerts/test_compose.py).
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,20 @@ from typing import Any
 
 import pytest
 
-from linkmon.alerts.model import Alert
 from linkmon.state import (
+    AlertChange,
+    AlertKey,
+    AlertKind,
     Availability,
     Changes,
     LinkRule,
-    LinkSnapshot,
     LinkState,
     Network,
     ProbeRule,
     Rules,
     SiteRule,
 )
+from linkmon.storage import snapshot_from_json, snapshot_json
 from probes.base import Failure, ProbeResult
 
 T0 = 1_740_798_000.0  # 2025-03-01 03:00 UTC = 11:00 WITA
@@ -128,15 +134,15 @@ class Run:
         return self.net.snapshot()[link_id].state
 
     @property
-    def alerts(self) -> list[Alert]:
+    def alerts(self) -> list[AlertChange]:
         return [a for c in self.changes for a in c.alerts]
 
     def sent(self, name: str | None = None) -> list[tuple[str, str, str]]:
         """(alertname, subject, status) of every alert produced, in order."""
         return [
-            (a.name, a.key.split("/")[1], a.status)
+            (a.key.kind.value, a.key.subject, "firing" if a.firing else "resolved")
             for a in self.alerts
-            if name is None or a.name == name
+            if name is None or a.key.kind == name
         ]
 
     @property
@@ -151,7 +157,7 @@ def single(probes: Sequence[ProbeRule] = (ICMP,)) -> Run:
 # -- down_after / up_after -----------------------------------------------------------------
 
 
-def test_down_after_consecutive_failures_pages_once_with_labels() -> None:
+def test_down_after_consecutive_failures_pages_once_with_its_cause() -> None:
     run = single()
     run.round({"kec-krayan--kab": [ok()]})
     assert run.state("kec-krayan--kab") is LinkState.UP
@@ -164,21 +170,10 @@ def test_down_after_consecutive_failures_pages_once_with_labels() -> None:
     for _ in range(5):
         run.round({"kec-krayan--kab": [silent()]})
     [alert] = run.alerts
-    assert alert.status == "firing"
-    assert alert.labels == {
-        "alertname": "LinkDown",
-        "agent": "kab-nunukan",
-        "link": "kec-krayan--kab",
-        "site": "kec-krayan",
-        "kabupaten": "kab-nunukan",
-        "network": "m2m",
-        "severity": "critical",
-        "cause": "path_down",
-    }
-    assert alert.starts_at == T0 + 3
-    assert "WITA" in alert.annotations["summary"]
-    assert "11:00 WITA" in alert.annotations["summary"]  # 03:00 UTC shown in local time
-    assert "jalur putus" in alert.annotations["description"]
+    assert alert.firing
+    assert alert.key == AlertKey(AlertKind.LINK_DOWN, "kec-krayan--kab")
+    assert (alert.cause, alert.detail) == ("path_down", "icmp 198.18.1.1: timeout")
+    assert alert.since == T0 + 3
 
 
 def test_up_after_consecutive_good_rounds_resolves_same_alert() -> None:
@@ -193,10 +188,11 @@ def test_up_after_consecutive_good_rounds_resolves_same_alert() -> None:
     run.round({"kec-krayan--kab": [ok()]})
     assert run.state("kec-krayan--kab") is LinkState.UP
     firing, resolved = run.alerts
-    assert (firing.status, resolved.status) == ("firing", "resolved")
-    assert firing.fingerprint == resolved.fingerprint
-    assert resolved.ends_at == run.now - 1
-    assert "pulih" in resolved.annotations["summary"]
+    assert (firing.firing, resolved.firing) == (True, False)
+    assert firing.key == resolved.key
+    assert resolved.since == firing.since  # the resolve says how long it lasted
+    assert resolved.at == run.now - 1
+    assert not resolved.removed
 
 
 def test_first_good_round_is_up_without_alert() -> None:
@@ -381,7 +377,7 @@ def test_diagnosis_names_the_failed_layer(
     assert (snap.state, snap.cause) == (state, cause)
     if state is LinkState.DOWN:
         [alert] = run.alerts
-        assert alert.labels["cause"] == cause
+        assert alert.cause == cause
 
 
 def test_http_status_only_service_probe_blocked_by_pusat_is_down() -> None:
@@ -390,7 +386,7 @@ def test_http_status_only_service_probe_blocked_by_pusat_is_down() -> None:
         run.round({"kec-krayan--kab": [ok(), service("http", Failure.HTTP_STATUS, "HTTP 403")]})
     snap = run.net.snapshot()["kec-krayan--kab"]
     assert (snap.state, snap.cause) == (LinkState.DOWN, "http_status")
-    assert "HTTP 403" in run.alerts[0].annotations["description"]
+    assert "HTTP 403" in run.alerts[0].detail
 
 
 def test_only_dns_failing_everywhere_is_named_dns() -> None:
@@ -544,6 +540,8 @@ def test_flapping_link_gets_one_flapping_alert_not_dozens() -> None:
         run.round({"kec-krayan--kab": [silent() if (i // 3) % 2 == 0 else ok()]})
     flapping = run.sent("LinkFlapping")
     assert flapping == [("LinkFlapping", "kec-krayan--kab", "firing")]
+    [flap] = [a for a in run.alerts if a.key.kind is AlertKind.LINK_FLAPPING]
+    assert (flap.cause, flap.changes, flap.window) == ("flapping", 5, 60.0)  # more than 4
     assert len(run.sent("LinkDown")) <= 4  # the changes before flapping was recognised
     assert run.net.snapshot()["kec-krayan--kab"].flapping
     for _ in range(70):  # calm: up for longer than the window
@@ -572,14 +570,30 @@ def test_many_kecamatan_down_together_is_one_regional_incident() -> None:
     assert [run.state(f"{k}--kab") for k in TEN[:6]] == [LinkState.DOWN] * 6
     assert run.sent() == [("RegionalIncident", "kab-nunukan", "firing")]
     [incident] = run.alerts
-    assert incident.labels["cause"] == "path_down"
-    assert "dari 10 link kecamatan" in incident.annotations["summary"]
+    assert incident.cause == "path_down"
+    # Fired when the fifth of ten went down (share 0.5), naming the kecamatan cut off.
+    assert (incident.down, incident.total) == (5, 10)
+    assert incident.offices == tuple(TEN[:5])
+    assert incident.since == T0 + 3
     for _ in range(3):
         run.round({f"{k}--kab": [ok()] for k in TEN})
     assert run.sent() == [
         ("RegionalIncident", "kab-nunukan", "firing"),
         ("RegionalIncident", "kab-nunukan", "resolved"),
     ]
+
+
+def test_reconfigure_removing_a_kabupatens_kecamatan_resolves_its_incident_as_removed() -> None:
+    run = region()
+    run.round({f"{k}--kab": [ok()] for k in TEN})
+    for _ in range(5):
+        run.round({f"{k}--kab": [silent() if k in TEN[:6] else ok()] for k in TEN})
+    run.net.reconfigure(rules([link("kab-nunukan--dc", "kab-nunukan", "pusat-dc")]), run.now)
+    change = run.net.tick(run.now)
+    [resolved] = change.alerts
+    incident = AlertKey(AlertKind.REGIONAL_INCIDENT, "kab-nunukan")
+    assert (resolved.key, resolved.firing, resolved.removed) == (incident, False, True)
+    assert (resolved.since, resolved.at) == (T0 + 3, run.now)
 
 
 def test_single_kecamatan_down_pages_its_link_not_a_region() -> None:
@@ -609,7 +623,7 @@ def test_maintenance_suppresses_creation_and_is_shown() -> None:
     for _ in range(6):  # the work overran: once the window ends, the outage pages
         run.round({"kec-krayan--kab": [silent()]})
     assert run.sent() == [("LinkDown", "kec-krayan--kab", "firing")]
-    assert run.alerts[0].starts_at == T0 + 2  # when it really went down
+    assert run.alerts[0].since == T0 + 2  # when it really went down
 
 
 def test_maintenance_never_swallows_a_resolve() -> None:
@@ -653,11 +667,14 @@ def test_service_via_dc_drc_and_none() -> None:
     svc = run.net.service()
     assert {s.availability for s in svc.values()} == {Availability.UNAVAILABLE}
     assert ("ServiceUnavailable", "kab-nunukan", "firing") in run.sent()
+    [page] = [a for a in run.alerts if a.key.kind is AlertKind.SERVICE_UNAVAILABLE]
+    assert (page.cause, page.links) == ("no_path", ("kab-nunukan--dc", "kab-nunukan--drc"))
+    assert page.since == svc["kab-nunukan"].since
     # The kecamatan behind the hub inherit it: no page each.
     assert not [a for a in run.sent("ServiceUnavailable") if a[1].startswith("kec-")]
 
 
-def test_parallel_backup_link_serves_degraded() -> None:
+def _krayan_with_backup() -> tuple[Run, dict[str, list[ProbeResult]]]:
     links = [
         link("kab-nunukan--dc", "kab-nunukan", "pusat-dc"),
         link("kec-krayan--kab", "kec-krayan", "kab-nunukan", network="m2m"),
@@ -670,6 +687,11 @@ def test_parallel_backup_link_serves_degraded() -> None:
         "kec-krayan--kab-starlink": [ok()],
     }
     run.round(plan)
+    return run, plan
+
+
+def test_parallel_backup_link_serves_degraded() -> None:
+    run, plan = _krayan_with_backup()
     assert run.net.service()["kec-krayan"].availability is Availability.AVAILABLE
     for _ in range(3):
         run.round({**plan, "kec-krayan--kab": [silent()]})
@@ -738,15 +760,17 @@ def test_reconfigure_removing_a_link_resolves_its_alert() -> None:
     run = down_link_run()
     run.net.reconfigure(rules([link("kec-lumbis--kab", "kec-lumbis", "kab-nunukan")]), run.now)
     change = run.net.tick(run.now)
-    assert [(a.key, a.status) for a in change.alerts] == [("LinkDown/kec-krayan--kab", "resolved")]
+    assert [(a.key, a.firing, a.removed) for a in change.alerts] == [
+        (AlertKey(AlertKind.LINK_DOWN, "kec-krayan--kab"), False, True)
+    ]
     assert change.forgotten == ("kec-krayan--kab",)
     assert "kec-krayan--kab" not in run.net.snapshot()
 
 
 def test_restart_from_snapshot_does_not_page_again_and_still_resolves() -> None:
     run = down_link_run()
-    saved = {k: LinkSnapshot.from_json(v.to_json()) for k, v in run.net.snapshot().items()}
-    firing = [Alert.from_json(a.to_json()) for a in run.net.firing()]
+    saved = {k: snapshot_from_json(snapshot_json(v)) for k, v in run.net.snapshot().items()}
+    firing = run.net.firing()
     again = Run(run.net.rules)
     again.now = run.now + 30
     again.net = Network(run.net.rules, again.now, restored=saved, firing=firing)
@@ -763,13 +787,8 @@ def test_restart_from_snapshot_does_not_page_again_and_still_resolves() -> None:
     for _ in range(2):
         again.round({"kec-krayan--kab": [ok(), service("tcp")], "kec-lumbis--kab": [ok()]})
     [resolved] = again.alerts
-    assert (resolved.status, resolved.fingerprint) == ("resolved", firing[0].fingerprint)
-
-
-def test_snapshot_json_round_trip() -> None:
-    run = down_link_run()
-    for snap in run.net.snapshot().values():
-        assert LinkSnapshot.from_json(snap.to_json()) == snap
+    [(key, since)] = firing.items()
+    assert (resolved.firing, resolved.key, resolved.since) == (False, key, since)
 
 
 def test_changes_carry_snapshots_of_links_that_changed() -> None:
@@ -793,8 +812,34 @@ def test_restart_with_a_link_gone_from_the_config_forgets_it() -> None:
     net = Network(only_lumbis, run.now + 60, restored=saved, firing=run.net.firing())
     change = net.tick(run.now + 60)
     assert change.forgotten == ("kec-krayan--kab",)
-    assert [(a.key, a.status) for a in change.alerts] == [("LinkDown/kec-krayan--kab", "resolved")]
+    assert [(a.key, a.firing, a.removed) for a in change.alerts] == [
+        (AlertKey(AlertKind.LINK_DOWN, "kec-krayan--kab"), False, True)
+    ]
     assert not net.tick(run.now + 61)
+
+
+def test_reconfigure_removing_an_office_resolves_its_alerts_as_removed() -> None:
+    run, plan = _krayan_with_backup()
+    for _ in range(3):
+        run.round({**plan, "kec-krayan--kab": [silent()], "kec-krayan--kab-starlink": [silent()]})
+    assert ("ServiceUnavailable", "kec-krayan", "firing") in run.sent()
+    run.net.reconfigure(rules([link("kab-nunukan--dc", "kab-nunukan", "pusat-dc")]), run.now)
+    change = run.net.tick(run.now)
+    assert {(a.key, a.firing, a.removed) for a in change.alerts} == {
+        (AlertKey(AlertKind.SERVICE_UNAVAILABLE, "kec-krayan"), False, True),
+        (AlertKey(AlertKind.LINK_DOWN, "kec-krayan--kab"), False, True),
+        (AlertKey(AlertKind.LINK_DOWN, "kec-krayan--kab-starlink"), False, True),
+    }
+    assert run.net.firing() == {}
+
+
+def test_alert_keys_read_back_from_their_stored_form() -> None:
+    key = AlertKey(AlertKind.SERVICE_UNAVAILABLE, "kec-krayan")
+    assert str(key) == "ServiceUnavailable/kec-krayan"
+    assert AlertKey.parse(str(key)) == key
+    for bad in ("LinkDown", "LinkDown/", "Nope/kec-krayan", ""):
+        with pytest.raises(ValueError, match="not an alert key"):
+            AlertKey.parse(bad)
 
 
 def test_restart_while_flapping_keeps_damping() -> None:
@@ -807,7 +852,7 @@ def test_restart_while_flapping_keeps_damping() -> None:
         run.round({"kec-krayan--kab": [silent() if (i // 3) % 2 == 0 else ok()]})
     snap = run.net.snapshot()["kec-krayan--kab"]
     assert snap.flapping and snap.flapping_since is not None
-    restored = LinkSnapshot.from_json(snap.to_json())
+    restored = snapshot_from_json(snapshot_json(snap))
     again = Network(
         run.net.rules, run.now, restored={"kec-krayan--kab": restored}, firing=run.net.firing()
     )
@@ -871,10 +916,7 @@ def test_rules_from_a_real_config() -> None:
             }
         )
     [alert] = run.alerts
-    assert alert.labels["kabupaten"] == "kab-nunukan"
-    assert alert.annotations["summary"] == (
-        "Link kec-krayan--kab (Kecamatan Krayan – Disdukcapil Nunukan, m2m) down since 11:00 WITA"
-    )
+    assert (alert.key, alert.since) == (AlertKey(AlertKind.LINK_DOWN, "kec-krayan--kab"), T0 + 1)
     for _ in range(3):  # the agent's own uplink fails: the kecamatan behind it are unknown
         run.round(
             {
@@ -953,4 +995,4 @@ def test_services_judged_failed_before_icmp_is_still_a_path_down() -> None:
         run.later(1.0)
     down = [t for c in run.changes for t in c.transitions if t.new is LinkState.DOWN]
     assert [t.cause for t in down] == ["path_down"]  # the cause the page carries
-    assert [a.labels["cause"] for a in run.alerts] == ["path_down"]
+    assert [a.cause for a in run.alerts] == ["path_down"]

@@ -16,7 +16,10 @@ import pytest
 
 from linkmon.alerts.model import Alert
 from linkmon.state import Changes, LinkSnapshot, LinkState, ProbeSnapshot, Transition
-from linkmon.storage import Storage, StorageError
+from linkmon.storage import Storage, StorageError, snapshot_from_json, snapshot_json
+from tests.support.alerting import SILENT, network, rounds
+from tests.support.loopback import nobody_dir
+from tests.support.staged import Staged
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_740_798_000.0
@@ -104,11 +107,11 @@ def test_outage_history_opens_and_closes_with_transitions(tmp_path: Path) -> Non
 def test_firing_book_and_outbox_follow_the_alerts(tmp_path: Path) -> None:
     with Storage(tmp_path / "state.db") as store:
         fire = alert("kec-krayan--kab", T0)
-        entries = store.record(Changes(alerts=(fire,)), T0, lambda a: ["oncall#1", "am#2"])
+        entries = store.record(Changes(), T0, alerts=(fire,), routes=lambda a: ["oncall#1", "am#2"])
         assert [(e.target, e.alert) for e in entries] == [("oncall#1", fire), ("am#2", fire)]
         assert store.load_firing() == [fire]
         resolve = fire.resolve(T0 + 60)
-        store.record(Changes(alerts=(resolve,)), T0 + 60, lambda a: ["oncall#1"])
+        store.record(Changes(), T0 + 60, alerts=(resolve,), routes=lambda a: ["oncall#1"])
         assert store.load_firing() == []
         assert [(e.target, e.alert.status) for e in store.pending()] == [
             ("oncall#1", "firing"),
@@ -144,6 +147,26 @@ def test_link_snapshots_round_trip(tmp_path: Path) -> None:
         assert store.load_links() == {"kec-krayan--kab": snap}
 
 
+def test_snapshots_of_a_live_network_read_back_exactly() -> None:
+    agent = network(links=2)
+    rounds(agent, "kec-0--kab", SILENT, 4)
+    snapshots = agent.net.snapshot().values()
+    assert {s.state for s in snapshots} == {DOWN, LinkState.UNKNOWN}
+    for snap in snapshots:
+        assert snapshot_from_json(snapshot_json(snap)) == snap
+
+
+def test_state_of_each_link_at_a_moment_is_its_last_transition_before(tmp_path: Path) -> None:
+    with Storage(tmp_path / "state.db") as store:
+        store.record(Changes(transitions=(moved("a", UP, DOWN, T0), moved("b", UP, DOWN, T0))), T0)
+        store.record(Changes(transitions=(moved("a", DOWN, UNREACHABLE, T0 + 10),)), T0)
+        store.record(Changes(transitions=(moved("a", UNREACHABLE, UP, T0 + 20),)), T0)
+        assert store.states_at(T0) == {}
+        assert store.states_at(T0 + 10) == {"a": DOWN, "b": DOWN}
+        assert store.states_at(T0 + 15) == {"a": UNREACHABLE, "b": DOWN}
+        assert store.states_at(T0 + 60) == {"a": UP, "b": DOWN}
+
+
 WRITER = textwrap.dedent("""
     import sys, time
     from linkmon.alerts.model import Alert
@@ -161,7 +184,7 @@ WRITER = textwrap.dedent("""
         a = Alert.create(f"LinkDown/{link}", f"link:{link}",
                          {"alertname": "LinkDown", "link": link}, {"summary": "y" * 2000},
                          starts_at=time.time())
-        store.record(Changes(transitions=(t,), alerts=(a,)), time.time(), lambda a: ["t1"])
+        store.record(Changes(transitions=(t,)), time.time(), alerts=(a,), routes=lambda a: ["t1"])
 """)
 
 
@@ -206,12 +229,12 @@ def test_full_disk_is_a_clear_error_and_the_step_is_not_half_written(tmp_path: P
             {"description": "z" * 8000},
             starts_at=T0,
         )
-        step = Changes(transitions=(moved("x", UP, DOWN, T0),), alerts=(big,))
+        step = Changes(transitions=(moved("x", UP, DOWN, T0),))
         with pytest.raises(StorageError, match="disk is full: free space"):
-            store.record(step, T0, lambda a: ["t1"])
+            store.record(step, T0, alerts=(big,), routes=lambda a: ["t1"])
         assert store.transitions(0, T0 * 2) == []
         raw.execute("PRAGMA max_page_count=1073741823")
-        store.record(step, T0, lambda a: ["t1"])
+        store.record(step, T0, alerts=(big,), routes=lambda a: ["t1"])
         assert len(store.transitions(0, T0 * 2)) == 1
 
 
@@ -254,36 +277,20 @@ OPEN_AS_NOBODY = textwrap.dedent("""
 
 @pytest.mark.root
 @pytest.mark.parametrize("existing", [False, True])
-def test_read_only_state_directory_is_a_clear_error(tmp_path: Path, existing: bool) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run as another user")
-    state = tmp_path / "state"
-    state.mkdir()
-    path = state / "linkmon.db"
-    if existing:
-        Storage(path).close()
-        for leftover in state.glob("linkmon.db-*"):
-            leftover.unlink()
-        path.chmod(0o444)
-    state.chmod(0o555)
-    tmp_path.chmod(0o755)
-    result = subprocess.run(
-        [
-            "setpriv",
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            sys.executable,
-            "-c",
-            OPEN_AS_NOBODY,
-            str(path),
-        ],
-        cwd="/",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+def test_read_only_state_directory_is_a_clear_error(
+    existing: bool, staged_for_nobody: Staged
+) -> None:
+    with nobody_dir("linkmon-storage-") as home:
+        state = home / "state"
+        state.mkdir()
+        path = state / "linkmon.db"
+        if existing:
+            Storage(path).close()
+            for leftover in state.glob("linkmon.db-*"):
+                leftover.unlink()
+            path.chmod(0o444)
+        state.chmod(0o555)
+        result = staged_for_nobody.run(["-c", OPEN_AS_NOBODY, str(path)])
     message = result.stdout.strip()
-    assert str(path) in message
+    assert str(path) in message, result.stderr
     assert "read-only" in message or "writable by the linkmon user" in message, message

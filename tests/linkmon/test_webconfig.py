@@ -30,11 +30,11 @@ from linkmon.webconfig import WebConfigError, load_web_config, security_middlewa
 from tests.support import loopback
 from tests.support.loopback import (
     free_port,
-    runnable_by_nobody,
     running,
     start_linkmon,
     write_config,
 )
+from tests.support.staged import Staged
 
 PASSWORD = "rahasia-noc-Nunukan"
 HEADERS = {
@@ -528,12 +528,9 @@ def nobody_dir() -> Iterator[Path]:
 
 @pytest.mark.root
 def test_key_unreadable_by_the_service_user_stops_the_start(
-    nobody_dir: Path, port: int, ca: trustme.CA
+    nobody_dir: Path, port: int, ca: trustme.CA, staged_for_nobody: Staged
 ) -> None:
     """Checked as root it is fine; as `--user nobody` it is not: refused, never plain HTTP."""
-    python = runnable_by_nobody()
-    if python is None:
-        pytest.skip("no Python here that nobody may read")
     write_leaf(ca, nobody_dir)
     (nobody_dir / "server.key").chmod(0o600)  # root's
     web = write_web_config(
@@ -543,7 +540,13 @@ def test_key_unreadable_by_the_service_user_stops_the_start(
     config = write_config(
         nobody_dir / "linkmon.yml", port=port, web_config=web, storage=nobody_dir / "state.db"
     )
-    linkmon = start_linkmon(config, port=port, extra=["--user", "nobody"], **python)
+    linkmon = start_linkmon(
+        config,
+        port=port,
+        extra=["--user", "nobody"],
+        command=staged_for_nobody.linkmon,
+        env=staged_for_nobody.env,
+    )
     try:
         assert linkmon.wait_exit() == 2
     finally:

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import Any
 import pytest
 
 from probes import Prober
+from tests.support.staged import Staged
+from tests.support.wait import wait_until
 
 NOBODY = 65534
 RUN_PROBE = Path(__file__).with_name("run_probe.py")
@@ -62,14 +63,11 @@ def _free_subnet() -> str:
 
 
 def _wait_until_routed(address: str, device: str) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    def routed() -> bool:
         route = sh("ip", "route", "get", address)
-        link = sh("ip", "link", "show", device)
-        if f"dev {device} " in route and "LOWER_UP" in link:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{address} is not routed through {device}: {route.strip()}")
+        return f"dev {device} " in route and "LOWER_UP" in sh("ip", "link", "show", device)
+
+    wait_until(routed, 5, f"{address} routed through {device}")
 
 
 @pytest.fixture(autouse=True)
@@ -147,26 +145,29 @@ def run_probes(
     jobs: list[tuple[str, dict[str, Any]]],
     *,
     timeout: float = 2.0,
-    user: int | None = None,
+    as_nobody: Staged | None = None,
     namespace: str | None = None,
 ) -> tuple[int, dict[str, Any], str]:
-    """Run probes in a child process, as another user and/or in another network namespace.
+    """Run probes in a child process, as nobody (from ``as_nobody``, linkmon staged where
+    nobody can read it) and/or in another network namespace.
 
     Returns (exit code, parsed JSON output, stderr).
     """
-    command = [sys.executable, str(RUN_PROBE), str(timeout), json.dumps(jobs)]
-    if user is not None:
-        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
-    if namespace is not None:
-        command = ["ip", "netns", "exec", namespace, *command]
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd="/",
-        env={"PATH": os.environ["PATH"]},
-    )
+    args = [str(timeout), json.dumps(jobs)]
+    if as_nobody is not None:
+        done = as_nobody.run([str(as_nobody.root / RUN_PROBE.name), *args])
+    else:
+        command = [sys.executable, str(RUN_PROBE), *args]
+        if namespace is not None:
+            command = ["ip", "netns", "exec", namespace, *command]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+            env={"PATH": os.environ["PATH"]},
+        )
     output = json.loads(done.stdout) if done.stdout.strip() else {}
     return done.returncode, output, done.stderr
 

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from probes import Failure, HttpSpec, Prober, spec_from_target
 from tests.probes.conftest import Peer, run_probes
 from tests.support.daemon import free_port
+from tests.support.wait import wait_until
 
 BODY = "linkmon ok build=1234"
 
@@ -89,11 +90,9 @@ def serve(sock: socket.socket, **tls: Any) -> Iterator[None]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the test HTTP server did not start")
-            time.sleep(0.01)
+        wait_until(lambda: server.started or not thread.is_alive(), 10, "the test HTTP server")
+        if not server.started:
+            raise RuntimeError("the test HTTP server did not start")
         yield
     finally:
         server.should_exit = True

@@ -25,9 +25,17 @@ from tests.probes.conftest import (
     run_probes,
 )
 from tests.support.daemon import free_port
+from tests.support.staged import Staged
+from tests.support.wait import wait_for
 
 LOOPBACK_RTT = 0.05  # generous for a noisy 2-core machine; loopback echoes take microseconds
 SO_TIMESTAMPNS = 35
+
+
+def in_flight(prober: Prober) -> int:
+    """Keys held by open rounds on the prober's first ICMP socket: a round holds one per echo,
+    sent or not, from its start until it ends."""
+    return prober.icmp_engines[0].in_flight if prober.icmp_engines else 0
 
 
 def socket_fds() -> int:
@@ -98,7 +106,7 @@ async def test_run_many_keeps_order_across_kinds(prober: Prober) -> None:
 
 
 @pytest.mark.root
-async def test_run_soon_reports_each_round_by_callback_without_a_task(
+async def test_rounds_to_addresses_report_by_callback_without_a_task(
     prober: Prober, peer: Peer
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -106,25 +114,27 @@ async def test_run_soon_reports_each_round_by_callback_without_a_task(
     every = asyncio.Event()
     tasks_before = len(asyncio.all_tasks())
 
-    def done(result: ProbeResult) -> None:
-        results[result.target] = result
-        if len(results) == 3:
+    def done(outcome: ProbeResult | Exception) -> None:
+        assert isinstance(outcome, ProbeResult), outcome
+        results[outcome.target] = outcome
+        if len(results) == 4:
             every.set()
 
     started = loop.time()
-    assert prober.run_soon(IcmpSpec("127.0.0.4", count=2, spacing=0.01), 1.0, done)
-    assert prober.run_soon(IcmpSpec(peer.silent, count=2, spacing=0.01), 0.4, done)
-    assert prober.run_soon(IcmpSpec(peer.rejecting, count=1), 1.0, done)
+    prober.begin(IcmpSpec("127.0.0.4", count=2, spacing=0.01), started + 1.0, done)
+    prober.begin(IcmpSpec(peer.silent, count=2, spacing=0.01), started + 0.4, done)
+    prober.begin(IcmpSpec(peer.rejecting, count=1), started + 1.0, done)
     assert len(asyncio.all_tasks()) == tasks_before, "no task per round"
-    assert not prober.run_soon(IcmpSpec("localhost"), 1.0, done), "a name needs a task"
-    assert not prober.run_soon(TcpSpec("127.0.0.1", 9), 1.0, done)
+    named = prober.begin(IcmpSpec("localhost", count=1), started + 1.0, done)
+    assert isinstance(named, asyncio.Task), "a name is resolved in a task"
     await asyncio.wait_for(every.wait(), 2)
     took = loop.time() - started
     up, silent, refused = (results[t] for t in ("127.0.0.4", peer.silent, peer.rejecting))
     assert up.success and up.packets_received == 2
     assert silent.failure is Failure.TIMEOUT
     assert refused.failure is Failure.UNREACHABLE
-    assert 0.35 <= took < 1.0  # the silent round ended at its own timeout, not later
+    assert results["localhost"].success
+    assert 0.35 <= took < 1.0  # the silent round ended at its own deadline, not later
     assert prober.icmp_engines[0].in_flight == 0
 
 
@@ -152,7 +162,7 @@ def kernel_receive_timestamps() -> Iterator[None]:
         while True:
             sent = time.time_ns()
             sock.sendto(b"?", sock.getsockname())
-            time.sleep(0.02)
+            time.sleep(0.02)  # the wait is the test: is a datagram read late stamped on arrival?
             _, ancdata, _, _ = sock.recvmsg(1, 64)
             seconds, nanoseconds = struct.unpack("@qq", ancdata[0][2])
             if seconds * 1_000_000_000 + nanoseconds - sent < 10_000_000:
@@ -254,7 +264,7 @@ async def test_sequence_space_wraps_and_skips_echoes_still_in_flight(
 @pytest.mark.root
 async def test_cancelled_round_frees_its_sequence_numbers(prober: Prober, peer: Peer) -> None:
     task = asyncio.create_task(prober.run(IcmpSpec(peer.silent, count=3, spacing=0.05), timeout=5))
-    await asyncio.sleep(0.07)
+    await wait_for(lambda: in_flight(prober) == 3, 5, "the round holding its keys")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -264,8 +274,8 @@ async def test_cancelled_round_frees_its_sequence_numbers(prober: Prober, peer: 
 @pytest.mark.root
 async def test_closing_the_prober_ends_running_rounds(peer: Peer) -> None:
     prober = Prober()
-    task = asyncio.create_task(prober.run(IcmpSpec(peer.silent, count=2, spacing=0.01), timeout=10))
-    await asyncio.sleep(0.05)
+    task = asyncio.create_task(prober.run(IcmpSpec(peer.silent, count=2, spacing=0), timeout=10))
+    await wait_for(lambda: in_flight(prober) == 2, 5, "both echoes out")  # sent together
     started = time.monotonic()
     await prober.close()
     result = await asyncio.wait_for(task, 1)
@@ -287,7 +297,9 @@ async def test_datagram_socket_in_process() -> None:
 
 
 @pytest.mark.root
-def test_unprivileged_user_pings_through_a_datagram_socket(peer: Peer) -> None:
+def test_unprivileged_user_pings_through_a_datagram_socket(
+    peer: Peer, staged_for_nobody: Staged
+) -> None:
     jobs = [
         ("icmp", {"address": "127.0.0.1", "count": 3, "spacing": 0.02}),
         ("icmp", {"address": peer.rejecting, "count": 2, "spacing": 0.02}),
@@ -295,7 +307,7 @@ def test_unprivileged_user_pings_through_a_datagram_socket(peer: Peer) -> None:
     if ipv6_on_loopback():
         jobs.append(("icmp", {"address": "::1", "count": 3, "spacing": 0.02}))
     with ping_group_range(NOBODY, NOBODY):
-        code, output, stderr = run_probes(jobs, user=NOBODY)
+        code, output, stderr = run_probes(jobs, as_nobody=staged_for_nobody)
     assert code == 0, stderr
     assert set(output["modes"]) == {"dgram"}
     loopback, rejected, *ipv6 = output["results"]
@@ -306,9 +318,13 @@ def test_unprivileged_user_pings_through_a_datagram_socket(peer: Peer) -> None:
 
 
 @pytest.mark.root
-def test_unprivileged_user_without_the_sysctl_gets_the_fix_named() -> None:
+def test_unprivileged_user_without_the_sysctl_gets_the_fix_named(
+    staged_for_nobody: Staged,
+) -> None:
     with ping_group_range(1, 0):  # the kernel default: nobody may
-        code, _, stderr = run_probes([("icmp", {"address": "127.0.0.1"})], user=NOBODY)
+        code, _, stderr = run_probes(
+            [("icmp", {"address": "127.0.0.1"})], as_nobody=staged_for_nobody
+        )
     assert code == 3
     assert "CAP_NET_RAW" in stderr
     assert f"sysctl -w net.ipv4.ping_group_range='{NOBODY} {NOBODY}'" in stderr

@@ -1,4 +1,4 @@
-"""The Prober facade: dispatch, start-up, closing, and parsing a CLI target into a spec."""
+"""The Prober: every kind built from the registry, dispatch, start-up and closing."""
 
 from __future__ import annotations
 
@@ -6,52 +6,8 @@ import socket
 
 import pytest
 
-from probes import HttpSpec, IcmpSpec, Prober, ProbeSetupError, TcpSpec, spec_from_target
+from probes import IcmpSpec, Prober, ProbeSetupError, TcpSpec
 from tests.probes.conftest import ipv6_on_loopback
-
-
-@pytest.mark.parametrize(
-    ("kind", "target", "spec"),
-    [
-        ("icmp", "198.18.1.1", IcmpSpec("198.18.1.1")),
-        ("icmp", "2001:db8::1", IcmpSpec("2001:db8::1")),
-        ("tcp", "198.18.1.1:443", TcpSpec("198.18.1.1", 443)),
-        ("tcp", "[2001:db8::1]:443", TcpSpec("2001:db8::1", 443)),
-        ("tcp", "pusat.example:8443", TcpSpec("pusat.example", 8443)),
-        ("http", "https://198.18.1.1/health", HttpSpec("https://198.18.1.1/health")),
-    ],
-)
-def test_spec_from_target(kind: str, target: str, spec: object) -> None:
-    assert spec_from_target(kind, target) == spec
-
-
-def test_echo_count_applies_to_icmp_only() -> None:
-    assert spec_from_target("icmp", "198.18.1.1", count=3) == IcmpSpec("198.18.1.1", count=3)
-    assert spec_from_target("tcp", "198.18.1.1:22", count=3) == TcpSpec("198.18.1.1", 22)
-    with pytest.raises(ValueError, match="icmp count must be between 1 and 1000, got 0"):
-        spec_from_target("icmp", "198.18.1.1", count=0)
-
-
-@pytest.mark.parametrize(
-    ("kind", "target", "message"),
-    [
-        ("udp", "198.18.1.1", "probe kind must be one of icmp, tcp, http, got 'udp'"),
-        ("icmp", "", "icmp address must be an IP address or host name, got ''"),
-        ("tcp", "198.18.1.1", "tcp target must be host:port or \\[IPv6\\]:port, got '198.18.1.1'"),
-        ("tcp", "198.18.1.1:99999", "tcp target must be host:port"),
-        ("tcp", "198.18.1.1:http", "tcp target must be host:port"),
-        ("tcp", "noc@198.18.1.1:22", "tcp target must be host:port"),
-        ("tcp", "198.18.1.1:0", "tcp port must be between 1 and 65535, got 0"),
-        (
-            "http",
-            "198.18.1.1/health",
-            "http target must be a URL such as http://198.18.1.1/health/",
-        ),
-    ],
-)
-def test_bad_target_names_what_is_wrong(kind: str, target: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        spec_from_target(kind, target)
 
 
 async def test_run_refuses_what_it_cannot_run(prober: Prober) -> None:

@@ -18,8 +18,6 @@ import asyncio
 import os
 import socket
 import struct
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +27,7 @@ import pytest
 from linkmon.lab import Lab
 from probes.trace import MODES, Hop, Reply, TraceResult, TraceSpec, probe_packet, trace
 from tests.support.labs import shipped_lab
+from tests.support.staged import Staged
 
 ROOT = Path(__file__).resolve().parents[2]
 LUMBIS = "198.18.10.13"
@@ -162,19 +161,12 @@ async def test_a_source_address_this_host_lacks_is_a_setup_error() -> None:
 
 
 @pytest.mark.root
-def test_without_raw_sockets_the_error_names_the_fix() -> None:
+def test_without_raw_sockets_the_error_names_the_fix(staged_for_nobody: Staged) -> None:
     code = (
         "import asyncio; from probes.trace import trace, TraceSpec\n"
         "asyncio.run(trace(TraceSpec('127.0.0.1')))"
     )
-    done = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd="/",
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)},
-    )
+    done = staged_for_nobody.run(["-c", code])
     assert done.returncode != 0
     assert "ProbeSetupError: traceroute needs raw sockets" in done.stderr
     assert "CAP_NET_RAW" in done.stderr

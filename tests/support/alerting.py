@@ -1,20 +1,25 @@
-"""Helpers for alerting tests: a small network to make real alerts with, waiting, and a real
-Alertmanager (Debian ``prometheus-alertmanager``) to deliver to."""
+"""Helpers for alerting tests: a small agent to make real alerts with, the step the monitor
+takes with them, and a real Alertmanager (Debian ``prometheus-alertmanager``) to deliver to."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from linkmon.alerts.compose import Composer
+from linkmon.alerts.model import Alert
 from linkmon.alerts.outbox import Outbox
-from linkmon.state import Changes, LinkRule, Network, ProbeRule, Rules, SiteRule
+from linkmon.config import Config
+from linkmon.state import Changes, LinkRule, LinkSnapshot, Network, ProbeRule, Rules, SiteRule
+from linkmon.storage import Storage
 from probes.base import Failure, ProbeResult
 from tests.support.child import stop_process
 from tests.support.wait import wait_until
@@ -38,7 +43,61 @@ SILENT = ProbeResult(
 )
 
 
-def network(links: int = 1, name: str = "Kecamatan") -> Network:
+@dataclass(frozen=True)
+class Step:
+    """One or more steps of the state machine: its facts, and its alerts in words."""
+
+    changes: Changes
+    alerts: tuple[Alert, ...]
+
+
+class Agent:
+    """The state machine and its composer, as the monitor holds them (restarted from
+    ``storage`` when given): real alerts, made the way the daemon makes them."""
+
+    def __init__(
+        self,
+        rules: Rules,
+        storage: Storage | None = None,
+        *,
+        language: str = "id",
+        timezone: str = "Asia/Makassar",
+    ) -> None:
+        restored: Mapping[str, LinkSnapshot] = storage.load_links() if storage else {}
+        firing = storage.load_firing() if storage else []
+        self.composer = Composer(rules, language=language, timezone=timezone, firing=firing)
+        self.net = Network(rules, time.time(), restored=restored, firing=self.composer.began())
+
+    @classmethod
+    def from_config(cls, config: Config, storage: Storage | None = None) -> Agent:
+        agent = config.agent
+        return cls(
+            Rules.from_config(config), storage, language=agent.language, timezone=agent.timezone
+        )
+
+    def step(self, changes: Changes) -> Step:
+        return Step(changes, self.composer.compose(changes.alerts))
+
+    def tick(self) -> Step:
+        return self.step(self.net.tick(time.time()))
+
+    def firing(self) -> list[Alert]:
+        return self.composer.firing()
+
+
+def commit(outbox: Outbox, storage: Storage | None, step: Step) -> None:
+    """What the monitor does with a step: one storage write (with the outbox entries), then
+    delivery."""
+    now = time.time()
+    outbox.commit(
+        step.alerts,
+        lambda routes: (
+            storage.record(step.changes, now, alerts=step.alerts, routes=routes) if storage else []
+        ),
+    )
+
+
+def network(links: int = 1, name: str = "Kecamatan") -> Agent:
     sites = {
         s.id: s
         for s in [
@@ -55,22 +114,20 @@ def network(links: int = 1, name: str = "Kecamatan") -> Network:
         rules[f"kec-{n}--kab"] = LinkRule(
             f"kec-{n}--kab", f"kec-{n}", "kab-nunukan", "m2m", (ProbeRule("icmp", "198.18.10.2"),)
         )
-    return Network(
-        Rules(agent="kab-nunukan", sites=sites, links=rules, rollup_min_links=99), time.time()
-    )
+    return Agent(Rules(agent="kab-nunukan", sites=sites, links=rules, rollup_min_links=99))
 
 
-def rounds(net: Network, link: str, result: ProbeResult, count: int) -> Changes:
+def rounds(agent: Agent, link: str, result: ProbeResult, count: int) -> Step:
     """``count`` rounds of one result; the changes of all of them together."""
     merged = Changes()
     for _ in range(count):
-        step = net.observe(link, 0, result, time.time())
+        step = agent.net.observe(link, 0, result, time.time())
         merged = Changes(
             merged.transitions + step.transitions,
             merged.alerts + step.alerts,
             merged.links + step.links,
         )
-    return merged
+    return agent.step(merged)
 
 
 @asynccontextmanager
@@ -81,14 +138,6 @@ async def delivering(outbox: Outbox) -> AsyncIterator[Outbox]:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-async def until(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 def statuses(bodies: list[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -44,6 +44,11 @@ class FakeClock:
         """Jump the wall clock alone (a clock step, NTP): intervals do not move."""
         self._wall = wall
 
+    def jump(self, seconds: float) -> None:
+        """Time passes while the event loop is busy (Trio's ``MockClock.jump``): nobody wakes
+        now; the next :meth:`advance` wakes the overdue sleepers, late, as a real loop would."""
+        self._step_to(self._mono + seconds)
+
     async def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, waking sleepers on the way in deadline order."""
         target = self._mono + seconds

@@ -15,8 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -44,7 +42,6 @@ __all__ = [
     "histogram",
     "AS_NOBODY",
     "readable_by_nobody",
-    "runnable_by_nobody",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -279,23 +276,3 @@ def wait_for_connection(listener: socket.socket, seconds: float) -> bool:
 
 def readable_by_nobody(path: str) -> bool:
     return subprocess.run([*AS_NOBODY, "test", "-r", path, "-a", "-x", path]).returncode == 0
-
-
-def runnable_by_nobody() -> dict[str, Any] | None:
-    """How to start linkmon (``command``, ``env``) with a Python that nobody can read.
-
-    The venv's own, if its interpreter is readable; else (a venv on a Python under /root, as
-    on the development machines) the system's python3 of the same version with the venv's
-    packages; None if there is none. A daemon that drops to nobody goes on importing modules
-    as nobody, so it must be able to read them.
-    """
-    paths = sysconfig.get_paths()
-    if all(readable_by_nobody(paths[key]) for key in ("stdlib", "purelib")):
-        return {"command": [LINKMON], "env": {}}
-    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
-    if not system.exists() or not readable_by_nobody(paths["purelib"]):
-        return None
-    return {
-        "command": [str(system), "-c", "from linkmon.cli import main; main()"],
-        "env": {"PYTHONPATH": f"{paths['purelib']}:{ROOT}"},
-    }

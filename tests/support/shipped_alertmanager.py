@@ -7,7 +7,8 @@ Bot API (the real one cannot be reached from a test), the template path is absol
 group timers are short so that a test takes seconds.
 
 Alerts are made by linkmon's own code, never typed by hand: the agent's alerts by the state
-machine (:class:`linkmon.state.Network`) fed failed probe rounds for a real config; the
+machine (:class:`linkmon.state.Network`) fed failed probe rounds for a real config, put into
+words by its composer (:class:`linkmon.alerts.compose.Composer`); the
 Prometheus rules' alerts from the labels linkmon's metrics carry (``link_labels``) and the
 labels the rule file adds.
 """
@@ -26,10 +27,11 @@ from typing import Any
 import httpx
 import yaml
 
+from linkmon.alerts.compose import Composer
 from linkmon.alerts.model import Alert, alertmanager_payload
 from linkmon.config import Config, load_config
 from linkmon.metrics import link_labels
-from linkmon.state import Network
+from linkmon.state import Network, Rules
 from probes.base import Failure, ProbeResult
 from tests.support.alerting import Alertmanager
 from tests.support.daemon import free_port
@@ -142,14 +144,20 @@ def _failed(kind: str, target: str) -> ProbeResult:
 
 
 class Agent:
-    """One agent's state machine on a real config, cut link by link."""
+    """One agent's state machine and composer on a real config, cut link by link."""
 
     def __init__(self, config: Config, now: float = TUESDAY) -> None:
         self.config = config
         self.now = now
-        self.network = Network(config, now)
-        self.firing: dict[str, Alert] = {}
-        self._take(self.network.tick(now).alerts)
+        rules = Rules.from_config(config)
+        agent = config.agent
+        self.network = Network(rules, now)
+        self.composer = Composer(rules, language=agent.language, timezone=agent.timezone)
+        self.composer.compose(self.network.tick(now).alerts)
+
+    @property
+    def firing(self) -> dict[str, Alert]:
+        return {alert.key: alert for alert in self.composer.firing()}
 
     def cut(self, links: Iterable[str]) -> None:
         """Every probe of these links fails, round after round, until they are judged."""
@@ -160,15 +168,10 @@ class Agent:
             for link in chosen:
                 for index, probe in enumerate(link.probes):
                     result = _failed(probe.kind, probe.target_label)
-                    self._take(self.network.observe(link.id, index, result, self.now).alerts)
-            self._take(self.network.tick(self.now).alerts)
-
-    def _take(self, alerts: Iterable[Alert]) -> None:
-        for alert in alerts:
-            if alert.ends_at is None:
-                self.firing[alert.key] = alert
-            else:
-                self.firing.pop(alert.key, None)
+                    self.composer.compose(
+                        self.network.observe(link.id, index, result, self.now).alerts
+                    )
+            self.composer.compose(self.network.tick(self.now).alerts)
 
     def alert(self, key: str) -> Alert:
         return self.firing[key]

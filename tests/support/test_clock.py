@@ -43,3 +43,21 @@ async def test_zero_sleep_only_yields() -> None:
     clock = FakeClock()
     await clock.sleep(0)
     assert clock.monotonic() == 0.0 and clock.sleepers == 0
+
+
+async def test_a_jump_wakes_nobody_until_the_clock_advances_and_then_late() -> None:
+    clock = FakeClock()
+    woke: list[float] = []
+
+    async def sleeper() -> None:
+        await clock.sleep(1.0)
+        woke.append(clock.monotonic())
+
+    task = asyncio.create_task(sleeper())
+    await clock.advance(0)
+    clock.jump(2.5)
+    await asyncio.sleep(0)
+    assert woke == [] and clock.monotonic() == 2.5
+    await clock.advance(0)
+    assert woke == [2.5]
+    await task

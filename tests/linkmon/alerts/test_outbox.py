@@ -1,8 +1,11 @@
-"""Durable delivery against a real receiver process: retries, order, bounds, crash safety."""
+"""Durable delivery against a real receiver process: retries, order, bounds, crash safety.
+
+Backoff runs on a fake clock where the test is about it: the receiver process answers in real
+time, the outbox waits only when the test moves its clock.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -17,40 +20,72 @@ import pytest
 from linkmon.alerts.outbox import Outbox
 from linkmon.alerts.receivers import WebhookReceiver, build_receivers
 from linkmon.config import load_config
-from linkmon.state import Network
 from linkmon.storage import Storage, StorageError
 from tests.support.alerting import (
     GOOD,
     SILENT,
+    Agent,
+    commit,
     delivering,
     network,
     rounds,
     statuses,
-    until,
 )
 from tests.support.child import ROOT
+from tests.support.clock import FakeClock
 from tests.support.daemon import free_port
 from tests.support.receiver import running_receiver
+from tests.support.wait import wait_for
+
+STEP = 0.05  # shorter than any backoff here: one step never lets two retries through
+
+
+async def idle(outbox: Outbox, clock: FakeClock) -> None:
+    """Until the outbox waits on its clock again (a retry it was woken for has been answered)."""
+    await wait_for(lambda: clock.sleepers == 1, 5, "the outbox waiting on its clock")
+
+
+async def next_retry(outbox: Outbox, clock: FakeClock) -> float:
+    """Move the clock in steps until the outbox retries once more; the clock time it took."""
+    before = outbox.deliveries[("oncall", "retry")]
+    waited = 0.0
+    while outbox.deliveries[("oncall", "retry")] == before and waited < 10:
+        await clock.advance(STEP)
+        waited += STEP
+        await idle(outbox, clock)
+    assert outbox.deliveries[("oncall", "retry")] == before + 1
+    return waited
 
 
 async def test_receiver_failing_across_outage_gets_firing_then_resolved_once(
     tmp_path: Path,
 ) -> None:
-    with running_receiver(tmp_path / "rx.jsonl", fail_seconds=6.0) as rx:
+    clock = FakeClock()
+    with running_receiver(tmp_path / "rx.jsonl", fail_seconds=3600) as rx:
         storage = Storage(tmp_path / "state.db")
         outbox = Outbox(
-            [WebhookReceiver("oncall", [rx.url])], storage, backoff_base=0.2, backoff_cap=1.0
+            [WebhookReceiver("oncall", [rx.url])],
+            storage,
+            backoff_base=0.2,
+            backoff_cap=1.0,
+            clock=clock,
         )
         net = network()
         async with delivering(outbox):
-            outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
-            await asyncio.sleep(1.5)
-            outbox.commit(rounds(net, "kec-0--kab", GOOD, 2), time.time())
+            commit(outbox, storage, rounds(net, "kec-0--kab", SILENT, 3))
+            await wait_for(lambda: outbox.deliveries[("oncall", "retry")] == 1, 5, "a refusal")
+            await idle(outbox, clock)
+            commit(outbox, storage, rounds(net, "kec-0--kab", GOOD, 2))
             assert outbox.queued() == {"oncall": 2}
-            await until(lambda: len(rx.delivered()) >= 2, timeout=15)
+            # Backoff on the clock, doubling with jitter: 0.1-0.2 s, then 0.2-0.4 s (counted
+            # from the step in which the previous retry was answered: one step either way).
+            assert 0.1 <= await next_retry(outbox, clock) <= 0.2 + STEP
+            assert 0.2 - STEP <= await next_retry(outbox, clock) <= 0.4 + STEP
+            rx.fail(0)  # the receiver is back
+            await clock.advance(1.0)
+            await wait_for(lambda: len(rx.delivered()) >= 2, 15, "firing and resolved")
             # The receiver logs a body before its answer reaches the outbox.
-            await until(lambda: outbox.queued() == {"oncall": 0}, timeout=5)
-            await asyncio.sleep(0.5)  # anything extra would arrive now
+            await wait_for(lambda: outbox.queued() == {"oncall": 0}, 5, "an empty queue")
         bodies = rx.delivered()
         fingerprint = bodies[0]["alerts"][0]["fingerprint"]
         assert statuses(bodies) == [("firing", fingerprint), ("resolved", fingerprint)]
@@ -69,18 +104,21 @@ async def test_receiver_failing_across_outage_gets_firing_then_resolved_once(
 
 
 async def test_rejected_notification_is_dropped_and_counted(tmp_path: Path) -> None:
+    clock = FakeClock()
     with running_receiver(tmp_path / "rx.jsonl", fail_seconds=60, fail_status=400) as rx:
         counted: list[tuple[str, str]] = []
+        storage = Storage(tmp_path / "s.db")
         outbox = Outbox(
             [WebhookReceiver("oncall", [rx.url])],
-            Storage(tmp_path / "s.db"),
+            storage,
             backoff_base=0.1,
             on_delivery=lambda r, result: counted.append((r, result)),
+            clock=clock,
         )
         async with delivering(outbox):
-            outbox.commit(rounds(network(), "kec-0--kab", SILENT, 3), time.time())
-            await until(lambda: outbox.queued() == {"oncall": 0}, timeout=5)
-            await asyncio.sleep(0.5)
+            commit(outbox, storage, rounds(network(), "kec-0--kab", SILENT, 3))
+            await wait_for(lambda: outbox.queued() == {"oncall": 0}, 5, "an empty queue")
+            await clock.advance(120)  # past any backoff: a retry would have been sent
         assert [r["answered"] for r in rx.records()] == [400]  # not retried
         assert counted == [("oncall", "dropped")]
 
@@ -88,22 +126,23 @@ async def test_rejected_notification_is_dropped_and_counted(tmp_path: Path) -> N
 async def test_order_kept_per_link_while_receiver_is_down(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/hook"
+    storage = Storage(tmp_path / "s.db")
     outbox = Outbox(
         [WebhookReceiver("oncall", [url])],
-        Storage(tmp_path / "s.db"),
+        storage,
         backoff_base=0.2,
         backoff_cap=0.5,
     )
     net = network(links=3)
     async with delivering(outbox):
         for n in range(3):
-            outbox.commit(rounds(net, f"kec-{n}--kab", SILENT, 3), time.time())
+            commit(outbox, storage, rounds(net, f"kec-{n}--kab", SILENT, 3))
         for n in (2, 0, 1):
-            outbox.commit(rounds(net, f"kec-{n}--kab", GOOD, 2), time.time())
+            commit(outbox, storage, rounds(net, f"kec-{n}--kab", GOOD, 2))
         # nothing listens: connection refused, retried
-        await until(lambda: outbox.deliveries[("oncall", "retry")] >= 3, timeout=10)
+        await wait_for(lambda: outbox.deliveries[("oncall", "retry")] >= 3, 10, "3 retries")
         with running_receiver(tmp_path / "rx.jsonl", port=port) as rx:
-            await until(lambda: len(rx.delivered()) >= 6, timeout=10)
+            await wait_for(lambda: len(rx.delivered()) >= 6, 10, "6 notifications")
             bodies = rx.delivered()
     per_link: dict[str, list[str]] = {}
     for body in bodies:
@@ -117,10 +156,10 @@ def test_full_outbox_drops_oldest_superseded_first(tmp_path: Path) -> None:
         [WebhookReceiver("oncall", ["http://127.0.0.1:9/hook"])], storage, max_entries=3
     )
     net = network(links=3)
-    outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
-    outbox.commit(rounds(net, "kec-0--kab", GOOD, 2), time.time())
-    outbox.commit(rounds(net, "kec-1--kab", SILENT, 3), time.time())
-    outbox.commit(rounds(net, "kec-2--kab", SILENT, 3), time.time())
+    commit(outbox, storage, rounds(net, "kec-0--kab", SILENT, 3))
+    commit(outbox, storage, rounds(net, "kec-0--kab", GOOD, 2))
+    commit(outbox, storage, rounds(net, "kec-1--kab", SILENT, 3))
+    commit(outbox, storage, rounds(net, "kec-2--kab", SILENT, 3))
     left = [(e.alert.key, e.alert.status) for e in storage.pending()]
     assert left == [
         ("LinkDown/kec-0--kab", "resolved"),
@@ -146,8 +185,8 @@ async def test_alerts_still_delivered_when_storage_fails(
         async with delivering(outbox):
             with pytest.raises(StorageError, match="disk is full"):
                 for _ in range(3):
-                    outbox.commit(net.observe("kec-0--kab", 0, SILENT, time.time()), time.time())
-            await until(lambda: len(rx.delivered()) == 1, timeout=5)
+                    commit(outbox, storage, rounds(net, "kec-0--kab", SILENT, 1))
+            await wait_for(lambda: len(rx.delivered()) == 1, 5, "the firing")
         assert rx.delivered()[0]["status"] == "firing"
 
 
@@ -159,12 +198,14 @@ async def test_secrets_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFix
         receiver = WebhookReceiver(
             "oncall", [url, dead], headers={"Authorization": f"Bearer {secret}"}
         )
-        outbox = Outbox([receiver], Storage(tmp_path / "s.db"), backoff_base=0.2, backoff_cap=0.4)
+        storage = Storage(tmp_path / "s.db")
+        outbox = Outbox([receiver], storage, backoff_base=0.2, backoff_cap=0.4)
         caplog.set_level(logging.DEBUG)
         async with delivering(outbox):
-            outbox.commit(rounds(network(), "kec-0--kab", SILENT, 3), time.time())
-            await until(lambda: len(rx.delivered()) == 1, timeout=10)
-            await asyncio.sleep(0.5)
+            commit(outbox, storage, rounds(network(), "kec-0--kab", SILENT, 3))
+            await wait_for(lambda: len(rx.delivered()) == 1, 10, "the firing")
+            # more failures to log: the dead URL keeps being retried
+            await wait_for(lambda: outbox.deliveries[("oncall", "retry")] >= 4, 10, "retries")
         [record] = [r for r in rx.records() if r["answered"] == 200]
         assert record["headers"]["Authorization"] == f"Bearer {secret}"
         assert record["path"] == f"/bot{secret}/hook?key={secret}"
@@ -195,29 +236,29 @@ alerting:
 """
 
 # The agent's life up to the kill: the link goes down, the alert is committed, the receiver
-# is unreachable so it stays queued; then it waits to be killed.
+# is unreachable so it stays queued, and its delivery has failed a few times; then it waits
+# to be killed.
 BEFORE_KILL = textwrap.dedent("""
-    import asyncio, sys, time
+    import asyncio, sys
     from linkmon.alerts.outbox import Outbox
     from linkmon.alerts.receivers import build_receivers
     from linkmon.config import load_config
-    from linkmon.state import Network
     from linkmon.storage import Storage
-    from probes.base import Failure, ProbeResult
+    from tests.support.alerting import SILENT, Agent, commit, rounds
 
     config = load_config(sys.argv[1])
     storage = Storage(config.storage.path)
-    net = Network(config, time.time())
+    agent = Agent.from_config(config)
+    failed = asyncio.Event()
     outbox = Outbox(build_receivers(config.alerting), storage, backoff_base=0.05,
-                    backoff_cap=0.1)
-    silent = ProbeResult("icmp", "198.18.10.2", success=False, failure=Failure.TIMEOUT,
-                         packets_sent=5, packets_received=0)
+                    backoff_cap=0.1, on_delivery=lambda name, result: failed.set())
 
     async def main():
         task = asyncio.create_task(outbox.run())
-        for _ in range(3):
-            outbox.commit(net.observe("kec-krayan--kab", 0, silent, time.time()), time.time())
+        commit(outbox, storage, rounds(agent, "kec-krayan--kab", SILENT, 3))
         print("alerted", flush=True)
+        await failed.wait()
+        print("refused", flush=True)
         await task
 
     asyncio.run(main())
@@ -238,7 +279,7 @@ async def test_kill_9_during_outage_then_restart_no_second_firing(tmp_path: Path
     try:
         assert agent.stdout is not None
         assert agent.stdout.readline().strip() == "alerted"
-        time.sleep(0.3)  # a few refused delivery attempts
+        assert agent.stdout.readline().strip() == "refused"  # a delivery attempt failed
     finally:
         agent.send_signal(signal.SIGKILL)
         agent.wait(timeout=10)
@@ -248,7 +289,7 @@ async def test_kill_9_during_outage_then_restart_no_second_firing(tmp_path: Path
     config = load_config(config_file)
     storage = Storage(config.storage.path)
     assert storage.integrity_check() == "ok"
-    net = Network(config, time.time(), restored=storage.load_links(), firing=storage.load_firing())
+    net = Agent.from_config(config, storage)
     with running_receiver(tmp_path / "rx.jsonl", port=port) as rx:
         outbox = Outbox(
             build_receivers(config.alerting),
@@ -258,14 +299,14 @@ async def test_kill_9_during_outage_then_restart_no_second_firing(tmp_path: Path
             backoff_cap=0.2,
         )
         async with delivering(outbox):
-            outbox.commit(net.tick(time.time()), time.time())
+            commit(outbox, storage, net.tick())
             again = rounds(net, "kec-krayan--kab", SILENT, 4)
             assert again.alerts == ()  # still down: already alerted before the kill
-            outbox.commit(again, time.time())
-            await until(lambda: len(rx.delivered()) == 1, timeout=5)
-            outbox.commit(rounds(net, "kec-krayan--kab", GOOD, 2), time.time())
-            await until(lambda: len(rx.delivered()) == 2, timeout=5)
-            await until(lambda: storage.pending() == [], timeout=5)
+            commit(outbox, storage, again)
+            await wait_for(lambda: len(rx.delivered()) == 1, 5, "the firing")
+            commit(outbox, storage, rounds(net, "kec-krayan--kab", GOOD, 2))
+            await wait_for(lambda: len(rx.delivered()) == 2, 5, "the resolve")
+            await wait_for(lambda: storage.pending() == [], 5, "an empty outbox")
     bodies = rx.delivered()
     fingerprint = bodies[0]["alerts"][0]["fingerprint"]
     assert statuses(bodies) == [("firing", fingerprint), ("resolved", fingerprint)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,12 +17,13 @@ from tests.support.alerting import (
     GOOD,
     SILENT,
     Alertmanager,
+    commit,
     delivering,
     network,
     rounds,
-    until,
 )
 from tests.support.daemon import free_port
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.skipif(
     shutil.which(ALERTMANAGER) is None,
@@ -52,36 +52,38 @@ async def test_alert_in_every_alertmanager_kept_alive_relearned_and_resolved(
 ) -> None:
     net = network()
     receiver = AlertmanagerReceiver("am", [am.url for am in cluster], resend_interval=0.5)
+    storage = Storage(tmp_path / "state.db")
     outbox = Outbox(
         [receiver],
-        Storage(tmp_path / "state.db"),
+        storage,
         firing=net.firing,
         backoff_base=0.1,
         backoff_cap=0.3,
     )
     async with delivering(outbox):
-        outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
+        commit(outbox, storage, rounds(net, "kec-0--kab", SILENT, 3))
         [ours] = net.firing()
         for am in cluster:
-            await until(holding(am, 1), timeout=5)
+            await wait_for(holding(am, 1), 5, "the alert in Alertmanager")
             [seen] = am.alerts()
             assert seen["labels"] == ours.labels
             assert seen["annotations"] == ours.annotations
             assert seen["fingerprint"] == ours.fingerprint  # Alertmanager's own hash
             assert seen["status"]["state"] == "active"
-        # endsAt is 4 re-sends ahead (2 s): only the re-sends keep it alive past that.
+        # endsAt is 4 re-sends ahead (2 s): only the re-sends keep it alive past that. The
+        # wait is what is tested: Alertmanager's own clock has to pass endsAt.
         await asyncio.sleep(3.0)
         assert [len(am.alerts()) for am in cluster] == [1, 1]
         # An Alertmanager restarted without its data relearns the alert from the re-send.
         cluster[0].stop()
         shutil.rmtree(tmp_path / "am0" / "data")
         cluster[0] = Alertmanager(tmp_path / "am0", cluster[0].port)
-        await until(holding(cluster[0], 1), timeout=5)
-        outbox.commit(rounds(net, "kec-0--kab", GOOD, 2), time.time())
+        await wait_for(holding(cluster[0], 1), 5, "the alert relearned")
+        commit(outbox, storage, rounds(net, "kec-0--kab", GOOD, 2))
         for am in cluster:
-            await until(holding(am, 0), timeout=5)
+            await wait_for(holding(am, 0), 5, "the alert resolved")
         # firing and resolved, to each; counted when the answer arrives, after the listing
-        await until(lambda: outbox.deliveries[("am", "success")] == 4, timeout=5)
+        await wait_for(lambda: outbox.deliveries[("am", "success")] == 4, 5, "4 deliveries")
     assert outbox.queued() == {"am": 0}
 
 
@@ -89,24 +91,25 @@ async def test_alertmanager_down_then_up_gets_the_queued_alert(tmp_path: Path) -
     port = free_port()
     net = network()
     receiver = AlertmanagerReceiver("am", [f"http://127.0.0.1:{port}"], resend_interval=60)
+    storage = Storage(tmp_path / "state.db")
     outbox = Outbox(
         [receiver],
-        Storage(tmp_path / "state.db"),
+        storage,
         firing=net.firing,
         backoff_base=0.1,
         backoff_cap=0.3,
     )
     async with delivering(outbox):
-        outbox.commit(rounds(net, "kec-0--kab", SILENT, 3), time.time())
-        await asyncio.sleep(0.5)
+        commit(outbox, storage, rounds(net, "kec-0--kab", SILENT, 3))
+        await wait_for(lambda: outbox.deliveries[("am", "retry")] >= 2, 5, "refused twice")
         assert outbox.queued() == {"am": 1}
         am = Alertmanager(tmp_path / "am", port)
         try:
-            await until(holding(am, 1), timeout=5)
+            await wait_for(holding(am, 1), 5, "the queued alert in Alertmanager")
             assert am.alerts()[0]["labels"]["link"] == "kec-0--kab"
             # Alertmanager lists the alert before its answer reaches the outbox: only that
             # answer takes the alert off the queue.
-            await until(lambda: outbox.queued() == {"am": 0}, timeout=5)
+            await wait_for(lambda: outbox.queued() == {"am": 0}, 5, "an empty queue")
         finally:
             am.stop()
     assert outbox.deliveries[("am", "success")] == 1

@@ -8,6 +8,7 @@ meet a real Prometheus 2.42 in seconds. What real agents do in a real network is
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -55,35 +56,56 @@ def stand_in_fleet(tmp_path: Path) -> Iterator[StandInFleet]:
         pusat.stop()
 
 
-@contextmanager
-def fleet_server(prometheus: str, *options: str) -> Iterator[str]:
-    """A real `linkmon fleet` process reading ``prometheus``; yields its base URL."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="linkmon-fleet-", suffix=".log")  # noqa: SIM115
-    process = subprocess.Popen(
-        [LINKMON, "fleet", "--prometheus", prometheus, "--listen", f"127.0.0.1:{port}", *options],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+@dataclass
+class FleetServer:
+    """A running `linkmon fleet`: its URL, and how to stop it for its output."""
 
-        def healthy() -> bool:
-            if process.poll() is not None:
-                output = Path(log.name).read_text(errors="replace")
-                raise AssertionError(f"linkmon fleet exited {process.returncode}:\n{output}")
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> str:
+        """SIGTERM, wait, and everything the process wrote."""
+        if self.process.poll() is None:
+            self.process.terminate()
             try:
-                return httpx.get(url + "/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.log.read_text(errors="replace")
 
-        wait_until(healthy, 20, "linkmon fleet /healthz")
-        yield url
-    finally:
-        process.terminate()
+
+@contextmanager
+def fleet_server(
+    prometheus: str, *options: str, env: dict[str, str] | None = None
+) -> Iterator[FleetServer]:
+    """A real `linkmon fleet` process reading ``prometheus``, up and healthy."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="linkmon-fleet-") as tmp:
+        log = Path(tmp) / "fleet.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [LINKMON, "fleet", "--prometheus", prometheus,
+                 "--listen", f"127.0.0.1:{port}", *options],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )  # fmt: skip
+        server = FleetServer(f"http://127.0.0.1:{port}", process, log)
         try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+
+            def healthy() -> bool:
+                if process.poll() is not None:
+                    raise AssertionError(
+                        f"linkmon fleet exited {process.returncode}:\n{server.stop()}"
+                    )
+                try:
+                    return httpx.get(server.url + "/healthz", timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait_until(healthy, 20, "linkmon fleet /healthz")
+            yield server
+        finally:
+            server.stop()

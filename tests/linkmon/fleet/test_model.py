@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from linkmon.api.openapi import shape_problems
 from linkmon.fleet.model import Readings, Scope, Settings, fleet_document, silent_agents
 from linkmon.fleet.prometheus import Sample
-from linkmon.openapi import shape_problems
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 KAB, HUB, PUSAT = "kab-nunukan", "kab-nunukan", "pusat-dc"

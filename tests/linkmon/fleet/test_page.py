@@ -38,7 +38,8 @@ def browser() -> Iterator[Any]:
 def test_the_page_draws_the_fleet_and_follows_a_cut(
     stand_in_fleet: StandInFleet, browser: Any
 ) -> None:
-    with fleet_server(stand_in_fleet.prometheus.url, "--refresh", "1") as url:
+    with fleet_server(stand_in_fleet.prometheus.url, "--refresh", "1") as server:
+        url = server.url
         context = browser.new_context(viewport={"width": 1920, "height": 1080})
         page = context.new_page()
         requests: list[str] = []

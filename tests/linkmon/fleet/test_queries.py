@@ -11,10 +11,10 @@ import time
 from datetime import datetime
 from typing import Any
 
+from linkmon.api.openapi import shape_problems
 from linkmon.fleet import Fleet, Scope, Settings, read_fleet
 from linkmon.fleet.prometheus import Prometheus
 from linkmon.fleet.queries import last_seen_query, questions, read
-from linkmon.openapi import shape_problems
 from tests.linkmon.fleet.conftest import SCRAPE, StandInFleet
 from tests.support.wait import wait_until
 

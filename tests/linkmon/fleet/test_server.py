@@ -7,23 +7,22 @@ reads an agent: the fleet's document is the agent's shape.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from linkmon.api.openapi import shape_problems
 from linkmon.fleet import Fleet
 from linkmon.fleet.prometheus import Prometheus, PrometheusUnavailable
 from linkmon.fleet.queries import questions
 from linkmon.fleet.server import FleetView
-from linkmon.openapi import shape_problems
 from tests.linkmon.fleet.conftest import StandInFleet, fleet_server
+from tests.linkmon.test_daemon_imports import CLI_LIBRARIES, imported, reachable
 from tests.support.clock import FakeClock
 from tests.support.daemon import LINKMON, free_port
 from tests.support.wait import wait_until
@@ -86,7 +85,8 @@ def test_prometheus_down_is_an_error_kept_like_a_document() -> None:
 
 
 def test_the_server_answers_what_an_agent_answers(stand_in_fleet: StandInFleet) -> None:
-    with fleet_server(stand_in_fleet.prometheus.url, "--refresh", "1") as url:
+    with fleet_server(stand_in_fleet.prometheus.url, "--refresh", "1") as server:
+        url = server.url
         doc = httpx.get(url + "/api/v1/status", timeout=10).json()
         assert shape_problems(doc) == []
         assert {a["name"] for a in doc["agents"]} == {"kab-nunukan", "pusat-noc"}
@@ -115,7 +115,8 @@ def test_the_server_answers_what_an_agent_answers(stand_in_fleet: StandInFleet) 
 
 def test_prometheus_down_is_503_with_the_reason() -> None:
     prometheus = f"http://127.0.0.1:{free_port()}"
-    with fleet_server(prometheus) as url:
+    with fleet_server(prometheus) as server:
+        url = server.url
         answer = httpx.get(url + "/api/v1/status", timeout=30)
         assert answer.status_code == 503
         assert answer.text.startswith(f"cannot read the fleet from Prometheus at {prometheus}")
@@ -135,60 +136,26 @@ def test_bad_options_are_named() -> None:
     )
 
 
-def _imported(module: str) -> set[str]:
-    """Every module of linkmon reachable from ``module`` by its import statements."""
-    seen: set[str] = set()
-    todo = [module]
-    found: set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        path = ROOT / (name.replace(".", "/") + ".py")
-        if not path.exists():
-            path = ROOT / name.replace(".", "/") / "__init__.py"
-        if not path.exists():
-            continue
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = package.split(".")
-                    parent = ".".join(parts[: len(parts) - node.level + 1])
-                    base = f"{parent}.{base}" if base else parent
-                names = [base] + [f"{base}.{alias.name}" for alias in node.names]
-            else:
-                continue
-            found.update(names)
-            todo.extend(n for n in names if n.startswith(("linkmon", "probes")))
-    return found
+def test_linkmon_fleet_reaches_its_server_without_the_cli_app() -> None:
+    """Read from the code: every import statement reachable from the command's module."""
+    modules = reachable("linkmon.commands.fleet")
+    assert {"linkmon.fleet.server", "linkmon.fleet.model", "uvicorn", "httpx"} <= modules
+    assert sorted(m for m in modules if m.startswith("linkmon.commands")) == [
+        "linkmon.commands",
+        "linkmon.commands.fleet",
+    ]
+    assert sorted(m for m in modules if m.split(".")[0] in CLI_LIBRARIES) == []
 
 
-def test_the_fleet_server_never_imports_the_cli_libraries() -> None:
-    """Read from the code (every import statement reachable from the server), and from a
-    running interpreter with the server's modules loaded.
-
-    httpx itself loads rich for its own command line (``httpx/__init__`` imports
-    ``httpx._main`` whenever click and rich are installed, and typer installs them): that
-    import is blocked in the interpreter, so what remains is what linkmon loads.
-    """
-    reachable = _imported("linkmon.fleet.server")
-    assert not {name.split(".")[0] for name in reachable} & {"typer", "rich"}
-    assert not {name for name in reachable if name.startswith(("linkmon.status", "linkmon.cli"))}
-    loaded = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; sys.modules['httpx._main'] = None; import linkmon.fleet.server; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich')))",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    assert loaded.stdout == "[]\n"
+def test_a_running_fleet_server_never_loads_typer_or_rich(stand_in_fleet: StandInFleet) -> None:
+    """The process's own record (PYTHONPROFILEIMPORTTIME, as for the daemon in
+    tests/linkmon/test_daemon_imports.py): start, refreshes, the page, shutdown."""
+    with fleet_server(
+        stand_in_fleet.prometheus.url, env={"PYTHONPROFILEIMPORTTIME": "1"}
+    ) as server:
+        for path in ("/api/v1/status", "/", "/static/app.js", "/healthz"):
+            assert httpx.get(server.url + path, timeout=30).status_code == 200, path
+        output = server.stop()
+    modules = imported(output)
+    assert {"linkmon.fleet.server", "uvicorn", "httpx"} <= modules  # the record is complete
+    assert sorted(m for m in modules if m.split(".")[0] in CLI_LIBRARIES) == []
