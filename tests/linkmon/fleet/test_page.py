@@ -2,7 +2,8 @@
 
 The page reads ``/api/v1/status`` of its origin; from the fleet server that is the fleet's
 document (a real Prometheus scraping stand-in agents). It must show every agent's offices,
-follow a cut without a reload, and ask nothing of anyone but the fleet server.
+follow a cut without a reload, say which agent went silent and when it was last seen, and ask
+nothing of anyone but the fleet server.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def test_the_page_draws_the_fleet_and_follows_a_cut(
             stand_in_fleet.nunukan.cut("kec-lumbis--kab-nunukan")
             page.wait_for_selector(f'{link}[data-state="down"]', timeout=20_000)
             assert page.get_attribute("#overall", "data-state") == "down"
+            # an agent goes silent: its office is unknown, with when the agent was last seen
+            stand_in_fleet.pusat.stop()
+            samarinda = '[data-site="kota-samarinda"]'
+            page.wait_for_selector(f'{samarinda}[data-service="unknown"]', timeout=20_000)
+            assert "agen tidak melapor: pusat-noc terakhir terlihat " in page.inner_text(samarinda)
             home = urlsplit(url).netloc
             assert [r for r in requests if urlsplit(r).netloc not in (home, "")] == []
             assert errors == []
