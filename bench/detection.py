@@ -27,8 +27,9 @@ from pathlib import Path
 import common as c
 
 from linkmon.lab import SHIPPED_LAB, Lab
-from tests.support.daemon import linkmon_in_lab, wait_until
+from tests.support.daemon import linkmon_in_lab
 from tests.support.lab_alerting import receiver_in_lab
+from tests.support.wait import wait_until
 
 LINK, SITE, TARGET, SOURCE, HUB = (
     "kec-krayan--kab",

@@ -12,6 +12,6 @@ fi
 # House rules first: lint, formatting and types are part of passing, not advice.
 .venv/bin/ruff check probes linkmon tests bench grafana
 .venv/bin/ruff format --check probes linkmon tests bench grafana
-.venv/bin/mypy --strict probes linkmon tests
+.venv/bin/mypy --strict probes linkmon tests bench grafana
 mkdir -p test-artifacts
 exec .venv/bin/python -m pytest -p no:cacheprovider --durations=15 "$@"

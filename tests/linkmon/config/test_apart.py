@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -94,9 +95,10 @@ def test_a_child_of_another_install_falls_back_to_loading_here(
     module path this process does not have (as a new layout would for an old daemon)."""
     good = padded_copy(EXAMPLES / "nunukan.yml", tmp_path / "good.yml")
     child = tmp_path / "python"
+    # A shell script, not a shebang naming this Python: a checkout's path may hold a space.
     child.write_text(
-        f"#!{sys.executable}\nimport sys\n"
-        "sys.stdout.buffer.write(b'clinkmon.config.gone\\nConfig\\n)R.')\n"
+        f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -c "import sys; '
+        "sys.stdout.buffer.write(b'clinkmon.config.gone\\nConfig\\n)R.')\"\n"
     )
     child.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(child))
