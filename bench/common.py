@@ -222,6 +222,14 @@ def share_within(before: dict[float, float], after: dict[float, float], bound: f
     return (after[bound] - before.get(bound, 0.0)) / total if total else float("nan")
 
 
+def prometheus_own(url: str, name: str) -> float:
+    """One of a Prometheus' own metrics (summed over its labels), read from its /metrics: the
+    benches' Prometheus does not scrape itself."""
+    body, _ = get(f"{url}/metrics")
+    found = re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", body.decode(), re.MULTILINE)
+    return sum(map(float, found)) if found else float("nan")
+
+
 def get(url: str, timeout: float = 30.0) -> tuple[bytes, float]:
     """GET over a plain socket (no client library in the measurement): body, seconds."""
     import urllib.request

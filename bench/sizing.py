@@ -208,15 +208,6 @@ def _query(url: str, expr: str) -> float:
     return float(data[0]["value"][1]) if data else float("nan")
 
 
-def _own(url: str, name: str) -> float:
-    """One of Prometheus' own metrics (summed over its labels), read from its /metrics: it
-    does not scrape itself here."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
-        text = response.read().decode()
-    found = re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
-    return sum(map(float, found)) if found else float("nan")
-
-
 def measure_prometheus(
     workdir: Path, renders: list[bytes], agents: int, minutes: float, interval: int
 ) -> dict[str, float]:
@@ -253,13 +244,13 @@ def measure_prometheus(
                 time.sleep(min(5.0, max(0.0, end - time.monotonic())))
                 rss.append(c.rss_mib(proc.pid))
                 if appended == (0.0, 0.0) and time.monotonic() >= half:
-                    appended = (time.monotonic(), _own(url, APPENDED))
+                    appended = (time.monotonic(), c.prometheus_own(url, APPENDED))
             took = time.monotonic() - appended[0]
             return {
                 "up": _query(url, 'sum(up{job="linkmon"})'),
-                "head_series": _own(url, "prometheus_tsdb_head_series"),
-                "samples_per_s": (_own(url, APPENDED) - appended[1]) / took,
-                "heap_mib": _own(url, "go_memstats_heap_inuse_bytes") / 2**20,
+                "head_series": c.prometheus_own(url, "prometheus_tsdb_head_series"),
+                "samples_per_s": (c.prometheus_own(url, APPENDED) - appended[1]) / took,
+                "heap_mib": c.prometheus_own(url, "go_memstats_heap_inuse_bytes") / 2**20,
                 "rss_mib": rss[-1],
                 "rss_max_mib": max(rss),
             }

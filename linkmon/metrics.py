@@ -33,13 +33,15 @@ from . import __version__, openfiles
 from .state.facts import BLINDNESS
 
 if TYPE_CHECKING:
-    from .config import Config, Link
+    from .config import Config, Link, Site
 
 LINK_LABELS = ("agent", "link", "from", "to", "network", "kabupaten")
 PROBE_LABELS = (*LINK_LABELS, "kind", "target")
 _probe_key = itemgetter(*PROBE_LABELS)  # label values in order: a series' key
 _link_key = itemgetter(*LINK_LABELS)
 SERVICE_LABELS = ("agent", "site", "kabupaten")
+# Where each site sits: what a fleet view drawn from Prometheus needs to build the tree.
+SITE_LABELS = ("agent", "site", "kind", "name", "parent", "kabupaten", "timezone")
 LINK_STATES = ("up", "degraded", "down", "unknown", "unreachable")
 
 # 0.5 ms doubling to ~16 s: spans loopback, fibre, VSAT and a congested 128 kbps kecamatan line.
@@ -101,6 +103,7 @@ class Metrics:
         self._probes: dict[tuple[str, ...], _Series] = {}
         self._links: dict[tuple[str, ...], _Series] = {}
         self._services: dict[tuple[str, ...], _Series] = {}
+        self._sites: set[tuple[str, ...]] = set()
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.tls_expiry = Gauge(
@@ -151,6 +154,12 @@ class Metrics:
             "linkmon_scheduler_rounds_skipped",
             "Rounds skipped because the previous round of the same probe was still running.",
             ("agent",),
+            registry=r,
+        )
+        self.site_info = Gauge(
+            "linkmon_site_info",
+            "1 for each site of the config: its kind, name, parent, kabupaten and time zone.",
+            SITE_LABELS,
             registry=r,
         )
         # The agent itself: what it ran out of, and how the open-file limit is shared.
@@ -286,6 +295,16 @@ class Metrics:
             self.blind.labels(self.agent, cause).set(1 if cause == blind else 0)
         for resource in AGENT_RESOURCES:
             self.fault_probes.labels(self.agent, resource).set(faults.get(resource, 0))
+
+    def set_sites(self, sites: Iterable[dict[str, str]]) -> None:
+        """One series per site; a reload drops only the sites it removed or changed, so a
+        scrape never sees the sites that stay missing (a fleet view would call them gone)."""
+        wanted = {tuple(labels[name] for name in SITE_LABELS) for labels in sites}
+        for values in self._sites - wanted:
+            self.site_info.remove(*values)
+        for values in wanted - self._sites:
+            self.site_info.labels(*values).set(1)
+        self._sites = wanted
 
     def exhausted(self, resource: str) -> None:
         """The agent ran out of ``resource`` (see :func:`linkmon.openfiles.exhausted_resource`)."""
@@ -605,6 +624,19 @@ def link_labels(config: Config, link: Link) -> dict[str, str]:
         "to": link.to_site,
         "network": link.network,
         "kabupaten": config.kabupaten_of_link(link.id) or "",
+    }
+
+
+def site_labels(config: Config, site: Site) -> dict[str, str]:
+    """The labels of a site's ``linkmon_site_info`` series; absent values are empty."""
+    return {
+        "agent": config.agent.name,
+        "site": site.id,
+        "kind": site.kind,
+        "name": site.name or site.id,
+        "parent": site.parent or "",
+        "kabupaten": config.kabupaten_of(site.id) or "",
+        "timezone": site.timezone or config.agent.timezone,
     }
 
 

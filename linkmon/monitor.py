@@ -25,7 +25,7 @@ from .alerts.receivers import build_receivers
 from .api.status import status_document
 from .clock import SYSTEM_CLOCK, Clock
 from .config import Config
-from .metrics import Metrics, link_labels
+from .metrics import Metrics, link_labels, site_labels
 from .paths import PathWatch, open_book
 from .state import Changes, LinkSnapshot, Network, Rules
 from .storage import Storage, StorageError
@@ -204,6 +204,7 @@ class Monitor:
             self._publish_link(snapshot, changed=False)
         self._publish_services()
         self._publish_sight()
+        self.metrics.set_sites(site_labels(self.config, site) for site in self.config.sites)
         kinds = {probe.kind for link in self.config.links for probe in link.probes}
         for kind in kinds:
             self.metrics.probe_errors.labels(self.metrics.agent, kind)

@@ -76,20 +76,6 @@ def create_app(daemon: StatusSource, middleware: list[Middleware] | None = None)
         ok, message = await daemon.reload()
         return PlainTextResponse(message + "\n", status_code=200 if ok else 400)
 
-    async def page(_: Request) -> Response:
-        return HTMLResponse(_static("index.html"))
-
-    async def asset(request: Request) -> Response:
-        name = request.path_params["name"]
-        types = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-        suffix = name[name.rfind(".") :] if "." in name else ""
-        if suffix not in types or "/" in name:
-            return PlainTextResponse("not found\n", status_code=404)
-        try:
-            return Response(_static(name), media_type=types[suffix])
-        except FileNotFoundError:
-            return PlainTextResponse("not found\n", status_code=404)
-
     routes = [
         Route("/metrics", metrics),
         Route("/healthz", healthz),
@@ -99,10 +85,29 @@ def create_app(daemon: StatusSource, middleware: list[Middleware] | None = None)
         Route("/api/v1/status", status),
         Route("/api/v1/openapi.json", openapi),
         Route("/-/reload", reload, methods=["POST"]),
-        Route("/", page),
-        Route("/static/{name}", asset),
+        *PAGE_ROUTES,
     ]
     return Starlette(routes=routes, middleware=middleware or [])
+
+
+async def page(_: Request) -> Response:
+    return HTMLResponse(_static("index.html"))
+
+
+async def asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    types = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    if suffix not in types or "/" in name:
+        return PlainTextResponse("not found\n", status_code=404)
+    try:
+        return Response(_static(name), media_type=types[suffix])
+    except FileNotFoundError:
+        return PlainTextResponse("not found\n", status_code=404)
+
+
+# The status page reads /api/v1/status of its own origin: the fleet server serves it too.
+PAGE_ROUTES = [Route("/", page), Route("/static/{name}", asset)]
 
 
 def _static(name: str) -> str:

@@ -1,8 +1,9 @@
 """The status document's one-glance answer, computed from the document's own fields.
 
 The daemon summarizes what it serves; ``linkmon status --site`` summarizes the part of it
-one office asks about. Both call :func:`summarize` on the document's plain dicts, so a
-narrowed view and the daemon's answer follow the same rules.
+one office asks about; the fleet view (:mod:`linkmon.fleet`) the document it builds from
+Prometheus. All call :func:`summarize` on the document's plain dicts, so a narrowed view, a
+fleet and the daemon's answer follow the same rules.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ SERVING = frozenset({"available", "degraded"})
 _RANK = {"kecamatan": 0, "kabupaten": 1, "kota": 1, "provinsi": 2, "pusat": 3, "drc": 3}
 
 # Worst first; an office that cannot serve weighs like a link that is down.
-_SEVERITY = ("down", "unknown", "degraded", "up")
-_LINK_WEIGHT = {
+SEVERITY = ("down", "unknown", "degraded", "up")
+LINK_WEIGHT = {
     "down": "down",
     "unreachable": "down",
     "unknown": "unknown",
     "degraded": "degraded",
     "up": "up",
 }
-_SERVICE_WEIGHT = {
+SERVICE_WEIGHT = {
     "unavailable": "down",
     "unknown": "unknown",
     "degraded": "degraded",
@@ -63,17 +64,14 @@ def summarize(
     kinds = {site["id"]: site["kind"] for site in sites}
     resting = {site for window in windows for site in window["sites"]}
     resting |= {office_end(link, kinds) for link in links if link["maintenance"] is not None}
-    weights = {_LINK_WEIGHT[link["state"]] for link in links if link["maintenance"] is None}
-    offices = [site for site in sites if site["kind"] not in TERMINAL_KINDS]
+    weights = {LINK_WEIGHT[link["state"]] for link in links if link["maintenance"] is None}
+    # pusat and the DRC have no service, nor has a province heading of a fleet's document
+    offices = [s for s in sites if s["kind"] not in TERMINAL_KINDS and s["service"] is not None]
     weights |= {
-        _SERVICE_WEIGHT[site["service"]["state"]]
-        for site in offices
-        if site["service"] is not None and site["id"] not in resting
+        SERVICE_WEIGHT[site["service"]["state"]] for site in offices if site["id"] not in resting
     }
-    state = next((s for s in _SEVERITY if s in weights), "up" if links else "unknown")
-    online = sum(
-        1 for site in offices if site["service"] is not None and site["service"]["state"] in SERVING
-    )
+    state = next((s for s in SEVERITY if s in weights), "up" if links else "unknown")
+    online = sum(1 for site in offices if site["service"]["state"] in SERVING)
     return {
         "state": state,
         "links": counts,

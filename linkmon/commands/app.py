@@ -41,6 +41,20 @@ def run(ctx: typer.Context) -> None:
     raise typer.Exit(main(ctx.args))
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def fleet(ctx: typer.Context) -> None:
+    """Serve the status page and /api/v1/status for the whole fleet, read from Prometheus.
+
+    Its options: linkmon fleet --help. Started without this app, as linkmon run is.
+    """
+    from .fleet import main
+
+    raise typer.Exit(main(ctx.args))
+
+
 app.command("check-config")(check_config)
 app.command("probe")(probe)
 app.command("status")(status_command)

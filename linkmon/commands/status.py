@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import typer
@@ -28,6 +27,8 @@ from rich.text import Text
 
 from ..api.openapi import shape_problems
 from ..api.summary import summarize
+from ..fleet import Fleet, PrometheusUnavailable, fleet_from_options, read_fleet
+from ..urls import redact
 from .options import LanguageOption
 from .status_formats import LANGUAGES, UNKNOWN, Status, exit_code, nagios_line, render
 
@@ -54,18 +55,6 @@ def status_url(url: str) -> str:
     """The status endpoint for a daemon's base URL (the full endpoint URL is accepted too)."""
     trimmed = url.rstrip("/")
     return trimmed if trimmed.endswith(STATUS_PATH) else trimmed + STATUS_PATH
-
-
-def redact(url: str) -> str:
-    """The URL without a password, so error messages never show a secret."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def fetch_status(url: str, timeout: float = 5.0, ca_file: Path | None = None) -> Status:
@@ -178,10 +167,14 @@ class _Request:
     site: str | None
     timeout: float
     ca_file: Path | None
+    fleet: Fleet | None = None
 
 
 def _read(request: _Request) -> Status:
-    doc = fetch_status(request.url, request.timeout, request.ca_file)
+    if request.fleet is not None:
+        doc = read_fleet(request.fleet)
+    else:
+        doc = fetch_status(request.url, request.timeout, request.ca_file)
     return select_site(doc, request.site) if request.site is not None else doc
 
 
@@ -203,9 +196,7 @@ def _once(request: _Request, mode: str, lang: str | None) -> int:
         else:
             _console(sys.stdout).print(render(doc, language))
         return exit_code(doc)
-    except StatusUnavailable as exc:
-        return _fail(str(exc), mode)
-    except UnknownSite as exc:
+    except (StatusUnavailable, PrometheusUnavailable, UnknownSite) as exc:
         return _fail(str(exc), mode)
 
 
@@ -230,7 +221,7 @@ def _watch(request: _Request, lang: str | None, interval: float) -> int:
             try:
                 doc = _read(request)
                 frame, code = render(doc, _language(lang, doc)), exit_code(doc)
-            except (StatusUnavailable, UnknownSite) as exc:
+            except (StatusUnavailable, PrometheusUnavailable, UnknownSite) as exc:
                 frame = Text(f"{time.strftime('%H:%M:%S')} {exc}", style="bold red")
                 code = UNKNOWN
             if console.is_terminal:
@@ -254,8 +245,12 @@ def run_status(
     lang: str | None = None,
     timeout: float = 5.0,
     ca_file: Path | None = None,
+    fleet: Fleet | None = None,
 ) -> int:
-    """`linkmon status` without the command line around it; returns the exit code."""
+    """`linkmon status` without the command line around it; returns the exit code.
+
+    With ``fleet``, the document is the whole fleet's, read from Prometheus, and ``url`` is
+    not used."""
     if lang is not None and lang not in LANGUAGES:
         return _fail(
             f"--lang must be one of {', '.join(LANGUAGES)}, not {lang!r}",
@@ -265,7 +260,7 @@ def run_status(
         return _fail("--json, --nagios and --watch exclude each other", "text")
     if interval < 0.2 or timeout <= 0:
         return _fail("--interval must be at least 0.2 s and --timeout above 0", "text")
-    request = _Request(url, site, timeout, ca_file)
+    request = _Request(url, site, timeout, ca_file, fleet)
     if watch:
         return _watch(request, lang, interval)
     return _once(request, "json" if as_json else "nagios" if nagios else "text", lang)
@@ -285,13 +280,33 @@ def status_command(
     ca_file: Annotated[
         Path | None, typer.Option("--ca-file", help="CA certificate to trust for an https URL.")
     ] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(help="The whole fleet, from the Prometheus at this URL (not --url)."),
+    ] = None,
+    agent: Annotated[
+        list[str] | None, typer.Option(help="With --prometheus: only this agent (repeatable).")
+    ] = None,
+    kabupaten: Annotated[
+        str | None, typer.Option(help="With --prometheus: only this kabupaten/kota.")
+    ] = None,
+    stale_after: Annotated[
+        float,
+        typer.Option(help="With --prometheus: seconds without news before an agent is silent."),
+    ] = 90.0,
 ) -> None:
     """What is down, since when, why, and which offices can serve online now.
 
     Exit code: 0 all up, 1 degraded, 2 down, 3 unknown or daemon unreachable.
     """
+    try:
+        fleet = fleet_from_options(
+            prometheus, agent or [], kabupaten, stale_after, lang, timeout, ca_file
+        )
+    except ValueError as exc:
+        raise typer.Exit(_fail(str(exc), "nagios" if nagios else "text")) from None
     raise typer.Exit(
-        run_status(url, as_json, site, watch, nagios, interval, lang, timeout, ca_file)
+        run_status(url, as_json, site, watch, nagios, interval, lang, timeout, ca_file, fleet)
     )
 
 

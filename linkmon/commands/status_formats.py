@@ -76,6 +76,13 @@ _WORDS: dict[str, dict[str, str]] = {
         "nagios.offices": "{online}/{total} kantor online",
         "nagios.ok": "semua {total} link naik",
         "nagios.maintenance": "{n} dalam pemeliharaan",
+        "silent": "agen tidak melapor: {agents}",
+        "last_seen": "{agent} terakhir terlihat {when} ({ago} lalu)",
+        "never_seen": "{agent} belum pernah terlihat",
+        "seen_from.both": "terlihat dari kedua ujung: {who}",
+        "seen_from.one": "hanya terlihat dari satu ujung: {who}",
+        "agents": "Agen: {total}",
+        "nagios.silent": "agen tidak melapor: {names}",
     },
     "en": {
         "state.up": "UP",
@@ -113,6 +120,13 @@ _WORDS: dict[str, dict[str, str]] = {
         "nagios.offices": "{online}/{total} offices online",
         "nagios.ok": "all {total} links up",
         "nagios.maintenance": "{n} in maintenance",
+        "silent": "agent silent: {agents}",
+        "last_seen": "{agent} last seen {when} ({ago} ago)",
+        "never_seen": "{agent} never seen",
+        "seen_from.both": "seen from both ends: {who}",
+        "seen_from.one": "seen from one end only: {who}",
+        "agents": "Agents: {total}",
+        "nagios.silent": "silent agents: {names}",
     },
 }
 
@@ -183,7 +197,28 @@ class _View:
             return ""
         if cause.startswith("upstream:"):
             return self.words["upstream"].format(links=cause.removeprefix("upstream:"))
+        if cause.startswith("silent:"):
+            return self.silent(cause.removeprefix("silent:").split(","))
         return text.cause_text(cause, self.language)
+
+    def silent(self, names: Sequence[str]) -> str:
+        """``agent silent: kab-malinau last seen 08:12 WITA (5 m ago)`` (fleet documents)."""
+        agents = {agent["name"]: agent for agent in self.doc.get("agents", ())}
+        seen = []
+        for name in names:
+            agent = agents.get(name)
+            if agent is None or agent["last_seen"] is None:
+                seen.append(self.words["never_seen"].format(agent=name))
+                continue
+            ts = timestamp(agent["last_seen"])
+            seen.append(
+                self.words["last_seen"].format(
+                    agent=name,
+                    when=self.when(ts, agent["timezone"]),
+                    ago=text.duration(self.now - ts, self.language),
+                )
+            )
+        return self.words["silent"].format(agents="; ".join(seen))
 
     def service(self, service: Mapping[str, Any]) -> tuple[str, str]:
         """The office's service label and why, in words."""
@@ -209,14 +244,21 @@ def _link_notes(view: _View, link: Mapping[str, Any]) -> list[tuple[str, str]]:
         notes.append((" · ".join(p for p in parts if p), ""))
         if link.get("path"):  # older daemons have no trace
             notes.append((f"traceroute: {link['path']}", ""))
+    if link.get("seen_from"):  # fleet documents: the verdict of every agent that watches it
+        who = ", ".join(
+            f"{seen['agent']} {view.state_word(seen['state']).lower()}" for seen in link["seen_by"]
+        )
+        notes.append((view.words[f"seen_from.{link['seen_from']}"].format(who=who), ""))
     if link["maintenance"] is not None:
         until = timestamp(link["maintenance"]["until"])
+        reason = link["maintenance"]["reason"]
         notes.append(
             (
                 view.words["maintenance"].format(
-                    until=view.when(until, view.office_zone(link)),
-                    reason=link["maintenance"]["reason"],
-                ),
+                    until=view.when(until, view.office_zone(link)), reason=reason
+                )
+                if reason  # a fleet knows that a window covers the link, not why or until when
+                else view.words["in_maintenance"],
                 _STYLE["maintenance"],
             )
         )
@@ -442,8 +484,16 @@ def render(doc: Status, language: str, now: float | None = None) -> Text:
     )
     out.append(
         words["offices"].format(online=summary["offices_online"], total=summary["offices_total"])
-        + "\n\n"
+        + "\n"
     )
+    if "agents" in doc:  # a fleet document
+        silent = [agent["name"] for agent in doc["agents"] if agent["state"] == "silent"]
+        out.append(words["agents"].format(total=len(doc["agents"])))
+        if silent:
+            out.append(" · ")
+            out.append(view.silent(silent), style=_STYLE["unknown"])
+        out.append("\n")
+    out.append("\n")
     _append_tree(out, view)
     _append_outages(out, view)
     _append_offices(out, view)
@@ -475,6 +525,9 @@ def nagios_line(doc: Status, language: str) -> str:
     in_maintenance = sum(1 for link in doc["links"] if link["maintenance"] is not None)
     if in_maintenance:
         parts.append(view.words["nagios.maintenance"].format(n=in_maintenance))
+    silent = [agent["name"] for agent in doc.get("agents", ()) if agent["state"] == "silent"]
+    if silent:
+        parts.append(view.words["nagios.silent"].format(names=", ".join(silent)))
     if not parts:
         parts.append(view.words["nagios.ok"].format(total=total))
     parts.append(

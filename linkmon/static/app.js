@@ -90,7 +90,20 @@
   function causeWords(cause) {
     if (!cause) return "";
     if (cause.startsWith("upstream:")) return fill(words().upstream, {links: cause.slice(9)});
+    if (cause.startsWith("silent:")) return silentWords(cause.slice(7).split(","));
     return words().causes[cause] || cause;
+  }
+  // A fleet's document (linkmon fleet): "agent silent: kab-malinau last seen 08:12 WITA (5 m ago)".
+  function silentWords(names) {
+    const agents = new Map((doc.agents || []).map((agent) => [agent.name, agent]));
+    const seen = names.map((name) => {
+      const agent = agents.get(name);
+      if (!agent || !agent.last_seen) return fill(words().neverSeen, {agent: name});
+      const at = new Date(agent.last_seen);  // in the zone of the agent's own office
+      return fill(words().lastSeen, {agent: name, when: when(at, zoneOf(agent.name)),
+                                     ago: duration((now() - at) / 1000)});
+    });
+    return fill(words().silent, {agents: seen.join("; ")});
   }
   // "turun sejak 08:12 WITA (3 j 5 m)", in the local time of the link's office;
   // short: "sejak 08:12 WITA (3 j 5 m)" where a badge already says the state. A narrow

@@ -147,6 +147,10 @@ class FakeAgent:
         for receiver in self.receivers:
             for result in DELIVERY_RESULTS:
                 self.counters["linkmon_alert_deliveries_total"].labels(self.name, receiver, result)
+        for site, kind, parent, kabupaten in self._sites():
+            self.gauges["linkmon_site_info"].labels(
+                self.name, site, kind, site, parent, kabupaten, "Asia/Makassar"
+            ).set(1)
         for link in self.links.values():
             labels = link.labels(self.name)
             self.gauges["linkmon_link_flapping"].labels(**labels).set(0)
@@ -157,6 +161,22 @@ class FakeAgent:
                     self.gauges["linkmon_tls_cert_expiry_timestamp_seconds"].labels(
                         self.name, link.id, probe.target
                     ).set(now + CERT_LIFETIME)
+
+    def _sites(self) -> list[tuple[str, str, str, str]]:
+        """Site, kind, parent and kabupaten of every site named by a link or an office; the
+        kind is read from the id's prefix (``kec-``, ``kab-``, ``kota-``, ``pusat-dc``...)."""
+        kabupaten = {office.site: office.kabupaten for office in self.offices}
+        for link in self.links.values():
+            kabupaten.setdefault(link.from_site, link.kabupaten)
+            kabupaten.setdefault(link.to_site, link.kabupaten)
+        found = []
+        for site, kab in sorted(kabupaten.items()):
+            kind = _site_kind(site)
+            if kind in ("pusat", "drc"):
+                found.append((site, kind, "", ""))
+            else:
+                found.append((site, kind, kab if kind == "kecamatan" else "", kab))
+        return found
 
     def _round(self) -> None:
         with self._lock:
@@ -254,6 +274,15 @@ class FakeAgent:
         if office.dc is None or works(office.dc):
             return 1.0
         return 0.5 if works(office.drc) else 0.0
+
+
+def _site_kind(site: str) -> str:
+    if site.endswith("drc"):
+        return "drc"
+    if site.startswith("pusat"):
+        return "pusat"
+    prefixes = {"kec-": "kecamatan", "kab-": "kabupaten", "kota-": "kota", "prov-": "provinsi"}
+    return next((kind for prefix, kind in prefixes.items() if site.startswith(prefix)), "kabupaten")
 
 
 def _metrics(

@@ -11,6 +11,7 @@ from typing import Literal
 
 LINK_LABELS = ("agent", "link", "from", "to", "network", "kabupaten")
 PROBE_LABELS = (*LINK_LABELS, "kind", "target")
+SITE_LABELS = ("agent", "site", "kind", "name", "parent", "kabupaten", "timezone")
 
 LINK_STATES = ("up", "degraded", "down", "unknown", "unreachable")
 PROBE_KINDS = ("icmp", "tcp", "http")
@@ -54,6 +55,7 @@ CONTRACT: tuple[Metric, ...] = (
     Metric("linkmon_link_flapping", "gauge", LINK_LABELS),
     Metric("linkmon_link_in_maintenance", "gauge", LINK_LABELS),
     Metric("linkmon_service_available", "gauge", ("agent", "site", "kabupaten")),
+    Metric("linkmon_site_info", "gauge", SITE_LABELS),
     Metric("linkmon_tls_cert_expiry_timestamp_seconds", "gauge", ("agent", "link", "target")),
     Metric("linkmon_alerts_queued", "gauge", ("agent", "receiver")),
     Metric("linkmon_alert_deliveries_total", "counter", ("agent", "receiver", "result")),
